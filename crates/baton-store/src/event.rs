@@ -1,0 +1,124 @@
+//! The event stream: what the engine reports, the store logs, the terminal and dashboard show.
+//!
+//! Events are self-describing (they carry names, not row ids) so a consumer that joins late, or
+//! another process reading the store, can render them without extra lookups.
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::{RunId, Status};
+use crate::Millis;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    pub run: RunId,
+    pub at: Millis,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// Which part of a run a step belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Main,
+    Rollback,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Main => "main",
+            Phase::Rollback => "rollback",
+        }
+    }
+}
+
+/// One step of a stage on one target: the unit that has a status, an exit code and a log.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct StepRef {
+    pub stage: String,
+    pub target: String,
+    pub phase: Phase,
+    /// Position of the step in the stage (0-based).
+    pub index: u32,
+    /// 1 for the first try; retries count up.
+    pub attempt: u32,
+    /// What the step does, e.g. `run: cargo test`.
+    pub label: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    RunStarted,
+    RunFinished {
+        status: Status,
+        reason: Option<String>,
+    },
+    StageStarted {
+        stage: String,
+    },
+    StageFinished {
+        stage: String,
+        status: Status,
+        reason: Option<String>,
+    },
+    StepStarted {
+        step: StepRef,
+    },
+    StepFinished {
+        step: StepRef,
+        status: Status,
+        exit_code: Option<i32>,
+        signal: Option<i32>,
+        reason: Option<String>,
+    },
+    /// A chunk of a step's output (stdout and stderr interleaved as written). Bytes, not text:
+    /// programs may print invalid UTF-8. Chunks end at line boundaries unless a line is huge.
+    Output {
+        step: StepRef,
+        #[serde(with = "lossy_bytes")]
+        data: Vec<u8>,
+    },
+    ArtifactStored {
+        stage: String,
+        name: String,
+        version: i64,
+        sha256: String,
+        size: u64,
+    },
+    /// A note for people: queued behind another run, rollback starting, …
+    Message {
+        text: String,
+    },
+}
+
+impl EventKind {
+    /// A short name, as stored in the event log's `kind` column.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::RunStarted => "run_started",
+            EventKind::RunFinished { .. } => "run_finished",
+            EventKind::StageStarted { .. } => "stage_started",
+            EventKind::StageFinished { .. } => "stage_finished",
+            EventKind::StepStarted { .. } => "step_started",
+            EventKind::StepFinished { .. } => "step_finished",
+            EventKind::Output { .. } => "output",
+            EventKind::ArtifactStored { .. } => "artifact_stored",
+            EventKind::Message { .. } => "message",
+        }
+    }
+}
+
+/// Output travels as text on the wire (JSON, SSE); invalid UTF-8 becomes U+FFFD there only.
+mod lossy_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&String::from_utf8_lossy(data))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        Ok(String::deserialize(d)?.into_bytes())
+    }
+}

@@ -1,0 +1,31 @@
+//! The store: runs, stages, per-target steps, the event log, logs, artifacts, locks and audit.
+//!
+//! The engine sees only the [`Store`] trait; [`SqliteStore`] is the embedded backend (WAL mode,
+//! versioned migrations). A PostgreSQL backend implements the same trait.
+//!
+//! Architecture invariant: this crate knows nothing of the project file, executors or engines.
+//! It owns the event types because it is their log: every consumer reads the same records.
+
+mod blob;
+mod event;
+mod owner;
+mod record;
+mod sqlite;
+mod store;
+
+pub use blob::BlobStore;
+pub use event::{Event, EventKind, Phase, StepRef};
+pub use owner::{Owner, process_alive};
+pub use record::*;
+pub use sqlite::SqliteStore;
+pub use store::{Store, StoreError, StoreResult};
+
+/// Milliseconds since the Unix epoch: every timestamp in the store.
+pub type Millis = i64;
+
+pub fn now_millis() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as Millis)
+        .unwrap_or(0)
+}

@@ -1,0 +1,629 @@
+//! The embedded backend: one SQLite database in WAL mode under `.baton/`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite_migration::{M, Migrations};
+
+use crate::event::{Event, EventKind, Phase, StepRef};
+use crate::owner::Owner;
+use crate::record::*;
+use crate::store::{Store, StoreError, StoreResult};
+use crate::now_millis;
+
+/// Schema versions, oldest first. Never edit a released migration: append a new one.
+const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("migrations/001_runs.sql"))];
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Open (creating and migrating as needed) the store database `dir/baton.db`.
+    pub fn open(dir: &Path) -> StoreResult<SqliteStore> {
+        let open_err = |reason: String| StoreError::Open { path: dir.display().to_string(), reason };
+        std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+        let path = dir.join("baton.db");
+        let mut conn = Connection::open(&path).map_err(|e| open_err(e.to_string()))?;
+        conn.busy_timeout(Duration::from_secs(30)).map_err(|e| open_err(e.to_string()))?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| open_err(e.to_string()))?;
+        // NORMAL in WAL mode: a power cut may lose the last commits, never corrupt the database.
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| open_err(e.to_string()))?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| open_err(e.to_string()))?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore { conn: Mutex::new(conn), path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn).map_err(map_err)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let migrations = Migrations::from_slice(MIGRATIONS);
+    // Two processes opening a fresh store race to migrate; the loser sees a busy or
+    // already-exists error and simply finds the schema current on the next try.
+    let mut last = None;
+    for _ in 0..5 {
+        match migrations.to_latest(conn) {
+            Ok(()) => return Ok(()),
+            Err(e) => last = Some(e.to_string()),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(StoreError::Migration(last.unwrap_or_default()))
+}
+
+fn map_err(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => StoreError::DiskFull(e.to_string()),
+        _ => StoreError::Database(e.to_string()),
+    }
+}
+
+fn owner_json(owner: &Owner) -> String {
+    serde_json::to_string(owner).expect("owner serializes")
+}
+
+fn parse_owner(text: String) -> Owner {
+    serde_json::from_str(&text).unwrap_or(Owner {
+        pid: 0,
+        start_ticks: 0,
+        host: String::new(),
+        user: String::new(),
+    })
+}
+
+const RUN_COLUMNS: &str = "id, kind, name, status, trigger, env, branch, commit_sha, params, retry_of, \
+     queued_at, started_at, finished_at, reason, workspace, owner";
+
+fn run_from_row(row: &Row) -> rusqlite::Result<RunRecord> {
+    let kind: String = row.get(1)?;
+    let status: String = row.get(3)?;
+    let params: String = row.get(8)?;
+    Ok(RunRecord {
+        id: row.get(0)?,
+        kind: RunKind::parse(&kind).unwrap_or(RunKind::Pipeline),
+        name: row.get(2)?,
+        status: Status::parse(&status).unwrap_or(Status::Failed),
+        trigger: row.get(4)?,
+        env: row.get(5)?,
+        branch: row.get(6)?,
+        commit: row.get(7)?,
+        params: serde_json::from_str(&params).unwrap_or(serde_json::Value::Null),
+        retry_of: row.get(9)?,
+        queued_at: row.get(10)?,
+        started_at: row.get(11)?,
+        finished_at: row.get(12)?,
+        reason: row.get(13)?,
+        workspace: row.get(14)?,
+        owner: parse_owner(row.get(15)?),
+    })
+}
+
+const STEP_KEY: &str = "run_id = ?1 AND stage = ?2 AND target = ?3 AND phase = ?4 AND idx = ?5 AND attempt = ?6";
+
+fn step_key<'a>(run: RunId, step: &'a StepRef) -> (RunId, &'a str, &'a str, &'static str, u32, u32) {
+    (run, &step.stage, &step.target, step.phase.as_str(), step.index, step.attempt)
+}
+
+fn record_event(conn: &mut Connection, event: &Event) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    let run = event.run;
+    let at = event.at;
+    match &event.kind {
+        EventKind::Output { step, data } => {
+            // Output is logged as chunks keyed by byte offset, not as events: a stage printing
+            // a gigabyte must not become millions of rows.
+            let (r, stage, target, phase, idx, attempt) = step_key(run, step);
+            let inserted = tx.prepare_cached(&format!(
+                "INSERT INTO log_chunks (step_id, offset, data) \
+                 SELECT id, log_bytes, ?7 FROM steps WHERE {STEP_KEY}"
+            ))?
+            .execute(params![r, stage, target, phase, idx, attempt, data])?;
+            if inserted > 0 {
+                tx.prepare_cached(&format!(
+                    "UPDATE steps SET log_bytes = log_bytes + ?7 WHERE {STEP_KEY}"
+                ))?
+                .execute(params![r, stage, target, phase, idx, attempt, data.len() as i64])?;
+            }
+            return tx.commit();
+        }
+        EventKind::RunStarted => {
+            tx.prepare_cached("UPDATE runs SET started_at = COALESCE(started_at, ?2) WHERE id = ?1")?
+                .execute(params![run, at])?;
+        }
+        EventKind::RunFinished { status, reason } => {
+            tx.prepare_cached(
+                "UPDATE runs SET status = ?2, reason = ?3, finished_at = ?4, \
+                 started_at = COALESCE(started_at, ?4) WHERE id = ?1",
+            )?
+            .execute(params![run, status.as_str(), reason, at])?;
+        }
+        EventKind::StageStarted { stage } => {
+            tx.prepare_cached(
+                "INSERT INTO stages (run_id, name, status, started_at) VALUES (?1, ?2, 'running', ?3) \
+                 ON CONFLICT (run_id, name) DO UPDATE SET status = 'running', started_at = ?3, \
+                 finished_at = NULL, reason = NULL",
+            )?
+            .execute(params![run, stage, at])?;
+        }
+        EventKind::StageFinished { stage, status, reason } => {
+            let seq: Option<i64> = if *status == Status::Success {
+                tx.prepare_cached(
+                    "SELECT COALESCE(MAX(completed_seq), 0) + 1 FROM stages WHERE run_id = ?1",
+                )?
+                .query_row(params![run], |r| r.get(0))?
+            } else {
+                None
+            };
+            tx.prepare_cached(
+                "INSERT INTO stages (run_id, name, status, finished_at, reason, completed_seq) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (run_id, name) DO UPDATE SET status = ?3, finished_at = ?4, \
+                 reason = ?5, completed_seq = ?6",
+            )?
+            .execute(params![run, stage, status.as_str(), at, reason, seq])?;
+        }
+        EventKind::StepStarted { step } => {
+            let (r, stage, target, phase, idx, attempt) = step_key(run, step);
+            tx.prepare_cached(
+                "INSERT INTO steps (run_id, stage, target, phase, idx, attempt, label, status, started_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8)",
+            )?
+            .execute(params![r, stage, target, phase, idx, attempt, step.label, at])?;
+        }
+        EventKind::StepFinished { step, status, exit_code, signal, reason } => {
+            let (r, stage, target, phase, idx, attempt) = step_key(run, step);
+            tx.prepare_cached(&format!(
+                "UPDATE steps SET status = ?7, exit_code = ?8, signal = ?9, reason = ?10, \
+                 finished_at = ?11, pgid = NULL WHERE {STEP_KEY}"
+            ))?
+            .execute(params![
+                r, stage, target, phase, idx, attempt,
+                status.as_str(), exit_code, signal, reason, at
+            ])?;
+        }
+        EventKind::ArtifactStored { .. } | EventKind::Message { .. } => {}
+    }
+    let data = serde_json::to_string(event).expect("events serialize");
+    tx.prepare_cached("INSERT INTO events (run_id, at, kind, data) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![run, at, event.kind.name(), data])?;
+    tx.commit()
+}
+
+impl Store for SqliteStore {
+    fn create_run(&self, run: &NewRun) -> StoreResult<RunId> {
+        self.with(|conn| {
+            conn.prepare_cached(
+                "INSERT INTO runs (kind, name, status, trigger, env, branch, commit_sha, params, \
+                 retry_of, queued_at, owner) VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![
+                run.kind.as_str(),
+                run.name,
+                run.trigger,
+                run.env,
+                run.branch,
+                run.commit,
+                run.params.to_string(),
+                run.retry_of,
+                now_millis(),
+                owner_json(&run.owner),
+            ])?;
+            Ok(conn.last_insert_rowid())
+        })
+    }
+
+    fn try_start_run(&self, run: RunId, limit: u32) -> StoreResult<bool> {
+        self.with(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let (kind, name, status): (String, String, String) = tx.query_row(
+                "SELECT kind, name, status FROM runs WHERE id = ?1",
+                params![run],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            if status != "queued" {
+                return Ok(status == "running");
+            }
+            let (running, earlier): (i64, i64) = tx.query_row(
+                "SELECT COALESCE(SUM(status = 'running'), 0), \
+                        COALESCE(SUM(status = 'queued' AND id < ?3), 0) \
+                 FROM runs WHERE kind = ?1 AND name = ?2",
+                params![kind, name, run],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let start = running < limit as i64 && earlier == 0;
+            if start {
+                tx.execute(
+                    "UPDATE runs SET status = 'running', started_at = ?2 WHERE id = ?1",
+                    params![run, now_millis()],
+                )?;
+            }
+            tx.commit()?;
+            Ok(start)
+        })
+    }
+
+    fn set_run_workspace(&self, run: RunId, workspace: &str) -> StoreResult<()> {
+        self.with(|conn| {
+            conn.execute("UPDATE runs SET workspace = ?2 WHERE id = ?1", params![run, workspace])?;
+            Ok(())
+        })
+    }
+
+    fn record(&self, event: &Event) -> StoreResult<()> {
+        self.with(|conn| record_event(conn, event))
+    }
+
+    fn set_step_process_group(&self, run: RunId, step: &StepRef, pgid: i32) -> StoreResult<()> {
+        self.with(|conn| {
+            let (r, stage, target, phase, idx, attempt) = step_key(run, step);
+            conn.prepare_cached(&format!("UPDATE steps SET pgid = ?7 WHERE {STEP_KEY}"))?
+                .execute(params![r, stage, target, phase, idx, attempt, pgid])?;
+            Ok(())
+        })
+    }
+
+    fn record_reused_stage(&self, run: RunId, stage: &str, from: RunId) -> StoreResult<()> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            let now = now_millis();
+            let seq: i64 = tx.query_row(
+                "SELECT COALESCE(MAX(completed_seq), 0) + 1 FROM stages WHERE run_id = ?1",
+                params![run],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "INSERT INTO stages (run_id, name, status, started_at, finished_at, completed_seq, reused_from) \
+                 VALUES (?1, ?2, 'success', ?3, ?3, ?4, ?5)",
+                params![run, stage, now, seq, from],
+            )?;
+            let event = Event {
+                run,
+                at: now,
+                kind: EventKind::StageFinished {
+                    stage: stage.to_string(),
+                    status: Status::Success,
+                    reason: Some(format!("reused from run {from}")),
+                },
+            };
+            tx.execute(
+                "INSERT INTO events (run_id, at, kind, data) VALUES (?1, ?2, ?3, ?4)",
+                params![run, now, event.kind.name(), serde_json::to_string(&event).expect("serializes")],
+            )?;
+            tx.commit()
+        })
+    }
+
+    fn run(&self, id: RunId) -> StoreResult<Option<RunRecord>> {
+        self.with(|conn| {
+            conn.query_row(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"), params![id], run_from_row)
+                .optional()
+        })
+    }
+
+    fn runs(&self, filter: &RunFilter) -> StoreResult<Vec<RunRecord>> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR name = ?1) \
+                 AND (?2 IS NULL OR kind = ?2) ORDER BY id DESC LIMIT ?3"
+            ))?;
+            let limit = filter.limit.map(|l| l as i64).unwrap_or(-1);
+            let rows = stmt.query_map(
+                params![filter.name, filter.kind.map(|k| k.as_str()), limit],
+                run_from_row,
+            )?;
+            rows.collect()
+        })
+    }
+
+    fn stages(&self, run: RunId) -> StoreResult<Vec<StageRecord>> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT run_id, name, status, started_at, finished_at, reason, completed_seq, reused_from \
+                 FROM stages WHERE run_id = ?1 ORDER BY COALESCE(started_at, finished_at), rowid",
+            )?;
+            let rows = stmt.query_map(params![run], |r| {
+                let status: String = r.get(2)?;
+                Ok(StageRecord {
+                    run: r.get(0)?,
+                    name: r.get(1)?,
+                    status: Status::parse(&status).unwrap_or(Status::Failed),
+                    started_at: r.get(3)?,
+                    finished_at: r.get(4)?,
+                    reason: r.get(5)?,
+                    completed_seq: r.get(6)?,
+                    reused_from: r.get(7)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn steps(&self, run: RunId) -> StoreResult<Vec<StepRecord>> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT id, run_id, stage, target, phase, idx, attempt, label, status, exit_code, signal, \
+                 reason, started_at, finished_at, log_bytes FROM steps WHERE run_id = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![run], |r| {
+                let phase: String = r.get(4)?;
+                let status: String = r.get(8)?;
+                Ok(StepRecord {
+                    id: r.get(0)?,
+                    run: r.get(1)?,
+                    stage: r.get(2)?,
+                    target: r.get(3)?,
+                    phase: if phase == "rollback" { Phase::Rollback } else { Phase::Main },
+                    index: r.get(5)?,
+                    attempt: r.get(6)?,
+                    label: r.get(7)?,
+                    status: Status::parse(&status).unwrap_or(Status::Failed),
+                    exit_code: r.get(9)?,
+                    signal: r.get(10)?,
+                    reason: r.get(11)?,
+                    started_at: r.get(12)?,
+                    finished_at: r.get(13)?,
+                    log_bytes: r.get(14)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn log_chunks(&self, step: StepId, offset: i64) -> StoreResult<Vec<(i64, Vec<u8>)>> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT offset, data FROM log_chunks WHERE step_id = ?1 AND offset >= ?2 ORDER BY offset",
+            )?;
+            let rows = stmt.query_map(params![step, offset], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })
+    }
+
+    fn events(&self, run: RunId, after: i64) -> StoreResult<Vec<(i64, Event)>> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, data FROM events WHERE run_id = ?1 AND seq > ?2 ORDER BY seq",
+            )?;
+            let rows = stmt.query_map(params![run, after], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, data) = row?;
+                if let Ok(event) = serde_json::from_str(&data) {
+                    out.push((seq, event));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn interrupt_orphans(&self) -> StoreResult<Vec<InterruptedRun>> {
+        self.with(|conn| {
+            let candidates: Vec<(RunId, String)> = {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT id, owner FROM runs WHERE status IN ('queued', 'running')",
+                )?;
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
+            };
+            let mut interrupted = Vec::new();
+            for (run, owner) in candidates {
+                let owner = parse_owner(owner);
+                if owner.alive() {
+                    continue;
+                }
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                // Re-check under the write lock: another command may have handled it already.
+                let status: String =
+                    tx.query_row("SELECT status FROM runs WHERE id = ?1", params![run], |r| r.get(0))?;
+                if status != "queued" && status != "running" {
+                    continue;
+                }
+                let pgids: Vec<i32> = {
+                    let mut stmt = tx.prepare(
+                        "SELECT pgid FROM steps WHERE run_id = ?1 AND status = 'running' AND pgid IS NOT NULL",
+                    )?;
+                    stmt.query_map(params![run], |r| r.get(0))?.collect::<Result<_, _>>()?
+                };
+                let now = now_millis();
+                let reason = format!(
+                    "interrupted: the baton process (pid {} on {}) died while the run was {status}",
+                    owner.pid, owner.host
+                );
+                tx.execute(
+                    "UPDATE runs SET status = 'interrupted', reason = ?2, finished_at = ?3 WHERE id = ?1",
+                    params![run, reason, now],
+                )?;
+                tx.execute(
+                    "UPDATE stages SET status = 'interrupted', finished_at = ?2 WHERE run_id = ?1 AND status = 'running'",
+                    params![run, now],
+                )?;
+                tx.execute(
+                    "UPDATE steps SET status = 'interrupted', finished_at = ?2, pgid = NULL \
+                     WHERE run_id = ?1 AND status = 'running'",
+                    params![run, now],
+                )?;
+                let event = Event {
+                    run,
+                    at: now,
+                    kind: EventKind::RunFinished { status: Status::Interrupted, reason: Some(reason) },
+                };
+                tx.execute(
+                    "INSERT INTO events (run_id, at, kind, data) VALUES (?1, ?2, ?3, ?4)",
+                    params![run, now, event.kind.name(), serde_json::to_string(&event).expect("serializes")],
+                )?;
+                tx.commit()?;
+                interrupted.push(InterruptedRun { run, owner, process_groups: pgids });
+            }
+            Ok(interrupted)
+        })
+    }
+
+    fn add_artifact(&self, a: &NewArtifact) -> StoreResult<ArtifactRecord> {
+        self.with(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let version: i64 = tx.query_row(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM artifacts WHERE name = ?1",
+                params![a.name],
+                |r| r.get(0),
+            )?;
+            let now = now_millis();
+            tx.execute(
+                "INSERT INTO artifacts (name, version, sha256, size, run_id, pipeline, stage, commit_sha, \
+                 branch, shelf, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    a.name, version, a.sha256, a.size as i64, a.run, a.pipeline, a.stage, a.commit,
+                    a.branch, a.shelf, now
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            tx.commit()?;
+            Ok(ArtifactRecord {
+                id,
+                name: a.name.clone(),
+                version,
+                sha256: a.sha256.clone(),
+                size: a.size,
+                run: a.run,
+                pipeline: a.pipeline.clone(),
+                stage: a.stage.clone(),
+                commit: a.commit.clone(),
+                branch: a.branch.clone(),
+                shelf: a.shelf.clone(),
+                created_at: now,
+            })
+        })
+    }
+
+    fn artifacts(&self, name: Option<&str>) -> StoreResult<Vec<ArtifactRecord>> {
+        self.query_artifacts("(?1 IS NULL OR name = ?1)", params![name])
+    }
+
+    fn run_artifacts(&self, run: RunId) -> StoreResult<Vec<ArtifactRecord>> {
+        self.query_artifacts("run_id = ?1", params![run])
+    }
+
+    fn acquire_lock(&self, name: &str, purpose: &str, owner: &Owner) -> StoreResult<Result<(), LockInfo>> {
+        self.with(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if let Some(held) = query_lock(&tx, name)? {
+                return Ok(Err(held));
+            }
+            tx.execute(
+                "INSERT INTO locks (name, owner, since, purpose) VALUES (?1, ?2, ?3, ?4)",
+                params![name, owner_json(owner), now_millis(), purpose],
+            )?;
+            tx.commit()?;
+            Ok(Ok(()))
+        })
+    }
+
+    fn release_lock(&self, name: &str, owner: &Owner) -> StoreResult<()> {
+        self.with(|conn| {
+            conn.execute(
+                "DELETE FROM locks WHERE name = ?1 AND owner = ?2",
+                params![name, owner_json(owner)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn break_lock(&self, name: &str) -> StoreResult<Option<LockInfo>> {
+        self.with(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let held = query_lock(&tx, name)?;
+            tx.execute("DELETE FROM locks WHERE name = ?1", params![name])?;
+            tx.commit()?;
+            Ok(held)
+        })
+    }
+
+    fn lock(&self, name: &str) -> StoreResult<Option<LockInfo>> {
+        self.with(|conn| query_lock(conn, name))
+    }
+
+    fn audit(&self, who: &str, action: &str, subject: &str, detail: &serde_json::Value) -> StoreResult<()> {
+        self.with(|conn| {
+            conn.execute(
+                "INSERT INTO audit (at, who, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![now_millis(), who, action, subject, detail.to_string()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn audit_log(&self, limit: usize) -> StoreResult<Vec<AuditRecord>> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT id, at, who, action, subject, detail FROM audit ORDER BY id DESC LIMIT ?1",
+            )?;
+            let rows = stmt.query_map(params![limit as i64], |r| {
+                let detail: String = r.get(5)?;
+                Ok(AuditRecord {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    who: r.get(2)?,
+                    action: r.get(3)?,
+                    subject: r.get(4)?,
+                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+                })
+            })?;
+            rows.collect()
+        })
+    }
+}
+
+impl SqliteStore {
+    fn query_artifacts(&self, condition: &str, args: impl rusqlite::Params) -> StoreResult<Vec<ArtifactRecord>> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT id, name, version, sha256, size, run_id, pipeline, stage, commit_sha, branch, shelf, \
+                 created_at FROM artifacts WHERE {condition} ORDER BY name, version"
+            ))?;
+            let rows = stmt.query_map(args, |r| {
+                Ok(ArtifactRecord {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    version: r.get(2)?,
+                    sha256: r.get(3)?,
+                    size: r.get::<_, i64>(4)? as u64,
+                    run: r.get(5)?,
+                    pipeline: r.get(6)?,
+                    stage: r.get(7)?,
+                    commit: r.get(8)?,
+                    branch: r.get(9)?,
+                    shelf: r.get(10)?,
+                    created_at: r.get(11)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+}
+
+fn query_lock(conn: &Connection, name: &str) -> rusqlite::Result<Option<LockInfo>> {
+    conn.query_row(
+        "SELECT name, owner, since, purpose FROM locks WHERE name = ?1",
+        params![name],
+        |r| {
+            Ok(LockInfo {
+                name: r.get(0)?,
+                owner: parse_owner(r.get(1)?),
+                since: r.get(2)?,
+                purpose: r.get(3)?,
+            })
+        },
+    )
+    .optional()
+}

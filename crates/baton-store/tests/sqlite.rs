@@ -1,0 +1,147 @@
+//! The SQLite backend against the store contract.
+
+use baton_store::*;
+
+fn store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join(".baton")).unwrap();
+    (dir, store)
+}
+
+fn new_run(name: &str, owner: Owner) -> NewRun {
+    NewRun {
+        kind: RunKind::Pipeline,
+        name: name.to_string(),
+        trigger: "manual".into(),
+        env: None,
+        branch: None,
+        commit: None,
+        params: serde_json::json!({}),
+        retry_of: None,
+        owner,
+    }
+}
+
+fn step(stage: &str) -> StepRef {
+    StepRef {
+        stage: stage.into(),
+        target: "local".into(),
+        phase: Phase::Main,
+        index: 0,
+        attempt: 1,
+        label: "run: true".into(),
+    }
+}
+
+fn event(run: RunId, kind: EventKind) -> Event {
+    Event { run, at: now_millis(), kind }
+}
+
+#[test]
+fn concurrency_admits_first_come_first_served() {
+    let (_dir, store) = store();
+    let a = store.create_run(&new_run("build", Owner::current())).unwrap();
+    let b = store.create_run(&new_run("build", Owner::current())).unwrap();
+    let c = store.create_run(&new_run("build", Owner::current())).unwrap();
+    // b may not jump ahead of a, even with a free slot.
+    assert!(!store.try_start_run(b, 1).unwrap());
+    assert!(store.try_start_run(a, 1).unwrap());
+    assert!(!store.try_start_run(b, 1).unwrap());
+    store.record(&event(a, EventKind::RunFinished { status: Status::Success, reason: None })).unwrap();
+    assert!(!store.try_start_run(c, 1).unwrap());
+    assert!(store.try_start_run(b, 1).unwrap());
+    assert_eq!(store.run(b).unwrap().unwrap().status, Status::Running);
+}
+
+#[test]
+fn output_is_logged_as_chunks_by_offset() {
+    let (_dir, store) = store();
+    let run = store.create_run(&new_run("build", Owner::current())).unwrap();
+    store.record(&event(run, EventKind::StepStarted { step: step("lint") })).unwrap();
+    for data in [b"hello\n".to_vec(), vec![0xff, 0xfe, b'\n'], b"no newline".to_vec()] {
+        store.record(&event(run, EventKind::Output { step: step("lint"), data })).unwrap();
+    }
+    let steps = store.steps(run).unwrap();
+    assert_eq!(steps[0].log_bytes, 19);
+    let chunks = store.log_chunks(steps[0].id, 0).unwrap();
+    let offsets: Vec<i64> = chunks.iter().map(|c| c.0).collect();
+    assert_eq!(offsets, [0, 6, 9]);
+    assert_eq!(chunks[1].1, vec![0xff, 0xfe, b'\n']);
+    assert_eq!(store.log_chunks(steps[0].id, 9).unwrap().len(), 1);
+    // Output is not duplicated into the event log.
+    assert!(store.events(run, 0).unwrap().iter().all(|(_, e)| e.kind.name() != "output"));
+}
+
+#[test]
+fn runs_of_dead_owners_are_interrupted_once() {
+    let (_dir, store) = store();
+    let mut dead = Owner::current();
+    dead.start_ticks += 1; // same pid, other start time: a reused pid, so a dead owner
+    let run = store.create_run(&new_run("build", dead)).unwrap();
+    assert!(store.try_start_run(run, 1).unwrap());
+    store.record(&event(run, EventKind::StageStarted { stage: "lint".into() })).unwrap();
+    store.record(&event(run, EventKind::StepStarted { step: step("lint") })).unwrap();
+    store.set_step_process_group(run, &step("lint"), 4242).unwrap();
+    let live = store.create_run(&new_run("other", Owner::current())).unwrap();
+
+    let found = store.interrupt_orphans().unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].run, run);
+    assert_eq!(found[0].process_groups, vec![4242]);
+    let record = store.run(run).unwrap().unwrap();
+    assert_eq!(record.status, Status::Interrupted);
+    assert!(record.reason.unwrap().contains("died"));
+    assert_eq!(store.stages(run).unwrap()[0].status, Status::Interrupted);
+    assert_eq!(store.run(live).unwrap().unwrap().status, Status::Queued);
+    assert!(store.interrupt_orphans().unwrap().is_empty());
+}
+
+#[test]
+fn locks_name_their_holder_and_staleness() {
+    let (_dir, store) = store();
+    let me = Owner::current();
+    store.acquire_lock("infra", "apply", &me).unwrap().unwrap();
+    let held = store.acquire_lock("infra", "apply", &me).unwrap().unwrap_err();
+    assert_eq!(held.owner, me);
+    assert!(!held.is_stale());
+    store.release_lock("infra", &me).unwrap();
+    let mut dead = me.clone();
+    dead.start_ticks += 1;
+    store.acquire_lock("infra", "apply", &dead).unwrap().unwrap();
+    assert!(store.lock("infra").unwrap().unwrap().is_stale());
+    assert!(store.break_lock("infra").unwrap().is_some());
+    assert!(store.lock("infra").unwrap().is_none());
+}
+
+#[test]
+fn artifact_versions_count_up_per_name() {
+    let (_dir, store) = store();
+    let run = store.create_run(&new_run("build", Owner::current())).unwrap();
+    let artifact = |sha: &str| NewArtifact {
+        name: "app.tgz".into(),
+        sha256: sha.into(),
+        size: 3,
+        run,
+        pipeline: "build".into(),
+        stage: "package".into(),
+        commit: None,
+        branch: None,
+        shelf: Some("dev".into()),
+    };
+    assert_eq!(store.add_artifact(&artifact("aa")).unwrap().version, 1);
+    assert_eq!(store.add_artifact(&artifact("bb")).unwrap().version, 2);
+    assert_eq!(store.run_artifacts(run).unwrap().len(), 2);
+}
+
+#[test]
+fn blobs_are_content_addressed() {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = BlobStore::new(dir.path().join("blobs"));
+    let file = dir.path().join("a.txt");
+    std::fs::write(&file, "abc").unwrap();
+    let (sha, size) = blobs.put_file(&file).unwrap();
+    assert_eq!(sha, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_eq!(size, 3);
+    assert_eq!(std::fs::read(blobs.path(&sha)).unwrap(), b"abc");
+    assert_eq!(blobs.put_file(&file).unwrap().0, sha);
+}
