@@ -1,0 +1,268 @@
+//! baton.yaml (and its includes) → [`Project`]: file reading, include merging and dispatch to
+//! the per-section decoders. Every problem is collected; decoding never stops at the first.
+
+pub(crate) mod keys;
+mod pipeline;
+mod sections;
+mod values;
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::span::{Sources, Span};
+use crate::types::Project;
+use crate::yaml::{self, Kind, Node};
+
+use values::Decoder;
+
+/// Top-level sections that map names to definitions, with the word for one definition. They
+/// merge across included files; the same name in two places is an error.
+const NAMED_SECTIONS: &[(&str, &str)] = &[
+    ("vars", "var"),
+    ("nodes", "node"),
+    ("environments", "environment"),
+    ("pipelines", "pipeline"),
+    ("configs", "config"),
+    ("resources", "resource"),
+    ("outputs", "output"),
+    ("checks", "check"),
+    ("alerts", "alert"),
+    ("notifications", "notification"),
+];
+
+/// Sections only the main file may hold.
+const MAIN_ONLY: &[&str] = &["project", "include"];
+
+pub(crate) fn load_files(path: &Path) -> Result<Project, Diagnostics> {
+    let mut sources = Sources::default();
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) => {
+            return Err(Diagnostics {
+                items: vec![Diagnostic::global(format!("cannot read {}: {err}", path.display()))],
+                sources,
+            });
+        }
+    };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let main_id = sources.add(path.to_path_buf(), text);
+    let mut dec = Decoder::default();
+    let main = match yaml::parse(sources.text(main_id), main_id) {
+        Ok(node) => node,
+        Err(items) => return Err(Diagnostics { items, sources }),
+    };
+
+    let mut documents = vec![main];
+    for file in include_files(&mut dec, &documents[0], &dir, path) {
+        let text = match std::fs::read_to_string(&file.value) {
+            Ok(text) => text,
+            Err(err) => {
+                dec.error(Diagnostic::new(
+                    format!("cannot read included file {}: {err}", file.value.display()),
+                    file.span,
+                ));
+                continue;
+            }
+        };
+        let id = sources.add(file.value, text);
+        match yaml::parse(sources.text(id), id) {
+            Ok(node) => documents.push(node),
+            Err(items) => dec.diags.extend(items),
+        }
+    }
+
+    let mut project = Project {
+        root: std::fs::canonicalize(&dir).unwrap_or(dir),
+        file: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+        ..Project::default()
+    };
+    let sections = merge(&mut dec, &documents);
+    decode_sections(&mut dec, &sections, &mut project);
+
+    if dec.diags.is_empty() {
+        project.sources = sources;
+        Ok(project)
+    } else {
+        Err(Diagnostics { items: dec.diags, sources })
+    }
+}
+
+/// The files named by the main file's `include:` globs, in glob order, relative to its directory.
+fn include_files(
+    dec: &mut Decoder,
+    main: &Node,
+    dir: &Path,
+    main_path: &Path,
+) -> Vec<crate::span::Spanned<PathBuf>> {
+    let Kind::Map(entries) = &main.kind else { return Vec::new() };
+    let Some((_, include)) = entries.iter().find(|(k, _)| k.scalar_text() == Some("include")) else {
+        return Vec::new();
+    };
+    let main_canonical = std::fs::canonicalize(main_path).ok();
+    let mut files = Vec::new();
+    for pattern in dec.strings(include) {
+        let full = dir.join(&pattern.value);
+        let paths = match glob::glob(&full.to_string_lossy()) {
+            Ok(paths) => paths,
+            Err(err) => {
+                dec.error(Diagnostic::new(format!("invalid include glob: {}", err.msg), pattern.span));
+                continue;
+            }
+        };
+        let mut matched: Vec<PathBuf> = paths.filter_map(Result::ok).filter(|p| p.is_file()).collect();
+        matched.sort();
+        matched.retain(|p| std::fs::canonicalize(p).ok() != main_canonical);
+        if matched.is_empty() {
+            dec.error(Diagnostic::new(
+                format!("include `{}` matches no file", pattern.value),
+                pattern.span,
+            ));
+        }
+        for path in matched {
+            if !files.iter().any(|f: &crate::span::Spanned<PathBuf>| f.value == path) {
+                files.push(crate::span::Spanned::new(path, pattern.span));
+            }
+        }
+    }
+    files
+}
+
+/// One top-level section gathered from every file: for named sections the entries of all files
+/// (duplicates reported), for the others the single value.
+pub(crate) struct Sections<'a> {
+    pub named: IndexMap<&'static str, Vec<(&'a Node, &'a Node)>>,
+    pub single: IndexMap<&'static str, &'a Node>,
+}
+
+fn merge<'a>(dec: &mut Decoder, documents: &'a [Node]) -> Sections<'a> {
+    let mut sections = Sections { named: IndexMap::new(), single: IndexMap::new() };
+    let mut single_keys: IndexMap<&'static str, Span> = IndexMap::new();
+    for (index, document) in documents.iter().enumerate() {
+        let Some(fields) = dec.fields(document, Some(keys::TOP_KEYS), "baton.yaml") else { continue };
+        for &section in keys::TOP_KEYS {
+            let Some(value) = fields.get(section) else { continue };
+            let key_span = fields.key_span(section).unwrap_or(value.span);
+            if index > 0 && MAIN_ONLY.contains(&section) {
+                dec.error(Diagnostic::new(
+                    format!("`{section}` may only appear in the main project file"),
+                    key_span,
+                ));
+                continue;
+            }
+            if let Some((_, word)) = NAMED_SECTIONS.iter().find(|(s, _)| *s == section) {
+                let Kind::Map(entries) = &value.kind else {
+                    dec.mismatch(value, &format!("a mapping of {section}"));
+                    continue;
+                };
+                let merged = sections.named.entry(section).or_default();
+                for (key, value) in entries {
+                    let first = merged.iter().find(|(k, _)| {
+                        k.span.file != key.span.file
+                            && k.scalar_text().is_some()
+                            && k.scalar_text() == key.scalar_text()
+                    });
+                    if let Some((first, _)) = first {
+                        dec.error(
+                            Diagnostic::new(
+                                format!("{word} `{}` is defined twice", key.scalar_text().unwrap_or_default()),
+                                key.span,
+                            )
+                            .with_note(first.span, "first defined here"),
+                        );
+                        continue;
+                    }
+                    merged.push((key, value));
+                }
+            } else if let Some(first) = single_keys.get(section) {
+                dec.error(
+                    Diagnostic::new(format!("`{section}` is defined in two files"), key_span)
+                        .with_note(*first, "first defined here"),
+                );
+            } else {
+                single_keys.insert(section, key_span);
+                sections.single.insert(section, value);
+            }
+        }
+    }
+    sections
+}
+
+fn decode_sections(dec: &mut Decoder, s: &Sections, project: &mut Project) {
+    let named = |section: &str| s.named.get(section).map(Vec::as_slice).unwrap_or_default();
+    if let Some(node) = s.single.get("project") {
+        project.name = dec.string(node);
+    }
+    if let Some(node) = s.single.get("inventory") {
+        project.inventory = dec.string(node);
+    }
+    for (key, value) in named("vars") {
+        if let Some(name) = key.scalar_text() {
+            project.vars.insert(name.to_string(), values::to_json(value));
+        }
+    }
+    if let Some(node) = s.single.get("ssh") {
+        project.ssh = sections::ssh(dec, node);
+    }
+    if let Some(node) = s.single.get("monitoring") {
+        project.monitoring = sections::monitoring(dec, node);
+    }
+    if let Some(node) = s.single.get("secrets") {
+        project.secrets = sections::secrets(dec, node);
+    }
+    if let Some(node) = s.single.get("server") {
+        project.server = sections::server(dec, node);
+    }
+    let check_interval = project.monitoring.interval;
+    for (key, value) in named("nodes") {
+        if let Some(node) = sections::node(dec, key, value) {
+            project.nodes.insert(node.name.clone(), node);
+        }
+    }
+    for (key, value) in named("environments") {
+        if let Some(env) = sections::environment(dec, key, value) {
+            project.environments.insert(env.name.clone(), env);
+        }
+    }
+    for (key, value) in named("pipelines") {
+        if let Some(p) = pipeline::pipeline(dec, key, value) {
+            project.pipelines.insert(p.name.clone(), p);
+        }
+    }
+    for (key, value) in named("configs") {
+        if let Some(c) = sections::config(dec, key, value) {
+            project.configs.insert(c.name.clone(), c);
+        }
+    }
+    for (key, value) in named("resources") {
+        if let Some(r) = sections::resource(dec, key, value) {
+            project.resources.insert(r.id.clone(), r);
+        }
+    }
+    for (key, value) in named("outputs") {
+        let name = dec.name(key, "output");
+        let text = dec.template(value);
+        if let (Some(name), Some(text)) = (name, text) {
+            project.outputs.insert(name, text);
+        }
+    }
+    for (key, value) in named("checks") {
+        if let Some(c) = sections::check(dec, key, value, check_interval) {
+            project.checks.insert(c.name.clone(), c);
+        }
+    }
+    for (key, value) in named("alerts") {
+        if let Some(a) = sections::alert(dec, key, value) {
+            project.alerts.insert(a.name.clone(), a);
+        }
+    }
+    for (key, value) in named("notifications") {
+        if let Some(n) = sections::notification(dec, key, value) {
+            project.notifications.insert(n.name.clone(), n);
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! baton's project model: `baton.yaml` (and its includes) → a typed [`Project`] whose values keep
+//! their source locations, with every problem reported at once as [`Diagnostics`].
+//!
+//! Architecture invariant: this crate knows nothing of the store, executors, engines or the CLI.
+//! It reads files and returns data; it never runs anything.
+
+pub mod diagnostic;
+pub mod duration;
+pub mod schema;
+pub mod selector;
+pub mod span;
+pub mod starter;
+pub mod template;
+pub mod types;
+
+mod decode;
+mod validate;
+mod yaml;
+
+use std::path::{Path, PathBuf};
+
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use selector::{Atom, Inventory, Selector, SelectorError};
+pub use span::{FileId, Sources, Span, Spanned};
+pub use types::*;
+
+/// The project file's name, looked for from the current directory upwards.
+pub const PROJECT_FILE: &str = "baton.yaml";
+
+/// Walk up from `start` to the first directory holding `baton.yaml`, as git finds `.git`.
+pub fn find_project_file(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|dir| dir.join(PROJECT_FILE))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Read, decode and validate a project. Every problem found is returned, not just the first.
+pub fn load(path: &Path) -> Result<Project, Diagnostics> {
+    let mut project = decode::load_files(path)?;
+    validate::validate(&mut project)?;
+    Ok(project)
+}

@@ -1,0 +1,2 @@
+//! Starter project.
+pub const STARTER_YAML: &str = "";

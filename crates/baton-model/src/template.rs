@@ -1,0 +1,93 @@
+//! Jinja templates (`{{ }}`) rendered with a strict context: an unknown variable is an error,
+//! never an empty string, so a typo cannot silently deploy a broken file.
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::value::Serde;
+use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TemplateError {
+    pub message: String,
+    /// 1-based line inside the template text, when known.
+    pub line: Option<usize>,
+}
+
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    let syntax = SyntaxConfig::builder()
+        .keep_trailing_newline(true)
+        .build()
+        .expect("default delimiters are valid");
+    env.set_syntax(syntax);
+    env
+}
+
+/// Whether `text` contains template syntax at all; plain strings skip the engine.
+pub fn is_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%") || text.contains("{#")
+}
+
+/// Render `text` with `context` (an object with `vars`, `env`, `node`, `run`, …).
+pub fn render<C: Serialize>(text: &str, context: &C) -> Result<String, TemplateError> {
+    if !is_template(text) {
+        return Ok(text.to_string());
+    }
+    let env = environment();
+    env.render_str(text, Serde(context)).map_err(to_error)
+}
+
+/// Check the syntax of a template without rendering it.
+pub fn check_syntax(text: &str) -> Result<(), TemplateError> {
+    if !is_template(text) {
+        return Ok(());
+    }
+    let env = environment();
+    env.template_from_str(text).map(|_| ()).map_err(to_error)
+}
+
+/// Jinja truthiness of a rendered `if:` condition: empty, `false`, `0`, `no`, `none` are false.
+pub fn is_truthy(rendered: &str) -> bool {
+    !matches!(
+        rendered.trim().to_ascii_lowercase().as_str(),
+        "" | "false" | "0" | "no" | "none" | "null" | "off"
+    )
+}
+
+fn to_error(err: minijinja::Error) -> TemplateError {
+    let mut message = err.to_string();
+    // minijinja appends "(in <string>:N)"; the line is reported separately.
+    if let Some(i) = message.find(" (in <string>") {
+        message.truncate(i);
+    }
+    TemplateError { message, line: err.line() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn renders_nested_context() {
+        let ctx = json!({ "node": { "host": "127.0.0.2" }, "vars": { "port": 8000 } });
+        let out = render("http://{{ node.host }}:{{ vars.port }}/", &ctx).unwrap();
+        assert_eq!(out, "http://127.0.0.2:8000/");
+    }
+
+    #[test]
+    fn unknown_variables_are_errors() {
+        let err = render("{{ vars.nope }}", &json!({ "vars": {} })).unwrap_err();
+        assert!(err.message.contains("undefined"), "{}", err.message);
+    }
+
+    #[test]
+    fn truthiness() {
+        assert!(is_truthy("true"));
+        assert!(is_truthy("yes please"));
+        assert!(!is_truthy(" False "));
+        assert!(!is_truthy(""));
+    }
+}

@@ -1,0 +1,526 @@
+//! The typed project model: every section of SPEC.md, every value with its source location.
+//!
+//! These types are produced by [`crate::load`] and read by every engine. They carry no behaviour
+//! beyond small accessors; decoding and validation live in `decode` and `validate`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::selector::Selector;
+use crate::span::{Sources, Span, Spanned};
+
+/// A whole project: `baton.yaml` plus its includes, decoded and validated.
+#[derive(Debug, Clone, Default)]
+pub struct Project {
+    /// Directory holding the main project file; relative paths resolve against it.
+    pub root: PathBuf,
+    /// The main project file.
+    pub file: PathBuf,
+    /// Text of every file read, for diagnostics.
+    pub sources: Sources,
+    pub name: Option<Spanned<String>>,
+    pub vars: IndexMap<String, Value>,
+    pub nodes: IndexMap<String, Node>,
+    pub inventory: Option<Spanned<String>>,
+    pub ssh: SshSettings,
+    pub environments: IndexMap<String, Environment>,
+    pub pipelines: IndexMap<String, Pipeline>,
+    pub configs: IndexMap<String, Config>,
+    pub resources: IndexMap<String, Resource>,
+    pub outputs: IndexMap<String, Spanned<String>>,
+    pub monitoring: Monitoring,
+    pub checks: IndexMap<String, Check>,
+    pub alerts: IndexMap<String, Alert>,
+    pub notifications: IndexMap<String, Notification>,
+    pub secrets: SecretsSettings,
+    pub server: ServerSettings,
+}
+
+/// The implicit node that is this machine (no SSH).
+pub const LOCAL_NODE: &str = "local";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    pub name: String,
+    #[serde(skip)]
+    pub span: Span,
+    pub host: String,
+    /// `None` means the default, 22.
+    pub port: Option<u16>,
+    /// `None` means the current user.
+    pub user: Option<String>,
+    /// Private key path, relative to the project root; `None` means agent then defaults.
+    pub key: Option<PathBuf>,
+    pub roles: Vec<String>,
+    pub labels: IndexMap<String, String>,
+    pub vars: IndexMap<String, Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SshSettings {
+    pub known_hosts: Option<PathBuf>,
+    pub accept_new_host_keys: bool,
+    pub connect_timeout: Duration,
+    pub forks: u32,
+}
+
+impl Default for SshSettings {
+    fn default() -> Self {
+        SshSettings {
+            known_hosts: None,
+            accept_new_host_keys: false,
+            connect_timeout: Duration::from_secs(10),
+            forks: 50,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Environment {
+    pub name: String,
+    #[serde(skip)]
+    pub span: Span,
+    /// Runs on this git branch publish their artifacts to this environment's shelf.
+    pub branch: Option<String>,
+    /// Environments an artifact may be promoted from.
+    pub promote_from: Vec<Spanned<String>>,
+    pub approval: Approval,
+    /// Pipelines that must have succeeded on the source shelf before promotion.
+    pub gate: Vec<Spanned<String>>,
+    /// Template of a git tag created on promotion, e.g. `v{{ artifact.version }}`.
+    pub tag: Option<Spanned<String>>,
+    pub vars: IndexMap<String, Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Approval {
+    #[default]
+    None,
+    Manual,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Pipeline {
+    pub name: String,
+    #[serde(skip)]
+    pub span: Span,
+    /// Always contains at least `Manual` implicitly; listed triggers as written.
+    pub triggers: Vec<Spanned<Trigger>>,
+    pub env: Option<Spanned<String>>,
+    pub stages: IndexMap<String, Stage>,
+    pub notify: PipelineNotify,
+    /// Runs of this pipeline allowed at once; more wait queued. Default 1.
+    pub concurrency: u32,
+    /// When a stage fails, start no new stage. Default true.
+    pub fail_fast: bool,
+    pub vars: IndexMap<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Trigger {
+    Manual,
+    Webhook,
+    Schedule {
+        cron: String,
+    },
+    Commit {
+        /// Repository path or URL; `None` means the project's own repository.
+        repo: Option<String>,
+        /// Branch globs; empty means every branch.
+        branches: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PipelineNotify {
+    pub on_failure: Vec<Spanned<String>>,
+    pub on_success: Vec<Spanned<String>>,
+    pub on_start: Vec<Spanned<String>>,
+}
+
+pub const DEFAULT_STAGE_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Stage {
+    pub name: String,
+    #[serde(skip)]
+    pub span: Span,
+    pub action: StageAction,
+    pub needs: Vec<Spanned<String>>,
+    /// Default [`DEFAULT_STAGE_TIMEOUT`].
+    pub timeout: Duration,
+    /// `None` means `local`.
+    pub targets: Option<Spanned<Selector>>,
+    pub strategy: Strategy,
+    pub env: Option<Spanned<String>>,
+    pub secrets: Vec<Spanned<String>>,
+    pub retries: u32,
+    /// The `if:` template; the stage runs only when it renders truthy.
+    pub condition: Option<Spanned<String>>,
+    pub continue_on_error: bool,
+    /// Globs, relative to the stage's working directory, collected after success.
+    pub artifacts: Vec<Spanned<String>>,
+    /// Commands run (in order) to undo this stage.
+    pub rollback: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageAction {
+    /// Commands run in order, each under `bash -eo pipefail -c`.
+    Run(Vec<Spanned<String>>),
+    Http(HttpRequest),
+    Steps(Vec<Spanned<Step>>),
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Run(Vec<Spanned<String>>),
+    Http(HttpRequest),
+    Upload(Upload),
+    /// Name of a config to apply in the run's environment.
+    Config(Spanned<String>),
+    Infra(InfraAction),
+    Promote(Promote),
+    Notify(NotifyStep),
+}
+
+impl Step {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Step::Run(_) => "run",
+            Step::Http(_) => "http",
+            Step::Upload(_) => "upload",
+            Step::Config(_) => "config",
+            Step::Infra(_) => "infra",
+            Step::Promote(_) => "promote",
+            Step::Notify(_) => "notify",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpRequest {
+    pub url: Spanned<String>,
+    /// Upper-case method name; default `GET`.
+    pub method: String,
+    pub headers: IndexMap<String, String>,
+    pub body: Option<String>,
+    /// Per attempt; default 10s.
+    pub timeout: Duration,
+    /// `None` means any 2xx.
+    pub expect_status: Option<u16>,
+    pub expect_body_contains: Option<String>,
+    /// Further attempts after the first fails; default 0.
+    pub retries: u32,
+    /// Wait between attempts; default 1s.
+    pub interval: Duration,
+    /// Path in the run workspace the body is written to.
+    pub save: Option<String>,
+    /// Conditional requests (ETag / Last-Modified), reusing the stored body on 304.
+    pub cache: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Upload {
+    pub source: UploadSource,
+    pub dest: Spanned<String>,
+    /// Octal permission bits, e.g. 0o644.
+    pub mode: Option<u32>,
+    pub owner: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadSource {
+    /// A path relative to the stage's working directory.
+    Src(Spanned<String>),
+    /// An artifact name, taken from the run's own shelf.
+    Artifact(Spanned<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InfraAction {
+    Plan,
+    Apply,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Promote {
+    pub artifact: Spanned<String>,
+    pub to: Spanned<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NotifyStep {
+    pub channels: Vec<Spanned<String>>,
+    pub message: Option<Spanned<String>>,
+}
+
+/// How a targeted stage spreads over its nodes.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Strategy {
+    /// At most this many nodes at once (within a batch); `None` = all (bounded by `ssh.forks`).
+    pub parallel: Option<u32>,
+    /// Rolling batches; empty = one batch of every node. A ramp like `[1, 30%, 100%]` gives the
+    /// size of each successive batch, the last size repeating.
+    pub batch: Vec<Amount>,
+    /// Failures tolerated across all batches before no further batch starts; `None` = unlimited
+    /// within the stage (the stage still fails if any node failed).
+    pub max_failures: Option<Amount>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Amount {
+    Count(u32),
+    Percent(u32),
+}
+
+impl Amount {
+    /// The amount as a count out of `total`; percentages round up, never below 1 when total > 0.
+    pub fn of(self, total: usize) -> usize {
+        match self {
+            Amount::Count(n) => n as usize,
+            Amount::Percent(p) => {
+                let n = (total * p as usize).div_ceil(100);
+                if total > 0 { n.max(1) } else { 0 }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub name: String,
+    #[serde(skip)]
+    pub span: Span,
+    pub kind: ConfigKind,
+    /// `None` means `local`.
+    pub targets: Option<Spanned<Selector>>,
+    /// Destination path; derived from `name` for service and network configs.
+    pub path: Option<Spanned<String>>,
+    /// The unit or interface name (service, network).
+    pub unit_name: Option<String>,
+    pub source: ConfigSource,
+    pub validate: Validator,
+    pub mode: Option<u32>,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+    pub on_change: Option<Spanned<String>>,
+    /// For `service`: the state to bring the unit to after a change.
+    pub state: Option<ServiceState>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConfigKind {
+    File,
+    Env,
+    Service,
+    Network,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfigSource {
+    Content(Spanned<String>),
+    /// Path of a Jinja template, relative to the project root.
+    Template(Spanned<String>),
+    /// `type: env`: variables rendered to `KEY=value` lines.
+    Vars(IndexMap<String, Spanned<String>>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Validator {
+    /// Chosen from the destination's extension.
+    Auto,
+    None,
+    Json,
+    Yaml,
+    Toml,
+    Ini,
+    Sh,
+    /// A command run on a temporary copy; `{path}` is replaced by the copy's path.
+    Command(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceState {
+    Started,
+    Stopped,
+    Restarted,
+    Enabled,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Resource {
+    pub id: String,
+    #[serde(skip)]
+    pub span: Span,
+    /// `file`, `directory`, …, or a provider type such as `aws.s3_bucket`.
+    pub kind: Spanned<String>,
+    /// Node to act on over SSH; `None` = local.
+    pub node: Option<Spanned<String>>,
+    pub depends_on: Vec<Spanned<String>>,
+    /// Every other key, as written (templates unrendered).
+    pub attrs: IndexMap<String, Spanned<Value>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Monitoring {
+    pub interval: Duration,
+    pub retention: Duration,
+}
+
+impl Default for Monitoring {
+    fn default() -> Self {
+        Monitoring {
+            interval: Duration::from_secs(15),
+            retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: String,
+    #[serde(skip)]
+    pub span: Span,
+    pub targets: Option<Spanned<Selector>>,
+    pub probe: CheckProbe,
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckProbe {
+    Http(HttpRequest),
+    /// A command whose exit 0 means healthy.
+    Command(Spanned<String>),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Alert {
+    pub name: String,
+    #[serde(skip)]
+    pub span: Span,
+    pub condition: AlertCondition,
+    pub targets: Option<Spanned<Selector>>,
+    /// How long the condition must hold before firing; default 0.
+    pub for_: Duration,
+    pub notify: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertCondition {
+    Metric {
+        metric: Metric,
+        above: Option<f64>,
+        below: Option<f64>,
+    },
+    /// Fires while the named check fails.
+    Check(Spanned<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    Cpu,
+    Memory,
+    Load,
+    Disk,
+    Up,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Notification {
+    pub name: String,
+    #[serde(skip)]
+    pub span: Span,
+    pub channel: Channel,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Smtp(SmtpChannel),
+    Webhook(WebhookChannel),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SmtpChannel {
+    pub host: String,
+    /// Default 587 with starttls, 465 with tls, 25 with none.
+    pub port: Option<u16>,
+    pub tls: SmtpTls,
+    pub user: Option<String>,
+    /// Name of the secret holding the password.
+    pub password_secret: Option<Spanned<String>>,
+    pub from: String,
+    pub to: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookChannel {
+    pub url: Spanned<String>,
+    pub headers: IndexMap<String, String>,
+    /// Name of a secret used to sign the body (HMAC-SHA256, `X-Baton-Signature-256`).
+    pub secret: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SecretsSettings {
+    /// age X25519 recipients (`age1…`).
+    pub recipients: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub tokens: Vec<ServerToken>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: "127.0.0.1:8080".to_string(),
+            tokens: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerToken {
+    pub name: String,
+    /// Name of the secret holding the token (tokens never sit in plaintext in baton.yaml).
+    pub secret: Spanned<String>,
+    pub role: TokenRole,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenRole {
+    Viewer,
+    Operator,
+}

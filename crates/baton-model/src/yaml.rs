@@ -1,0 +1,416 @@
+//! A YAML tree whose every node keeps its source span, built from `saphyr_parser` events.
+//!
+//! serde-based YAML loaders lose locations; diagnostics need `file:line:col` for every value, so
+//! the tree is built here by hand. Plain scalars resolve with the YAML 1.2 core schema (so `no`
+//! stays a string and `0644` is the integer 644).
+
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle};
+
+use crate::diagnostic::Diagnostic;
+use crate::span::{FileId, Span};
+
+/// Aliases are expanded by copying; this bounds the copies so a "billion laughs" file cannot
+/// exhaust memory.
+const MAX_NODES: usize = 100_000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Kind {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Node {
+    pub kind: Kind,
+    pub span: Span,
+    /// The scalar's text as written (after unquoting), so a number can be read back as a string
+    /// without reformatting (`1.10` stays `1.10`).
+    pub raw: Option<String>,
+}
+
+impl Node {
+    pub fn map(entries: Vec<(Node, Node)>, span: Span) -> Node {
+        Node { kind: Kind::Map(entries), span, raw: None }
+    }
+
+    /// What the node is, for "expected …, found …" messages.
+    pub fn describe(&self) -> &'static str {
+        match self.kind {
+            Kind::Null => "nothing",
+            Kind::Bool(_) => "a boolean",
+            Kind::Int(_) => "an integer",
+            Kind::Float(_) => "a number",
+            Kind::Str(_) => "a string",
+            Kind::Seq(_) => "a list",
+            Kind::Map(_) => "a mapping",
+        }
+    }
+
+    /// The text of a scalar (strings, numbers and booleans as written); `None` for null and
+    /// collections.
+    pub fn scalar_text(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Str(s) => Some(s),
+            Kind::Bool(_) | Kind::Int(_) | Kind::Float(_) => self.raw.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.kind, Kind::Null)
+    }
+
+    fn count(&self) -> usize {
+        1 + match &self.kind {
+            Kind::Seq(items) => items.iter().map(Node::count).sum(),
+            Kind::Map(entries) => entries.iter().map(|(k, v)| k.count() + v.count()).sum(),
+            _ => 0,
+        }
+    }
+}
+
+/// Parse one YAML document. An empty file is an empty mapping.
+pub(crate) fn parse(text: &str, file: FileId) -> Result<Node, Vec<Diagnostic>> {
+    Builder { file, stack: Vec::new(), anchors: HashMap::new(), nodes: 0, errors: Vec::new() }
+        .run(text)
+}
+
+enum Frame {
+    Seq(Vec<Node>, Span, usize),
+    Map(Vec<(Node, Node)>, Option<Node>, Span, usize),
+}
+
+struct Builder {
+    file: FileId,
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, Node>,
+    nodes: usize,
+    errors: Vec<Diagnostic>,
+}
+
+impl Builder {
+    fn span(&self, s: saphyr_parser::Span) -> Span {
+        let len = if s.end.line() == s.start.line() {
+            s.end.col().saturating_sub(s.start.col())
+        } else {
+            1
+        };
+        Span {
+            file: self.file,
+            line: s.start.line() as u32,
+            col: s.start.col() as u32 + 1,
+            len: len.max(1) as u32,
+        }
+    }
+
+    fn run(mut self, text: &str) -> Result<Node, Vec<Diagnostic>> {
+        let mut parser = Parser::new_from_str(text);
+        let mut root: Option<Node> = None;
+        let mut documents = 0;
+        while let Some(event) = parser.next_event() {
+            let (event, raw_span) = match event {
+                Ok(e) => e,
+                Err(err) => {
+                    let m = err.marker();
+                    let span = Span {
+                        file: self.file,
+                        line: m.line().max(1) as u32,
+                        col: m.col() as u32 + 1,
+                        len: 1,
+                    };
+                    self.errors.push(Diagnostic::new(format!("invalid YAML: {}", err.info()), span));
+                    return Err(self.errors);
+                }
+            };
+            let span = self.span(raw_span);
+            let finished = match event {
+                Event::DocumentStart(_) => {
+                    documents += 1;
+                    if documents > 1 {
+                        self.errors.push(
+                            Diagnostic::new("a second YAML document in one file", span)
+                                .with_help("baton files hold one document; remove the `---`"),
+                        );
+                        return Err(self.errors);
+                    }
+                    None
+                }
+                Event::Scalar(value, style, anchor, tag) => {
+                    let tag = tag.map(|t| t.suffix.clone());
+                    let node = resolve_scalar(&value, style, tag.as_deref(), span);
+                    self.leaf(node, anchor)
+                }
+                Event::Alias(id) => match self.anchors.get(&id).cloned() {
+                    Some(mut node) => {
+                        node.span = span;
+                        self.nodes += node.count();
+                        if self.nodes > MAX_NODES {
+                            self.errors.push(Diagnostic::new(
+                                format!("aliases expand to more than {MAX_NODES} values"),
+                                span,
+                            ).with_help("this looks like a \"billion laughs\" expansion; use fewer nested aliases"));
+                            return Err(self.errors);
+                        }
+                        self.complete(node)
+                    }
+                    None => {
+                        self.errors.push(Diagnostic::new("unknown alias", span));
+                        self.complete(Node { kind: Kind::Null, span, raw: None })
+                    }
+                },
+                Event::SequenceStart(anchor, _) => {
+                    self.stack.push(Frame::Seq(Vec::new(), span, anchor));
+                    None
+                }
+                Event::MappingStart(anchor, _) => {
+                    self.stack.push(Frame::Map(Vec::new(), None, span, anchor));
+                    None
+                }
+                Event::SequenceEnd | Event::MappingEnd => {
+                    let node = match self.stack.pop() {
+                        Some(Frame::Seq(items, span, anchor)) => {
+                            self.anchored(Node { kind: Kind::Seq(items), span, raw: None }, anchor)
+                        }
+                        Some(Frame::Map(entries, _, span, anchor)) => {
+                            self.check_duplicates(&entries);
+                            self.anchored(Node::map(entries, span), anchor)
+                        }
+                        None => continue,
+                    };
+                    self.complete(node)
+                }
+                _ => None,
+            };
+            if let Some(node) = finished {
+                root = Some(node);
+            }
+            if self.nodes > MAX_NODES {
+                self.errors.push(Diagnostic::new(
+                    format!("the file holds more than {MAX_NODES} values"),
+                    span,
+                ));
+                return Err(self.errors);
+            }
+        }
+        if !self.errors.is_empty() {
+            return Err(self.errors);
+        }
+        Ok(match root {
+            Some(node) if !node.is_null() => node,
+            _ => Node::map(Vec::new(), Span { file: self.file, line: 1, col: 1, len: 1 }),
+        })
+    }
+
+    fn leaf(&mut self, node: Node, anchor: usize) -> Option<Node> {
+        let node = self.anchored(node, anchor);
+        self.complete(node)
+    }
+
+    fn anchored(&mut self, node: Node, anchor: usize) -> Node {
+        self.nodes += 1;
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        node
+    }
+
+    /// Attach a finished node to its parent; returns it when it is the document root.
+    fn complete(&mut self, node: Node) -> Option<Node> {
+        match self.stack.last_mut() {
+            None => Some(node),
+            Some(Frame::Seq(items, ..)) => {
+                items.push(node);
+                None
+            }
+            Some(Frame::Map(entries, pending, ..)) => {
+                match pending.take() {
+                    None => *pending = Some(node),
+                    Some(key) => entries.push((key, node)),
+                }
+                None
+            }
+        }
+    }
+
+    fn check_duplicates(&mut self, entries: &[(Node, Node)]) {
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for (key, _) in entries {
+            let Some(text) = key.scalar_text() else { continue };
+            if let Some(first) = seen.get(text) {
+                self.errors.push(
+                    Diagnostic::new(format!("duplicate key `{text}`"), key.span)
+                        .with_note(*first, "first defined here"),
+                );
+            } else {
+                seen.insert(text, key.span);
+            }
+        }
+    }
+}
+
+fn resolve_scalar(value: &str, style: ScalarStyle, tag: Option<&str>, span: Span) -> Node {
+    let raw = Some(value.to_string());
+    let string = |raw| Node { kind: Kind::Str(value.to_string()), span, raw };
+    if style != ScalarStyle::Plain || tag == Some("str") {
+        return string(raw);
+    }
+    let kind = match value {
+        "" | "~" | "null" | "Null" | "NULL" => Kind::Null,
+        "true" | "True" | "TRUE" => Kind::Bool(true),
+        "false" | "False" | "FALSE" => Kind::Bool(false),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => Kind::Float(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => Kind::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => Kind::Float(f64::NAN),
+        _ => match parse_int(value) {
+            Some(n) => Kind::Int(n),
+            None if is_float(value) => match value.parse::<f64>() {
+                Ok(f) => Kind::Float(f),
+                Err(_) => Kind::Str(value.to_string()),
+            },
+            None => Kind::Str(value.to_string()),
+        },
+    };
+    Node { kind, span, raw }
+}
+
+fn parse_int(text: &str) -> Option<i64> {
+    if let Some(hex) = text.strip_prefix("0x") {
+        return i64::from_str_radix(hex, 16).ok().filter(|_| !hex.starts_with(['+', '-']));
+    }
+    if let Some(oct) = text.strip_prefix("0o") {
+        return i64::from_str_radix(oct, 8).ok().filter(|_| !oct.starts_with(['+', '-']));
+    }
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// The core schema's float form: `[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`.
+fn is_float(text: &str) -> bool {
+    let body = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let (mantissa, exponent) = match body.find(['e', 'E']) {
+        Some(i) => (&body[..i], Some(&body[i + 1..])),
+        None => (body, None),
+    };
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some((int, frac)) => {
+            (!int.is_empty() || !frac.is_empty()) && digits(int) && digits(frac)
+                && !(int.is_empty() && frac.is_empty())
+        }
+        None => !mantissa.is_empty() && digits(mantissa),
+    };
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+        !e.is_empty() && digits(e)
+    });
+    mantissa_ok && exponent_ok && !(mantissa.starts_with('.') && mantissa.len() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(text: &str) -> Node {
+        parse(text, FileId(0)).unwrap_or_else(|e| panic!("{text:?}: {e:?}"))
+    }
+
+    fn value_of(text: &str) -> Kind {
+        let root = parse_ok(&format!("k: {text}\n"));
+        let Kind::Map(mut entries) = root.kind else { panic!("not a map") };
+        entries.remove(0).1.kind
+    }
+
+    #[test]
+    fn resolves_core_schema_scalars() {
+        let cases: &[(&str, Kind)] = &[
+            ("~", Kind::Null),
+            ("", Kind::Null),
+            ("null", Kind::Null),
+            ("true", Kind::Bool(true)),
+            ("False", Kind::Bool(false)),
+            ("no", Kind::Str("no".into())),
+            ("42", Kind::Int(42)),
+            ("-7", Kind::Int(-7)),
+            ("0644", Kind::Int(644)),
+            ("0x1F", Kind::Int(31)),
+            ("0o17", Kind::Int(15)),
+            ("1.5", Kind::Float(1.5)),
+            ("1e3", Kind::Float(1000.0)),
+            ("'42'", Kind::Str("42".into())),
+            ("\"true\"", Kind::Str("true".into())),
+            ("!!str 12", Kind::Str("12".into())),
+            ("127.0.0.1", Kind::Str("127.0.0.1".into())),
+            ("90s", Kind::Str("90s".into())),
+            ("1.2.3", Kind::Str("1.2.3".into())),
+            (".", Kind::Str(".".into())),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(&value_of(text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn spans_are_one_based() {
+        let root = parse_ok("a: 1\nbb:\n  - xyz\n");
+        let Kind::Map(entries) = root.kind else { panic!() };
+        assert_eq!((entries[1].0.span.line, entries[1].0.span.col, entries[1].0.span.len), (2, 1, 2));
+        let Kind::Seq(items) = &entries[1].1.kind else { panic!() };
+        assert_eq!((items[0].span.line, items[0].span.col, items[0].span.len), (3, 5, 3));
+    }
+
+    #[test]
+    fn empty_file_is_an_empty_map() {
+        assert_eq!(parse_ok("").kind, Kind::Map(vec![]));
+        assert_eq!(parse_ok("# just a comment\n").kind, Kind::Map(vec![]));
+    }
+
+    #[test]
+    fn duplicate_keys_name_both_places() {
+        let errors = parse("a: 1\nb: 2\na: 3\n", FileId(0)).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].message, "duplicate key `a`");
+        assert_eq!(errors[0].span.unwrap().line, 3);
+        assert_eq!(errors[0].notes[0].0.line, 1);
+    }
+
+    #[test]
+    fn aliases_copy_the_anchored_node() {
+        let root = parse_ok("a: &x {b: 1}\nc: *x\n");
+        let Kind::Map(entries) = root.kind else { panic!() };
+        assert_eq!(entries[0].1.kind, entries[1].1.kind);
+        assert_eq!(entries[1].1.span.line, 2);
+    }
+
+    #[test]
+    fn billion_laughs_is_rejected() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let errors = parse(&text, FileId(0)).unwrap_err();
+        assert!(errors[0].message.contains("more than"), "{:?}", errors[0]);
+    }
+
+    #[test]
+    fn syntax_errors_and_second_documents_are_reported() {
+        let errors = parse("a: [1,\n", FileId(0)).unwrap_err();
+        assert!(errors[0].message.starts_with("invalid YAML"), "{:?}", errors[0]);
+        assert_eq!(errors[0].span.unwrap().line, 2);
+        let errors = parse("a: 1\n---\nb: 2\n", FileId(0)).unwrap_err();
+        assert!(errors[0].message.contains("second YAML document"));
+        assert_eq!(errors[0].span.unwrap().line, 2);
+    }
+}
