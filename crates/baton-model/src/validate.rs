@@ -1,7 +1,378 @@
-//! Cross-references between sections.
-use crate::diagnostic::Diagnostics;
-use crate::types::Project;
+//! Cross-references between sections: every name used somewhere must be defined somewhere, and
+//! dependency graphs (stage `needs`, resource references) must be acyclic. All problems are
+//! collected.
 
-pub(crate) fn validate(_project: &mut Project) -> Result<(), Diagnostics> {
-    Ok(())
+use indexmap::IndexMap;
+
+use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
+use crate::selector::{Atom, Selector};
+use crate::span::{Span, Spanned};
+use crate::types::*;
+
+pub(crate) fn validate(project: &mut Project) -> Result<(), Diagnostics> {
+    let mut v = Validator { project, diags: Vec::new() };
+    v.pipelines();
+    v.environments();
+    v.configs_checks_alerts();
+    v.resources();
+    if v.diags.is_empty() {
+        Ok(())
+    } else {
+        Err(Diagnostics { items: v.diags, sources: project.sources.clone() })
+    }
+}
+
+struct Validator<'p> {
+    project: &'p Project,
+    diags: Vec<Diagnostic>,
+}
+
+impl Validator<'_> {
+    /// Report `name` unless `candidates` holds it; `kind` is what it should name.
+    fn exists<'c>(
+        &mut self,
+        name: &Spanned<String>,
+        kind: &str,
+        candidates: impl IntoIterator<Item = &'c String> + Clone,
+        context: &str,
+    ) {
+        if candidates.clone().into_iter().any(|c| *c == name.value) {
+            return;
+        }
+        let mut d = Diagnostic::new(format!("no {kind} `{}`{context}", name.value), name.span);
+        if let Some(s) = did_you_mean(&name.value, candidates.into_iter().map(String::as_str)) {
+            d = d.with_help(format!("did you mean `{s}`?"));
+        }
+        self.diags.push(d);
+    }
+
+    fn environment(&mut self, name: &Spanned<String>) {
+        self.exists(name, "environment", self.project.environments.keys(), "");
+    }
+
+    fn notification(&mut self, name: &Spanned<String>) {
+        self.exists(name, "notification", self.project.notifications.keys(), "");
+    }
+
+    fn pipelines(&mut self) {
+        let project = self.project;
+        for pipeline in project.pipelines.values() {
+            if let Some(env) = &pipeline.env {
+                self.environment(env);
+            }
+            let notify = &pipeline.notify;
+            for channel in notify.on_failure.iter().chain(&notify.on_success).chain(&notify.on_start) {
+                self.notification(channel);
+            }
+            let context = format!(" in pipeline `{}`", pipeline.name);
+            for stage in pipeline.stages.values() {
+                for need in &stage.needs {
+                    if need.value == stage.name {
+                        self.diags.push(Diagnostic::new(format!("stage `{}` needs itself", stage.name), need.span));
+                    } else {
+                        self.exists(need, "stage", pipeline.stages.keys(), &context);
+                    }
+                }
+                if let Some(env) = &stage.env {
+                    self.environment(env);
+                }
+                if let Some(targets) = &stage.targets {
+                    self.selector(targets);
+                }
+                if let StageAction::Steps(steps) = &stage.action {
+                    for step in steps {
+                        self.step(&step.value);
+                    }
+                }
+            }
+            let graph: IndexMap<&str, (Span, Vec<&str>)> = pipeline
+                .stages
+                .values()
+                .map(|s| {
+                    let needs = s.needs.iter().map(|n| n.value.as_str()).filter(|n| *n != s.name);
+                    (s.name.as_str(), (s.span, needs.collect()))
+                })
+                .collect();
+            for (cycle, span) in cycles(&graph) {
+                self.diags.push(Diagnostic::new(format!("cycle in `needs`: {}", cycle.join(" → ")), span));
+            }
+        }
+    }
+
+    fn step(&mut self, step: &Step) {
+        match step {
+            Step::Config(name) => self.exists(name, "config", self.project.configs.keys(), ""),
+            Step::Promote(promote) => self.environment(&promote.to),
+            Step::Notify(notify) => {
+                for channel in &notify.channels {
+                    self.notification(channel);
+                }
+            }
+            Step::Run(_) | Step::Http(_) | Step::Upload(_) | Step::Infra(_) => {}
+        }
+    }
+
+    fn environments(&mut self) {
+        let project = self.project;
+        for env in project.environments.values() {
+            for from in &env.promote_from {
+                if from.value == env.name {
+                    self.diags.push(Diagnostic::new(
+                        format!("environment `{}` promotes from itself", env.name),
+                        from.span,
+                    ));
+                } else {
+                    self.environment(from);
+                }
+            }
+            for gate in &env.gate {
+                self.exists(gate, "pipeline", project.pipelines.keys(), "");
+            }
+        }
+    }
+
+    fn configs_checks_alerts(&mut self) {
+        let project = self.project;
+        let selectors = project
+            .configs
+            .values()
+            .filter_map(|c| c.targets.as_ref())
+            .chain(project.checks.values().filter_map(|c| c.targets.as_ref()))
+            .chain(project.alerts.values().filter_map(|a| a.targets.as_ref()));
+        for selector in selectors {
+            self.selector(selector);
+        }
+        for alert in project.alerts.values() {
+            if let AlertCondition::Check(check) = &alert.condition {
+                self.exists(check, "check", project.checks.keys(), "");
+            }
+            for channel in &alert.notify {
+                self.notification(channel);
+            }
+        }
+    }
+
+    /// Every atom of a selector must be able to match some node. With an `inventory:` file the
+    /// nodes are not all known yet, so only the shape was checked (by the decoder).
+    fn selector(&mut self, selector: &Spanned<Selector>) {
+        if self.project.inventory.is_some() {
+            return;
+        }
+        let project = self.project;
+        let span = selector.span;
+        let names: Vec<&str> = project.nodes.keys().map(String::as_str).collect();
+        for atom in selector.atoms() {
+            let problem = match atom {
+                Atom::All if names.is_empty() => {
+                    Some(("`all` matches no node: no nodes are defined".to_string(), None))
+                }
+                Atom::All => None,
+                Atom::Name(name) if name == LOCAL_NODE || project.nodes.contains_key(name) => None,
+                Atom::Name(name) => Some((
+                    format!("no node `{name}`"),
+                    did_you_mean(name, names.iter().copied().chain([LOCAL_NODE])),
+                )),
+                Atom::Glob(pattern) => {
+                    let matches = glob::Pattern::new(pattern)
+                        .is_ok_and(|p| names.iter().any(|n| p.matches(n)));
+                    (!matches).then(|| (format!("glob `{pattern}` matches no node"), None))
+                }
+                Atom::Role(role) => {
+                    let roles: Vec<&str> =
+                        project.nodes.values().flat_map(|n| n.roles.iter().map(String::as_str)).collect();
+                    (!roles.contains(&role.as_str()))
+                        .then(|| (format!("no role `{role}` on any node"), did_you_mean(role, roles)))
+                }
+                Atom::Label { key, value } => {
+                    let has = project.nodes.values().any(|n| n.labels.get(key) == Some(value));
+                    (!has).then(|| (format!("no node has label `{key}={value}`"), None))
+                }
+            };
+            if let Some((message, suggestion)) = problem {
+                let mut d = Diagnostic::new(format!("{message} (in selector `{}`)", selector.source), span);
+                if let Some(s) = suggestion {
+                    d = d.with_help(format!("did you mean `{s}`?"));
+                }
+                self.diags.push(d);
+            }
+        }
+    }
+
+    fn resources(&mut self) {
+        let project = self.project;
+        let ids = || project.resources.keys();
+        for resource in project.resources.values() {
+            if let Some(node) = &resource.node
+                && node.value != LOCAL_NODE
+                && project.inventory.is_none()
+            {
+                self.exists(node, "node", project.nodes.keys(), "");
+            }
+            for dep in &resource.depends_on {
+                self.exists(dep, "resource", ids(), "");
+            }
+            for (attr, reference) in resource.template_references() {
+                self.exists(&Spanned::new(reference, attr), "resource", ids(), "");
+            }
+        }
+        for output in project.outputs.values() {
+            for reference in resource_references(&output.value) {
+                self.exists(&Spanned::new(reference, output.span), "resource", ids(), "");
+            }
+        }
+        let graph: IndexMap<&str, (Span, Vec<&str>)> = project
+            .resources
+            .values()
+            .map(|r| {
+                let deps = r.dependencies().into_iter().filter_map(|d| {
+                    project.resources.get_key_value(&d).map(|(k, _)| k.as_str())
+                });
+                (r.id.as_str(), (r.span, deps.collect()))
+            })
+            .collect();
+        for (cycle, span) in cycles(&graph) {
+            self.diags.push(Diagnostic::new(format!("cycle among resources: {}", cycle.join(" → ")), span));
+        }
+    }
+}
+
+impl Resource {
+    /// `resources.X` references inside the attributes' templates, with the attribute's span.
+    pub fn template_references(&self) -> Vec<(Span, String)> {
+        fn walk(value: &serde_json::Value, span: Span, out: &mut Vec<(Span, String)>) {
+            match value {
+                serde_json::Value::String(s) => {
+                    out.extend(resource_references(s).into_iter().map(|r| (span, r)));
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, span, out)),
+                serde_json::Value::Object(map) => map.values().for_each(|v| walk(v, span, out)),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        for attr in self.attrs.values() {
+            walk(&attr.value, attr.span, &mut out);
+        }
+        out
+    }
+
+    /// Every resource this one must come after: `depends_on` plus template references, each once,
+    /// itself excluded.
+    pub fn dependencies(&self) -> Vec<String> {
+        let mut deps: Vec<String> = Vec::new();
+        let all = self
+            .depends_on
+            .iter()
+            .map(|d| d.value.clone())
+            .chain(self.template_references().into_iter().map(|(_, r)| r));
+        for dep in all {
+            if dep != self.id && !deps.contains(&dep) {
+                deps.push(dep);
+            }
+        }
+        deps
+    }
+}
+
+/// Names `X` of `resources.X` written inside `{{ }}` / `{% %}` blocks of a template.
+pub(crate) fn resource_references(text: &str) -> Vec<String> {
+    const PREFIX: &str = "resources.";
+    let is_name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(open) = [rest.find("{{"), rest.find("{%")].into_iter().flatten().min() {
+        let inner = &rest[open + 2..];
+        let close = [inner.find("}}"), inner.find("%}")].into_iter().flatten().min().unwrap_or(inner.len());
+        let block = &inner[..close];
+        let mut from = 0;
+        while let Some(i) = block[from..].find(PREFIX) {
+            let at = from + i;
+            let preceded_by_name = block[..at].chars().next_back().is_some_and(|c| is_name_char(c) || c == '.');
+            let name: String = block[at + PREFIX.len()..].chars().take_while(|c| is_name_char(*c)).collect();
+            if !preceded_by_name && !name.is_empty() && !out.contains(&name) {
+                out.push(name);
+            }
+            from = at + PREFIX.len();
+        }
+        rest = &inner[close..];
+    }
+    out
+}
+
+/// Each cycle of a dependency graph once, as `a → b → … → a`, with the span of its first node.
+fn cycles(graph: &IndexMap<&str, (Span, Vec<&str>)>) -> Vec<(Vec<String>, Span)> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        New,
+        OnStack,
+        Done,
+    }
+    fn visit<'a>(
+        node: &'a str,
+        graph: &IndexMap<&'a str, (Span, Vec<&'a str>)>,
+        state: &mut IndexMap<&'a str, State>,
+        stack: &mut Vec<&'a str>,
+        found: &mut Vec<(Vec<String>, Span)>,
+    ) {
+        state.insert(node, State::OnStack);
+        stack.push(node);
+        for &next in graph.get(node).map(|(_, deps)| deps.as_slice()).unwrap_or_default() {
+            match state.get(next).copied().unwrap_or(State::New) {
+                State::New if graph.contains_key(next) => visit(next, graph, state, stack, found),
+                State::OnStack => {
+                    let start = stack.iter().position(|n| *n == next).unwrap_or(0);
+                    let mut cycle: Vec<String> = stack[start..].iter().map(|s| s.to_string()).collect();
+                    cycle.push(next.to_string());
+                    found.push((cycle, graph[next].0));
+                }
+                _ => {}
+            }
+        }
+        stack.pop();
+        state.insert(node, State::Done);
+    }
+    let mut state: IndexMap<&str, State> = graph.keys().map(|k| (*k, State::New)).collect();
+    let mut found = Vec::new();
+    for &node in graph.keys() {
+        if state[node] == State::New {
+            visit(node, graph, &mut state, &mut Vec::new(), &mut found);
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_resource_references_in_templates_only() {
+        let cases: &[(&str, &[&str])] = &[
+            ("{{ resources.app_dir.path }}/x", &["app_dir"]),
+            ("{{resources.a.path}}-{{ resources.b-c.id }}", &["a", "b-c"]),
+            ("/tmp/resources.txt", &[]),
+            ("{{ my_resources.x }}", &[]),
+            ("{% if resources.db.ready %}x{% endif %}", &["db"]),
+            ("{{ resources.a.x ~ resources.a.y }}", &["a"]),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(resource_references(text), *expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn cycles_are_found_once_each() {
+        let span = Span::default();
+        let graph: IndexMap<&str, (Span, Vec<&str>)> = [
+            ("a", (span, vec!["b"])),
+            ("b", (span, vec!["c"])),
+            ("c", (span, vec!["a"])),
+            ("d", (span, vec!["a", "e"])),
+            ("e", (span, vec![])),
+        ]
+        .into_iter()
+        .collect();
+        let found: Vec<Vec<String>> = cycles(&graph).into_iter().map(|(c, _)| c).collect();
+        assert_eq!(found, vec![vec!["a", "b", "c", "a"]]);
+    }
 }

@@ -240,7 +240,7 @@ fn unknown_needs_suggests_a_stage() {
         &[],
     );
     assert_has(&out, "no stage `biuld` in pipeline `ci`");
-    assert_has(&out, "baton.yaml:5:33");
+    assert_has(&out, "baton.yaml:5:34");
     assert_has(&out, "did you mean `build`?");
 }
 
@@ -325,7 +325,7 @@ fn billion_laughs_is_rejected() {
 fn bad_templates_are_reported_at_the_string() {
     let (out, _) = errors("pipelines:\n  ci:\n    stages:\n      a: { run: \"echo {{ oops \" }\n", &[]);
     assert_has(&out, "invalid template");
-    assert_has(&out, "baton.yaml:4:19");
+    assert_has(&out, "baton.yaml:4:17");
 }
 
 #[test]
