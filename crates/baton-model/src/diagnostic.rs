@@ -16,12 +16,22 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(message: impl Into<String>, span: Span) -> Self {
-        Diagnostic { message: message.into(), span: Some(span), help: None, notes: Vec::new() }
+        Diagnostic {
+            message: message.into(),
+            span: Some(span),
+            help: None,
+            notes: Vec::new(),
+        }
     }
 
     /// A problem with no place in a file (e.g. the project file cannot be read).
     pub fn global(message: impl Into<String>) -> Self {
-        Diagnostic { message: message.into(), span: None, help: None, notes: Vec::new() }
+        Diagnostic {
+            message: message.into(),
+            span: None,
+            help: None,
+            notes: Vec::new(),
+        }
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
@@ -49,13 +59,21 @@ impl Diagnostics {
 
     /// `path:line:col` of a span, as editors and terminals link it.
     pub fn location(&self, span: Span) -> String {
-        format!("{}:{}:{}", self.sources.path(span.file).display(), span.line, span.col)
+        format!(
+            "{}:{}:{}",
+            self.sources.path(span.file).display(),
+            span.line,
+            span.col
+        )
     }
 
     /// Render every diagnostic, rustc-style; `color` adds ANSI colours for terminals.
     pub fn render(&self, color: bool) -> String {
-        let (red, blue, bold, reset) =
-            if color { ("\x1b[1;31m", "\x1b[1;34m", "\x1b[1m", "\x1b[0m") } else { ("", "", "", "") };
+        let (red, blue, bold, reset) = if color {
+            ("\x1b[1;31m", "\x1b[1;34m", "\x1b[1m", "\x1b[0m")
+        } else {
+            ("", "", "", "")
+        };
         let mut out = String::new();
         for d in &self.items {
             out.push_str(&format!("{red}error{reset}{bold}: {}{reset}\n", d.message));
@@ -78,10 +96,18 @@ impl Diagnostics {
         out
     }
 
-    fn excerpt(&self, out: &mut String, span: Span, label: Option<&str>, colors: (&str, &str, &str)) {
+    fn excerpt(
+        &self,
+        out: &mut String,
+        span: Span,
+        label: Option<&str>,
+        colors: (&str, &str, &str),
+    ) {
         let (gutter, mark, reset) = colors;
         out.push_str(&format!("  {gutter}-->{reset} {}\n", self.location(span)));
-        let Some(line) = self.sources.line(span.file, span.line) else { return };
+        let Some(line) = self.sources.line(span.file, span.line) else {
+            return;
+        };
         let number = span.line.to_string();
         let pad = " ".repeat(number.len());
         // Columns count characters; tabs are kept so the caret lines up under them.
@@ -109,7 +135,10 @@ impl fmt::Display for Diagnostics {
 impl std::error::Error for Diagnostics {}
 
 /// The closest candidate to `word`, when close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))

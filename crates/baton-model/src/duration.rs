@@ -15,13 +15,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = trimmed;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(bad());
         }
         let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         let part = match unit {
             "ms" => Duration::from_millis(number),
@@ -30,7 +34,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "h" => Duration::from_secs(number.saturating_mul(3600)),
             "d" => Duration::from_secs(number.saturating_mul(86_400)),
             "w" => Duration::from_secs(number.saturating_mul(7 * 86_400)),
-            "" => return Err(format!("`{trimmed}`: a number without a unit (`s`, `m`, `h`, `d`)")),
+            "" => {
+                return Err(format!(
+                    "`{trimmed}`: a number without a unit (`s`, `m`, `h`, `d`)"
+                ));
+            }
             other => {
                 return Err(format!(
                     "`{trimmed}`: unknown unit `{other}` (use `ms`, `s`, `m`, `h`, `d` or `w`)"
@@ -63,7 +71,11 @@ mod tests {
             ("0", 0),
         ];
         for (text, millis) in cases {
-            assert_eq!(parse_duration(text), Ok(Duration::from_millis(*millis)), "{text}");
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_millis(*millis)),
+                "{text}"
+            );
         }
     }
 

@@ -87,8 +87,14 @@ pub fn json_schema() -> Value {
     });
     let mut root = section("top", TOP_KEYS, &[]);
     let root = root.as_object_mut().expect("section() builds an object");
-    root.insert("$schema".into(), json!("https://json-schema.org/draft/2020-12/schema"));
-    root.insert("$id".into(), json!("https://baton.dev/schema/baton.yaml.json"));
+    root.insert(
+        "$schema".into(),
+        json!("https://json-schema.org/draft/2020-12/schema"),
+    );
+    root.insert(
+        "$id".into(),
+        json!("https://baton.dev/schema/baton.yaml.json"),
+    );
     root.insert("title".into(), json!("baton.yaml"));
     root.insert("$defs".into(), defs);
     Value::Object(root.clone())
@@ -104,7 +110,11 @@ fn section(name: &str, keys: &[&str], required: &[&str]) -> Value {
 }
 
 fn properties(section: &str, keys: &[&str]) -> Value {
-    Value::Object(keys.iter().map(|k| (k.to_string(), prop(section, k))).collect::<Map<_, _>>())
+    Value::Object(
+        keys.iter()
+            .map(|k| (k.to_string(), prop(section, k)))
+            .collect::<Map<_, _>>(),
+    )
 }
 
 fn nullable(schema: Value) -> Value {
@@ -150,76 +160,159 @@ fn one_of(words: &[&str]) -> Value {
 fn prop(section: &str, key: &str) -> Value {
     let (schema, doc) = match (section, key) {
         ("top", "project") => (string(), "The project's name."),
-        ("top", "include") => (r("names"), "Globs of more YAML files merged into this one, relative to it."),
-        ("top", "vars") => (r("vars"), "Project variables, available to templates as `vars`."),
-        ("top", "nodes") => (named("node"), "Nodes reached over SSH, by name. `local` always exists."),
-        ("top", "inventory") => (string(), "An Ansible inventory (INI or YAML) merged with `nodes`."),
+        ("top", "include") => (
+            r("names"),
+            "Globs of more YAML files merged into this one, relative to it.",
+        ),
+        ("top", "vars") => (
+            r("vars"),
+            "Project variables, available to templates as `vars`.",
+        ),
+        ("top", "nodes") => (
+            named("node"),
+            "Nodes reached over SSH, by name. `local` always exists.",
+        ),
+        ("top", "inventory") => (
+            string(),
+            "An Ansible inventory (INI or YAML) merged with `nodes`.",
+        ),
         ("top", "ssh") => (r("ssh"), "SSH connection settings."),
-        ("top", "environments") => (named("environment"), "Environments (shelves) artifacts are promoted through."),
+        ("top", "environments") => (
+            named("environment"),
+            "Environments (shelves) artifacts are promoted through.",
+        ),
         ("top", "pipelines") => (named("pipeline"), "CI/CD pipelines, by name."),
-        ("top", "configs") => (named("config"), "Managed configuration files, env files, services and network interfaces."),
+        ("top", "configs") => (
+            named("config"),
+            "Managed configuration files, env files, services and network interfaces.",
+        ),
         ("top", "resources") => (named("resource"), "Infrastructure resources, by id."),
-        ("top", "outputs") => (json!({ "type": "object", "additionalProperties": r("template") }), "Values computed from resources after apply."),
+        ("top", "outputs") => (
+            json!({ "type": "object", "additionalProperties": r("template") }),
+            "Values computed from resources after apply.",
+        ),
         ("top", "monitoring") => (r("monitoring"), "Metric collection settings."),
         ("top", "checks") => (named("check"), "Health checks run on nodes."),
         ("top", "alerts") => (named("alert"), "Alerts on metrics or checks."),
-        ("top", "notifications") => (named("notification"), "Notification channels (SMTP e-mail, webhooks)."),
+        ("top", "notifications") => (
+            named("notification"),
+            "Notification channels (SMTP e-mail, webhooks).",
+        ),
         ("top", "secrets") => (r("secrets"), "Encryption settings of secrets."),
         ("top", "server") => (r("server"), "Settings of `baton serve`."),
 
         ("node", "host") => (string(), "Address to connect to; default the node's name."),
         ("node", "port") => (integer(), "SSH port; default 22."),
         ("node", "user") => (string(), "SSH user; default the current user."),
-        ("node", "key") => (string(), "Private key path; default ssh-agent, then ~/.ssh/id_ed25519, ~/.ssh/id_rsa."),
+        ("node", "key") => (
+            string(),
+            "Private key path; default ssh-agent, then ~/.ssh/id_ed25519, ~/.ssh/id_rsa.",
+        ),
         ("node", "roles") => (r("names"), "Roles, matched by `role:NAME` selectors."),
-        ("node", "labels") => (r("string_map"), "Labels, matched by `label:KEY=VALUE` selectors."),
+        ("node", "labels") => (
+            r("string_map"),
+            "Labels, matched by `label:KEY=VALUE` selectors.",
+        ),
         ("node", "vars") => (r("vars"), "Per-node variables (`node.vars`)."),
 
         ("ssh", "known_hosts") => (string(), "known_hosts file; default ~/.ssh/known_hosts."),
-        ("ssh", "accept_new_host_keys") => (boolean(), "Trust unknown host keys on first use (changed keys are always refused)."),
+        ("ssh", "accept_new_host_keys") => (
+            boolean(),
+            "Trust unknown host keys on first use (changed keys are always refused).",
+        ),
         ("ssh", "connect_timeout") => (r("duration"), "Connection timeout; default 10s."),
         ("ssh", "forks") => (integer(), "Most nodes worked on at once; default 50."),
 
-        ("environment", "branch") => (string(), "Runs on this branch publish artifacts to this environment."),
-        ("environment", "promote_from") => (r("names"), "Environments artifacts may be promoted from."),
-        ("environment", "approval") => (one_of(&["manual", "none"]), "`manual` requires `--approve` to promote."),
-        ("environment", "gate") => (r("names"), "Pipelines that must have succeeded on the source shelf."),
+        ("environment", "branch") => (
+            string(),
+            "Runs on this branch publish artifacts to this environment.",
+        ),
+        ("environment", "promote_from") => {
+            (r("names"), "Environments artifacts may be promoted from.")
+        }
+        ("environment", "approval") => (
+            one_of(&["manual", "none"]),
+            "`manual` requires `--approve` to promote.",
+        ),
+        ("environment", "gate") => (
+            r("names"),
+            "Pipelines that must have succeeded on the source shelf.",
+        ),
         ("environment", "tag") => (r("template"), "Git tag created on promotion."),
-        ("environment", "vars") => (r("vars"), "Environment variables for templates (`env.vars`)."),
+        ("environment", "vars") => (
+            r("vars"),
+            "Environment variables for templates (`env.vars`).",
+        ),
 
-        ("pipeline", "triggers") => (json!({ "oneOf": [r("trigger"), { "type": "array", "items": r("trigger") }] }), "What starts the pipeline; manual is always allowed."),
+        ("pipeline", "triggers") => (
+            json!({ "oneOf": [r("trigger"), { "type": "array", "items": r("trigger") }] }),
+            "What starts the pipeline; manual is always allowed.",
+        ),
         ("pipeline", "env") => (string(), "Default environment of runs."),
-        ("pipeline", "stages") => (named("stage"), "Stages by name; they run when their `needs` succeeded."),
+        ("pipeline", "stages") => (
+            named("stage"),
+            "Stages by name; they run when their `needs` succeeded.",
+        ),
         ("pipeline", "notify") => (r("pipeline_notify"), "Notifications sent on run events."),
         ("pipeline", "concurrency") => (integer(), "Runs at once; more wait queued. Default 1."),
-        ("pipeline", "fail_fast") => (boolean(), "Start no new stage after a failure. Default true."),
+        ("pipeline", "fail_fast") => (
+            boolean(),
+            "Start no new stage after a failure. Default true.",
+        ),
         ("pipeline", "vars") => (r("vars"), "Pipeline variables."),
-        ("pipeline_notify", k) => (r("names"), match k {
-            "on_failure" => "Channels notified when a run fails.",
-            "on_success" => "Channels notified when a run succeeds.",
-            _ => "Channels notified when a run starts.",
-        }),
-        ("commit_trigger", "repo") => (string(), "Repository path or URL; default the project's own."),
+        ("pipeline_notify", k) => (
+            r("names"),
+            match k {
+                "on_failure" => "Channels notified when a run fails.",
+                "on_success" => "Channels notified when a run succeeds.",
+                _ => "Channels notified when a run starts.",
+            },
+        ),
+        ("commit_trigger", "repo") => (
+            string(),
+            "Repository path or URL; default the project's own.",
+        ),
         ("commit_trigger", "branches") => (r("names"), "Branch globs; default every branch."),
 
-        ("stage", "run") => (json!({ "oneOf": [r("template"), { "type": "array", "items": r("template") }] }), "A command or a list run in order under `bash -eo pipefail -c`."),
+        ("stage", "run") => (
+            json!({ "oneOf": [r("template"), { "type": "array", "items": r("template") }] }),
+            "A command or a list run in order under `bash -eo pipefail -c`.",
+        ),
         ("stage", "http") => (r("http"), "An HTTP request with expectations."),
-        ("stage", "steps") => (json!({ "type": "array", "items": r("step") }), "Typed steps run in order."),
+        ("stage", "steps") => (
+            json!({ "type": "array", "items": r("step") }),
+            "Typed steps run in order.",
+        ),
         ("stage", "needs") => (r("names"), "Stages that must succeed first."),
-        ("stage", "timeout") => (r("duration"), "Default 300s; on expiry the whole process tree is killed."),
+        ("stage", "timeout") => (
+            r("duration"),
+            "Default 300s; on expiry the whole process tree is killed.",
+        ),
         ("stage", "targets") => (r("selector"), "Nodes to run on; default `local`."),
         ("stage", "strategy") => (r("strategy"), "How the stage spreads over its nodes."),
         ("stage", "env") => (string(), "Environment of this stage."),
         ("stage", "secrets") => (r("names"), "Secrets injected as env vars."),
         ("stage", "retries") => (integer(), "Further attempts after a failure."),
-        ("stage", "if") => (r("template"), "Template that must render true for the stage to run."),
+        ("stage", "if") => (
+            r("template"),
+            "Template that must render true for the stage to run.",
+        ),
         ("stage", "continue_on_error") => (boolean(), "A failure does not fail the run."),
         ("stage", "artifacts") => (r("names"), "Globs collected after success."),
-        ("stage", "rollback") => (json!({ "oneOf": [r("template"), { "type": "array", "items": r("template") }] }), "Commands that undo this stage."),
+        ("stage", "rollback") => (
+            json!({ "oneOf": [r("template"), { "type": "array", "items": r("template") }] }),
+            "Commands that undo this stage.",
+        ),
 
         ("strategy", "parallel") => (integer(), "At most this many nodes at once."),
-        ("strategy", "batch") => (json!({ "oneOf": [r("amount"), { "type": "array", "items": r("amount") }] }), "Rolling batch size, percentage or ramp like [1, \"30%\", \"100%\"]."),
-        ("strategy", "max_failures") => (r("amount"), "Failures tolerated before no further batch starts."),
+        ("strategy", "batch") => (
+            json!({ "oneOf": [r("amount"), { "type": "array", "items": r("amount") }] }),
+            "Rolling batch size, percentage or ramp like [1, \"30%\", \"100%\"].",
+        ),
+        ("strategy", "max_failures") => (
+            r("amount"),
+            "Failures tolerated before no further batch starts.",
+        ),
 
         ("http", "url") => (r("template"), "URL to request."),
         ("http", "method") => (string(), "HTTP method; default GET."),
@@ -231,11 +324,20 @@ fn prop(section: &str, key: &str) -> Value {
         ("http", "retries") => (integer(), "Further attempts after a failure."),
         ("http", "interval") => (r("duration"), "Wait between attempts; default 1s."),
         ("http", "save") => (string(), "Workspace path the body is written to."),
-        ("http", "cache") => (boolean(), "Conditional requests (ETag / Last-Modified), reusing the stored body."),
+        ("http", "cache") => (
+            boolean(),
+            "Conditional requests (ETag / Last-Modified), reusing the stored body.",
+        ),
 
-        ("step", "run") => (json!({ "oneOf": [r("template"), { "type": "array", "items": r("template") }] }), "Commands."),
+        ("step", "run") => (
+            json!({ "oneOf": [r("template"), { "type": "array", "items": r("template") }] }),
+            "Commands.",
+        ),
         ("step", "http") => (r("http"), "An HTTP request."),
-        ("step", "upload") => (r("upload"), "Copy a file or an artifact to the target nodes."),
+        ("step", "upload") => (
+            r("upload"),
+            "Copy a file or an artifact to the target nodes.",
+        ),
         ("step", "config") => (string(), "Apply the named config."),
         ("step", "infra") => (one_of(&["plan", "apply"]), "Plan or apply resources."),
         ("step", "promote") => (r("promote"), "Promote an artifact to an environment."),
@@ -250,23 +352,47 @@ fn prop(section: &str, key: &str) -> Value {
         ("notify_step", "channels") => (r("names"), "Notifications to send to."),
         ("notify_step", "message") => (r("template"), "Message text."),
 
-        ("config", "type") => (one_of(&["file", "env", "service", "network"]), "Kind of config; default file."),
+        ("config", "type") => (
+            one_of(&["file", "env", "service", "network"]),
+            "Kind of config; default file.",
+        ),
         ("config", "targets") => (r("selector"), "Nodes to apply to; default `local`."),
-        ("config", "path") => (r("template"), "Destination path (derived from `name` for service and network)."),
+        ("config", "path") => (
+            r("template"),
+            "Destination path (derived from `name` for service and network).",
+        ),
         ("config", "name") => (string(), "Unit or interface name (service, network)."),
         ("config", "template") => (string(), "Path of a Jinja template file."),
         ("config", "content") => (r("template"), "Inline content (a template)."),
-        ("config", "vars") => (r("string_map"), "`type: env`: KEY=value lines; names match ^[A-Z_][A-Z0-9_]*$."),
-        ("config", "validate") => (string(), "json|yaml|toml|ini|sh|none or a command; default from the extension."),
+        ("config", "vars") => (
+            r("string_map"),
+            "`type: env`: KEY=value lines; names match ^[A-Z_][A-Z0-9_]*$.",
+        ),
+        ("config", "validate") => (
+            string(),
+            "json|yaml|toml|ini|sh|none or a command; default from the extension.",
+        ),
         ("config", "mode") => (r("mode"), "File permissions."),
         ("config", "owner") => (string(), "File owner."),
         ("config", "group") => (string(), "File group."),
-        ("config", "on_change") => (r("template"), "Command run once per node whose content changed."),
-        ("config", "state") => (one_of(&["started", "stopped", "restarted", "enabled"]), "Service state after a change."),
+        ("config", "on_change") => (
+            r("template"),
+            "Command run once per node whose content changed.",
+        ),
+        ("config", "state") => (
+            one_of(&["started", "stopped", "restarted", "enabled"]),
+            "Service state after a change.",
+        ),
 
-        ("resource", "type") => (string(), "`file`, `directory`, `symlink`, `user`, `group`, `service`, `cron`, `command`, or a provider type like `aws.s3_bucket`."),
+        ("resource", "type") => (
+            string(),
+            "`file`, `directory`, `symlink`, `user`, `group`, `service`, `cron`, `command`, or a provider type like `aws.s3_bucket`.",
+        ),
         ("resource", "node") => (string(), "Node to act on over SSH; default local."),
-        ("resource", "depends_on") => (r("names"), "Resources to create first (besides `resources.X` references)."),
+        ("resource", "depends_on") => (
+            r("names"),
+            "Resources to create first (besides `resources.X` references).",
+        ),
 
         ("monitoring", "interval") => (r("duration"), "Metric collection interval; default 15s."),
         ("monitoring", "retention") => (r("duration"), "How long metrics are kept; default 7d."),
@@ -277,16 +403,31 @@ fn prop(section: &str, key: &str) -> Value {
         ("check", "interval") => (r("duration"), "Default the monitoring interval."),
         ("check", "timeout") => (r("duration"), "Default 10s."),
 
-        ("alert", "metric") => (one_of(&["cpu", "memory", "load", "disk", "up"]), "Node metric watched."),
-        ("alert", "above") => (json!({ "type": "number" }), "Fire when the metric is above this."),
-        ("alert", "below") => (json!({ "type": "number" }), "Fire when the metric is below this."),
+        ("alert", "metric") => (
+            one_of(&["cpu", "memory", "load", "disk", "up"]),
+            "Node metric watched.",
+        ),
+        ("alert", "above") => (
+            json!({ "type": "number" }),
+            "Fire when the metric is above this.",
+        ),
+        ("alert", "below") => (
+            json!({ "type": "number" }),
+            "Fire when the metric is below this.",
+        ),
         ("alert", "check") => (string(), "Fire while this check fails."),
         ("alert", "targets") => (r("selector"), "Nodes watched."),
-        ("alert", "for") => (r("duration"), "How long the condition holds before firing; default 0."),
+        ("alert", "for") => (
+            r("duration"),
+            "How long the condition holds before firing; default 0.",
+        ),
         ("alert", "notify") => (r("names"), "Notifications sent when firing and resolving."),
 
         ("notification", "smtp") => (r("smtp"), "E-mail over SMTP."),
-        ("notification", "webhook") => (json!({ "oneOf": [r("template"), r("webhook")] }), "A webhook POST."),
+        ("notification", "webhook") => (
+            json!({ "oneOf": [r("template"), r("webhook")] }),
+            "A webhook POST.",
+        ),
         ("smtp", "host") => (string(), "SMTP server."),
         ("smtp", "port") => (integer(), "Default 587 (starttls), 465 (tls), 25 (none)."),
         ("smtp", "tls") => (one_of(&["none", "starttls", "tls"]), "Default starttls."),
@@ -296,11 +437,17 @@ fn prop(section: &str, key: &str) -> Value {
         ("smtp", "to") => (r("names"), "Recipient addresses."),
         ("webhook", "url") => (r("template"), "URL to POST to."),
         ("webhook", "headers") => (r("string_map"), "Extra headers."),
-        ("webhook", "secret") => (string(), "Secret signing the body (HMAC-SHA256, X-Baton-Signature-256)."),
+        ("webhook", "secret") => (
+            string(),
+            "Secret signing the body (HMAC-SHA256, X-Baton-Signature-256).",
+        ),
 
         ("secrets", "recipients") => (r("names"), "age X25519 recipients (`age1…`)."),
         ("server", "listen") => (string(), "Address to bind; default 127.0.0.1:8080."),
-        ("server", "tokens") => (json!({ "type": "array", "items": r("token") }), "API tokens."),
+        ("server", "tokens") => (
+            json!({ "type": "array", "items": r("token") }),
+            "API tokens.",
+        ),
         ("token", "name") => (string(), "Token name."),
         ("token", "secret") => (string(), "Name of the secret holding the token."),
         ("token", "role") => (one_of(&["viewer", "operator"]), "Default viewer."),
@@ -317,8 +464,15 @@ mod tests {
     use super::*;
 
     fn keys_of(schema: &Value) -> BTreeSet<String> {
-        let props = schema.get("properties").or_else(|| schema.pointer("/allOf/0/properties"));
-        props.and_then(Value::as_object).expect("properties").keys().cloned().collect()
+        let props = schema
+            .get("properties")
+            .or_else(|| schema.pointer("/allOf/0/properties"));
+        props
+            .and_then(Value::as_object)
+            .expect("properties")
+            .keys()
+            .cloned()
+            .collect()
     }
 
     #[test]
@@ -352,13 +506,22 @@ mod tests {
         for (name, keys) in sections {
             assert_eq!(keys_of(&defs[*name]), set(keys), "section {name}");
         }
-        assert_eq!(keys_of(&defs["environment"]["oneOf"][0]), set(ENVIRONMENT_KEYS));
+        assert_eq!(
+            keys_of(&defs["environment"]["oneOf"][0]),
+            set(ENVIRONMENT_KEYS)
+        );
         assert_eq!(keys_of(&defs["http"]["oneOf"][1]), set(HTTP_KEYS));
         let step_kinds: BTreeSet<String> = defs["step"]["oneOf"]
             .as_array()
             .unwrap()
             .iter()
-            .flat_map(|s| s["required"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_string()))
+            .flat_map(|s| {
+                s["required"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|k| k.as_str().unwrap().to_string())
+            })
             .collect();
         assert_eq!(step_kinds, set(STEP_KINDS));
     }
@@ -370,7 +533,10 @@ mod tests {
                 Value::Object(map) => {
                     if let Some(Value::Object(props)) = map.get("properties") {
                         for (key, prop) in props {
-                            let doc = prop.get("description").and_then(Value::as_str).unwrap_or("");
+                            let doc = prop
+                                .get("description")
+                                .and_then(Value::as_str)
+                                .unwrap_or("");
                             assert!(!doc.is_empty(), "{path}.{key} has no description");
                         }
                     }
@@ -389,6 +555,9 @@ mod tests {
     fn sections_reject_unknown_keys() {
         let schema = json_schema();
         assert_eq!(schema["additionalProperties"], json!(false));
-        assert_eq!(schema["$defs"]["stage"]["allOf"][0]["additionalProperties"], json!(false));
+        assert_eq!(
+            schema["$defs"]["stage"]["allOf"][0]["additionalProperties"],
+            json!(false)
+        );
     }
 }

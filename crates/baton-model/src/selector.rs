@@ -27,7 +27,10 @@ pub enum Atom {
     /// A node-name glob (`web*`, `db0?`).
     Glob(String),
     Role(String),
-    Label { key: String, value: String },
+    Label {
+        key: String,
+        value: String,
+    },
 }
 
 /// What a selector is resolved against: one entry per node, `local` included.
@@ -125,18 +128,30 @@ impl Atom {
         }
         if let Some(role) = text.strip_prefix("role:") {
             if role.is_empty() {
-                return Err(SelectorError::BadAtom(text.into(), "`role:` needs a role name"));
+                return Err(SelectorError::BadAtom(
+                    text.into(),
+                    "`role:` needs a role name",
+                ));
             }
             return Ok(Atom::Role(role.to_string()));
         }
         if let Some(label) = text.strip_prefix("label:") {
             let Some((key, value)) = label.split_once('=') else {
-                return Err(SelectorError::BadAtom(text.into(), "write `label:KEY=VALUE`"));
+                return Err(SelectorError::BadAtom(
+                    text.into(),
+                    "write `label:KEY=VALUE`",
+                ));
             };
             if key.is_empty() {
-                return Err(SelectorError::BadAtom(text.into(), "the label key is empty"));
+                return Err(SelectorError::BadAtom(
+                    text.into(),
+                    "the label key is empty",
+                ));
             }
-            return Ok(Atom::Label { key: key.to_string(), value: value.to_string() });
+            return Ok(Atom::Label {
+                key: key.to_string(),
+                value: value.to_string(),
+            });
         }
         if text.contains(['*', '?', '[']) {
             if glob::Pattern::new(text).is_err() {
@@ -182,7 +197,9 @@ impl Inventory for crate::types::Project {
     }
 
     fn has_role(&self, node: &str, role: &str) -> bool {
-        self.nodes.get(node).is_some_and(|n| n.roles.iter().any(|r| r == role))
+        self.nodes
+            .get(node)
+            .is_some_and(|n| n.roles.iter().any(|r| r == role))
     }
 
     fn label(&self, node: &str, key: &str) -> Option<&str> {
@@ -200,7 +217,10 @@ mod tests {
             vec!["web01", "web02", "db01", "local"]
         }
         fn has_role(&self, node: &str, role: &str) -> bool {
-            matches!((node, role), ("web01" | "web02", "web") | ("db01", "database"))
+            matches!(
+                (node, role),
+                ("web01" | "web02", "web") | ("db01", "database")
+            )
         }
         fn label(&self, node: &str, key: &str) -> Option<&str> {
             match (node, key) {
@@ -230,7 +250,10 @@ mod tests {
 
     #[test]
     fn matching_nothing_is_an_error() {
-        let err = Selector::parse("role:cache").unwrap().resolve(&Fake).unwrap_err();
+        let err = Selector::parse("role:cache")
+            .unwrap()
+            .resolve(&Fake)
+            .unwrap_err();
         assert_eq!(err, SelectorError::NoMatch("role:cache".into()));
     }
 

@@ -62,7 +62,10 @@ fn to_error(err: minijinja::Error) -> TemplateError {
     if let Some(i) = message.find(" (in <string>") {
         message.truncate(i);
     }
-    TemplateError { message, line: err.line() }
+    TemplateError {
+        message,
+        line: err.line(),
+    }
 }
 
 #[cfg(test)]

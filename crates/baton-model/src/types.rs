@@ -170,6 +170,8 @@ pub struct Stage {
     pub rollback: Vec<Spanned<String>>,
 }
 
+// Decoded once and read in place; boxing the request would only add indirection for readers.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StageAction {
@@ -403,6 +405,8 @@ pub struct Check {
     pub timeout: Duration,
 }
 
+// Decoded once and read in place; boxing the request would only add indirection for readers.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckProbe {

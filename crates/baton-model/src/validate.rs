@@ -10,7 +10,10 @@ use crate::span::{Span, Spanned};
 use crate::types::*;
 
 pub(crate) fn validate(project: &mut Project) -> Result<(), Diagnostics> {
-    let mut v = Validator { project, diags: Vec::new() };
+    let mut v = Validator {
+        project,
+        diags: Vec::new(),
+    };
     v.pipelines();
     v.environments();
     v.configs_checks_alerts();
@@ -18,7 +21,10 @@ pub(crate) fn validate(project: &mut Project) -> Result<(), Diagnostics> {
     if v.diags.is_empty() {
         Ok(())
     } else {
-        Err(Diagnostics { items: v.diags, sources: project.sources.clone() })
+        Err(Diagnostics {
+            items: v.diags,
+            sources: project.sources.clone(),
+        })
     }
 }
 
@@ -61,14 +67,22 @@ impl Validator<'_> {
                 self.environment(env);
             }
             let notify = &pipeline.notify;
-            for channel in notify.on_failure.iter().chain(&notify.on_success).chain(&notify.on_start) {
+            for channel in notify
+                .on_failure
+                .iter()
+                .chain(&notify.on_success)
+                .chain(&notify.on_start)
+            {
                 self.notification(channel);
             }
             let context = format!(" in pipeline `{}`", pipeline.name);
             for stage in pipeline.stages.values() {
                 for need in &stage.needs {
                     if need.value == stage.name {
-                        self.diags.push(Diagnostic::new(format!("stage `{}` needs itself", stage.name), need.span));
+                        self.diags.push(Diagnostic::new(
+                            format!("stage `{}` needs itself", stage.name),
+                            need.span,
+                        ));
                     } else {
                         self.exists(need, "stage", pipeline.stages.keys(), &context);
                     }
@@ -89,12 +103,19 @@ impl Validator<'_> {
                 .stages
                 .values()
                 .map(|s| {
-                    let needs = s.needs.iter().map(|n| n.value.as_str()).filter(|n| *n != s.name);
+                    let needs = s
+                        .needs
+                        .iter()
+                        .map(|n| n.value.as_str())
+                        .filter(|n| *n != s.name);
                     (s.name.as_str(), (s.span, needs.collect()))
                 })
                 .collect();
             for (cycle, span) in cycles(&graph) {
-                self.diags.push(Diagnostic::new(format!("cycle in `needs`: {}", cycle.join(" → ")), span));
+                self.diags.push(Diagnostic::new(
+                    format!("cycle in `needs`: {}", cycle.join(" → ")),
+                    span,
+                ));
             }
         }
     }
@@ -163,9 +184,10 @@ impl Validator<'_> {
         let names: Vec<&str> = project.nodes.keys().map(String::as_str).collect();
         for atom in selector.atoms() {
             let problem = match atom {
-                Atom::All if names.is_empty() => {
-                    Some(("`all` matches no node: no nodes are defined".to_string(), None))
-                }
+                Atom::All if names.is_empty() => Some((
+                    "`all` matches no node: no nodes are defined".to_string(),
+                    None,
+                )),
                 Atom::All => None,
                 Atom::Name(name) if name == LOCAL_NODE || project.nodes.contains_key(name) => None,
                 Atom::Name(name) => Some((
@@ -178,18 +200,31 @@ impl Validator<'_> {
                     (!matches).then(|| (format!("glob `{pattern}` matches no node"), None))
                 }
                 Atom::Role(role) => {
-                    let roles: Vec<&str> =
-                        project.nodes.values().flat_map(|n| n.roles.iter().map(String::as_str)).collect();
-                    (!roles.contains(&role.as_str()))
-                        .then(|| (format!("no role `{role}` on any node"), did_you_mean(role, roles)))
+                    let roles: Vec<&str> = project
+                        .nodes
+                        .values()
+                        .flat_map(|n| n.roles.iter().map(String::as_str))
+                        .collect();
+                    (!roles.contains(&role.as_str())).then(|| {
+                        (
+                            format!("no role `{role}` on any node"),
+                            did_you_mean(role, roles),
+                        )
+                    })
                 }
                 Atom::Label { key, value } => {
-                    let has = project.nodes.values().any(|n| n.labels.get(key) == Some(value));
+                    let has = project
+                        .nodes
+                        .values()
+                        .any(|n| n.labels.get(key) == Some(value));
                     (!has).then(|| (format!("no node has label `{key}={value}`"), None))
                 }
             };
             if let Some((message, suggestion)) = problem {
-                let mut d = Diagnostic::new(format!("{message} (in selector `{}`)", selector.source), span);
+                let mut d = Diagnostic::new(
+                    format!("{message} (in selector `{}`)", selector.source),
+                    span,
+                );
                 if let Some(s) = suggestion {
                     d = d.with_help(format!("did you mean `{s}`?"));
                 }
@@ -224,14 +259,18 @@ impl Validator<'_> {
             .resources
             .values()
             .map(|r| {
-                let deps = r.dependencies().into_iter().filter_map(|d| {
-                    project.resources.get_key_value(&d).map(|(k, _)| k.as_str())
-                });
+                let deps = r
+                    .dependencies()
+                    .into_iter()
+                    .filter_map(|d| project.resources.get_key_value(&d).map(|(k, _)| k.as_str()));
                 (r.id.as_str(), (r.span, deps.collect()))
             })
             .collect();
         for (cycle, span) in cycles(&graph) {
-            self.diags.push(Diagnostic::new(format!("cycle among resources: {}", cycle.join(" → ")), span));
+            self.diags.push(Diagnostic::new(
+                format!("cycle among resources: {}", cycle.join(" → ")),
+                span,
+            ));
         }
     }
 }
@@ -280,15 +319,29 @@ pub(crate) fn resource_references(text: &str) -> Vec<String> {
     let is_name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
     let mut out = Vec::new();
     let mut rest = text;
-    while let Some(open) = [rest.find("{{"), rest.find("{%")].into_iter().flatten().min() {
+    while let Some(open) = [rest.find("{{"), rest.find("{%")]
+        .into_iter()
+        .flatten()
+        .min()
+    {
         let inner = &rest[open + 2..];
-        let close = [inner.find("}}"), inner.find("%}")].into_iter().flatten().min().unwrap_or(inner.len());
+        let close = [inner.find("}}"), inner.find("%}")]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(inner.len());
         let block = &inner[..close];
         let mut from = 0;
         while let Some(i) = block[from..].find(PREFIX) {
             let at = from + i;
-            let preceded_by_name = block[..at].chars().next_back().is_some_and(|c| is_name_char(c) || c == '.');
-            let name: String = block[at + PREFIX.len()..].chars().take_while(|c| is_name_char(*c)).collect();
+            let preceded_by_name = block[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| is_name_char(c) || c == '.');
+            let name: String = block[at + PREFIX.len()..]
+                .chars()
+                .take_while(|c| is_name_char(*c))
+                .collect();
             if !preceded_by_name && !name.is_empty() && !out.contains(&name) {
                 out.push(name);
             }
@@ -316,12 +369,17 @@ fn cycles(graph: &IndexMap<&str, (Span, Vec<&str>)>) -> Vec<(Vec<String>, Span)>
     ) {
         state.insert(node, State::OnStack);
         stack.push(node);
-        for &next in graph.get(node).map(|(_, deps)| deps.as_slice()).unwrap_or_default() {
+        for &next in graph
+            .get(node)
+            .map(|(_, deps)| deps.as_slice())
+            .unwrap_or_default()
+        {
             match state.get(next).copied().unwrap_or(State::New) {
                 State::New if graph.contains_key(next) => visit(next, graph, state, stack, found),
                 State::OnStack => {
                     let start = stack.iter().position(|n| *n == next).unwrap_or(0);
-                    let mut cycle: Vec<String> = stack[start..].iter().map(|s| s.to_string()).collect();
+                    let mut cycle: Vec<String> =
+                        stack[start..].iter().map(|s| s.to_string()).collect();
                     cycle.push(next.to_string());
                     found.push((cycle, graph[next].0));
                 }

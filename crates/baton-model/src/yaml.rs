@@ -37,7 +37,11 @@ pub(crate) struct Node {
 
 impl Node {
     pub fn map(entries: Vec<(Node, Node)>, span: Span) -> Node {
-        Node { kind: Kind::Map(entries), span, raw: None }
+        Node {
+            kind: Kind::Map(entries),
+            span,
+            raw: None,
+        }
     }
 
     /// What the node is, for "expected …, found …" messages.
@@ -78,8 +82,14 @@ impl Node {
 
 /// Parse one YAML document. An empty file is an empty mapping.
 pub(crate) fn parse(text: &str, file: FileId) -> Result<Node, Vec<Diagnostic>> {
-    Builder { file, stack: Vec::new(), anchors: HashMap::new(), nodes: 0, errors: Vec::new() }
-        .run(text)
+    Builder {
+        file,
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        nodes: 0,
+        errors: Vec::new(),
+    }
+    .run(text)
 }
 
 enum Frame {
@@ -125,7 +135,10 @@ impl Builder {
                         col: m.col() as u32 + 1,
                         len: 1,
                     };
-                    self.errors.push(Diagnostic::new(format!("invalid YAML: {}", err.info()), span));
+                    self.errors.push(Diagnostic::new(
+                        format!("invalid YAML: {}", err.info()),
+                        span,
+                    ));
                     return Err(self.errors);
                 }
             };
@@ -162,7 +175,11 @@ impl Builder {
                     }
                     None => {
                         self.errors.push(Diagnostic::new("unknown alias", span));
-                        self.complete(Node { kind: Kind::Null, span, raw: None })
+                        self.complete(Node {
+                            kind: Kind::Null,
+                            span,
+                            raw: None,
+                        })
                     }
                 },
                 Event::SequenceStart(anchor, _) => {
@@ -175,9 +192,14 @@ impl Builder {
                 }
                 Event::SequenceEnd | Event::MappingEnd => {
                     let node = match self.stack.pop() {
-                        Some(Frame::Seq(items, span, anchor)) => {
-                            self.anchored(Node { kind: Kind::Seq(items), span, raw: None }, anchor)
-                        }
+                        Some(Frame::Seq(items, span, anchor)) => self.anchored(
+                            Node {
+                                kind: Kind::Seq(items),
+                                span,
+                                raw: None,
+                            },
+                            anchor,
+                        ),
                         Some(Frame::Map(entries, _, span, anchor)) => {
                             self.check_duplicates(&entries);
                             self.anchored(Node::map(entries, span), anchor)
@@ -204,7 +226,15 @@ impl Builder {
         }
         Ok(match root {
             Some(node) if !node.is_null() => node,
-            _ => Node::map(Vec::new(), Span { file: self.file, line: 1, col: 1, len: 1 }),
+            _ => Node::map(
+                Vec::new(),
+                Span {
+                    file: self.file,
+                    line: 1,
+                    col: 1,
+                    len: 1,
+                },
+            ),
         })
     }
 
@@ -242,7 +272,9 @@ impl Builder {
     fn check_duplicates(&mut self, entries: &[(Node, Node)]) {
         let mut seen: HashMap<&str, Span> = HashMap::new();
         for (key, _) in entries {
-            let Some(text) = key.scalar_text() else { continue };
+            let Some(text) = key.scalar_text() else {
+                continue;
+            };
             if let Some(first) = seen.get(text) {
                 self.errors.push(
                     Diagnostic::new(format!("duplicate key `{text}`"), key.span)
@@ -257,7 +289,11 @@ impl Builder {
 
 fn resolve_scalar(value: &str, style: ScalarStyle, tag: Option<&str>, span: Span) -> Node {
     let raw = Some(value.to_string());
-    let string = |raw| Node { kind: Kind::Str(value.to_string()), span, raw };
+    let string = |raw| Node {
+        kind: Kind::Str(value.to_string()),
+        span,
+        raw,
+    };
     if style != ScalarStyle::Plain || tag == Some("str") {
         return string(raw);
     }
@@ -282,10 +318,14 @@ fn resolve_scalar(value: &str, style: ScalarStyle, tag: Option<&str>, span: Span
 
 fn parse_int(text: &str) -> Option<i64> {
     if let Some(hex) = text.strip_prefix("0x") {
-        return i64::from_str_radix(hex, 16).ok().filter(|_| !hex.starts_with(['+', '-']));
+        return i64::from_str_radix(hex, 16)
+            .ok()
+            .filter(|_| !hex.starts_with(['+', '-']));
     }
     if let Some(oct) = text.strip_prefix("0o") {
-        return i64::from_str_radix(oct, 8).ok().filter(|_| !oct.starts_with(['+', '-']));
+        return i64::from_str_radix(oct, 8)
+            .ok()
+            .filter(|_| !oct.starts_with(['+', '-']));
     }
     let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -304,7 +344,9 @@ fn is_float(text: &str) -> bool {
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     let mantissa_ok = match mantissa.split_once('.') {
         Some((int, frac)) => {
-            (!int.is_empty() || !frac.is_empty()) && digits(int) && digits(frac)
+            (!int.is_empty() || !frac.is_empty())
+                && digits(int)
+                && digits(frac)
                 && !(int.is_empty() && frac.is_empty())
         }
         None => !mantissa.is_empty() && digits(mantissa),
@@ -326,7 +368,9 @@ mod tests {
 
     fn value_of(text: &str) -> Kind {
         let root = parse_ok(&format!("k: {text}\n"));
-        let Kind::Map(mut entries) = root.kind else { panic!("not a map") };
+        let Kind::Map(mut entries) = root.kind else {
+            panic!("not a map")
+        };
         entries.remove(0).1.kind
     }
 
@@ -362,10 +406,24 @@ mod tests {
     #[test]
     fn spans_are_one_based() {
         let root = parse_ok("a: 1\nbb:\n  - xyz\n");
-        let Kind::Map(entries) = root.kind else { panic!() };
-        assert_eq!((entries[1].0.span.line, entries[1].0.span.col, entries[1].0.span.len), (2, 1, 2));
-        let Kind::Seq(items) = &entries[1].1.kind else { panic!() };
-        assert_eq!((items[0].span.line, items[0].span.col, items[0].span.len), (3, 5, 3));
+        let Kind::Map(entries) = root.kind else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                entries[1].0.span.line,
+                entries[1].0.span.col,
+                entries[1].0.span.len
+            ),
+            (2, 1, 2)
+        );
+        let Kind::Seq(items) = &entries[1].1.kind else {
+            panic!()
+        };
+        assert_eq!(
+            (items[0].span.line, items[0].span.col, items[0].span.len),
+            (3, 5, 3)
+        );
     }
 
     #[test]
@@ -386,7 +444,9 @@ mod tests {
     #[test]
     fn aliases_copy_the_anchored_node() {
         let root = parse_ok("a: &x {b: 1}\nc: *x\n");
-        let Kind::Map(entries) = root.kind else { panic!() };
+        let Kind::Map(entries) = root.kind else {
+            panic!()
+        };
         assert_eq!(entries[0].1.kind, entries[1].1.kind);
         assert_eq!(entries[1].1.span.line, 2);
     }
@@ -407,7 +467,11 @@ mod tests {
     #[test]
     fn syntax_errors_and_second_documents_are_reported() {
         let errors = parse("a: [1,\n", FileId(0)).unwrap_err();
-        assert!(errors[0].message.starts_with("invalid YAML"), "{:?}", errors[0]);
+        assert!(
+            errors[0].message.starts_with("invalid YAML"),
+            "{:?}",
+            errors[0]
+        );
         assert_eq!(errors[0].span.unwrap().line, 2);
         let errors = parse("a: 1\n---\nb: 2\n", FileId(0)).unwrap_err();
         assert!(errors[0].message.contains("second YAML document"));

@@ -105,7 +105,10 @@ fn project(main: &str, others: &[(&str, &str)]) -> Project_ {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
     }
-    Project_ { _dir: dir, main: main_path }
+    Project_ {
+        _dir: dir,
+        main: main_path,
+    }
 }
 
 fn load_ok(main: &str) -> Project {
@@ -126,7 +129,10 @@ fn errors(main: &str, others: &[(&str, &str)]) -> (String, usize) {
 
 #[track_caller]
 fn assert_has(rendered: &str, needle: &str) {
-    assert!(rendered.contains(needle), "missing {needle:?} in:\n{rendered}");
+    assert!(
+        rendered.contains(needle),
+        "missing {needle:?} in:\n{rendered}"
+    );
 }
 
 #[test]
@@ -140,22 +146,38 @@ fn the_spec_example_loads() {
     assert_eq!(p.environments["prod"].promote_from.len(), 2);
     assert_eq!(p.pipelines.len(), 3);
     let deploy = &p.pipelines["deploy_prod"].stages["deploy"];
-    let StageAction::Steps(steps) = &deploy.action else { panic!("deploy is steps") };
+    let StageAction::Steps(steps) = &deploy.action else {
+        panic!("deploy is steps")
+    };
     let kinds: Vec<_> = steps.iter().map(|s| s.kind()).collect();
     assert_eq!(kinds, ["upload", "config", "run"]);
     assert_eq!(deploy.strategy.batch, [Amount::Count(1)]);
     assert_eq!(deploy.strategy.max_failures, Some(Amount::Count(0)));
-    assert_eq!(p.pipelines["build_app"].stages["test"].timeout.as_secs(), 120);
-    assert_eq!(p.pipelines["build_app"].stages["lint"].timeout.as_secs(), 60);
-    assert_eq!(p.pipelines["nightly_backup"].stages["backup"].timeout, DEFAULT_STAGE_TIMEOUT);
+    assert_eq!(
+        p.pipelines["build_app"].stages["test"].timeout.as_secs(),
+        120
+    );
+    assert_eq!(
+        p.pipelines["build_app"].stages["lint"].timeout.as_secs(),
+        60
+    );
+    assert_eq!(
+        p.pipelines["nightly_backup"].stages["backup"].timeout,
+        DEFAULT_STAGE_TIMEOUT
+    );
     assert_eq!(
         p.pipelines["nightly_backup"].triggers[0].value,
-        Trigger::Schedule { cron: "0 0 * * *".into() }
+        Trigger::Schedule {
+            cron: "0 0 * * *".into()
+        }
     );
     let StageAction::Http(http) = &p.pipelines["deploy_prod"].stages["smoke_test"].action else {
         panic!("smoke_test is http")
     };
-    assert_eq!((http.expect_status, http.retries, http.interval.as_secs()), (Some(200), 5, 2));
+    assert_eq!(
+        (http.expect_status, http.retries, http.interval.as_secs()),
+        (Some(200), 5, 2)
+    );
     assert_eq!(p.configs["app_config"].mode, Some(0o644));
     assert_eq!(p.configs["app_config"].validate, Validator::Json);
     assert_eq!(
@@ -166,15 +188,29 @@ fn the_spec_example_loads() {
         p.configs["eth1"].path.as_deref().map(String::as_str),
         Some("/etc/network/interfaces.d/eth1")
     );
-    let ConfigSource::Vars(vars) = &p.configs["env_vars"].source else { panic!("env vars") };
+    let ConfigSource::Vars(vars) = &p.configs["env_vars"].source else {
+        panic!("env vars")
+    };
     assert_eq!(vars["PORT"].value, "8080");
-    assert_eq!(p.resources["app_user"].attrs["uid"].value, serde_json::json!(1001));
-    assert_eq!(p.resources["web_dir"].node.as_deref().map(String::as_str), Some("web01"));
+    assert_eq!(
+        p.resources["app_user"].attrs["uid"].value,
+        serde_json::json!(1001)
+    );
+    assert_eq!(
+        p.resources["web_dir"].node.as_deref().map(String::as_str),
+        Some("web01")
+    );
     assert_eq!(p.monitoring.retention.as_secs(), 7 * 86_400);
     assert_eq!(p.checks["api_up"].interval.as_secs(), 30);
     assert_eq!(p.alerts["high_cpu"].for_.as_secs(), 300);
-    assert!(matches!(p.alerts["api_down"].condition, AlertCondition::Check(_)));
-    assert!(matches!(p.notifications["chat"].channel, Channel::Webhook(_)));
+    assert!(matches!(
+        p.alerts["api_down"].condition,
+        AlertCondition::Check(_)
+    ));
+    assert!(matches!(
+        p.notifications["chat"].channel,
+        Channel::Webhook(_)
+    ));
     assert_eq!(p.server.tokens[0].role, TokenRole::Operator);
 }
 
@@ -192,7 +228,10 @@ fn unknown_key_points_at_it_with_a_suggestion() {
 
 #[test]
 fn unknown_key_far_from_any_lists_the_keys() {
-    let (out, _) = errors("pipelines:\n  ci:\n    stages:\n      a: { run: echo, zzzzzz: 1 }\n", &[]);
+    let (out, _) = errors(
+        "pipelines:\n  ci:\n    stages:\n      a: { run: echo, zzzzzz: 1 }\n",
+        &[],
+    );
     assert_has(&out, "expected one of: run, http, steps");
 }
 
@@ -302,7 +341,10 @@ fn malformed_yaml_is_located() {
 
 #[test]
 fn duplicate_keys_are_errors() {
-    let (out, _) = errors("pipelines:\n  ci:\n    stages: { a: { run: echo } }\n  ci:\n    stages: {}\n", &[]);
+    let (out, _) = errors(
+        "pipelines:\n  ci:\n    stages: { a: { run: echo } }\n  ci:\n    stages: {}\n",
+        &[],
+    );
     assert_has(&out, "duplicate key `ci`");
     assert_has(&out, "baton.yaml:4:3");
     assert_has(&out, "baton.yaml:2:3");
@@ -310,7 +352,8 @@ fn duplicate_keys_are_errors() {
 
 #[test]
 fn billion_laughs_is_rejected() {
-    let mut text = String::from("vars:\n  a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    let mut text =
+        String::from("vars:\n  a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
     for i in 1..10 {
         let p = i - 1;
         text.push_str(&format!(
@@ -323,7 +366,10 @@ fn billion_laughs_is_rejected() {
 
 #[test]
 fn bad_templates_are_reported_at_the_string() {
-    let (out, _) = errors("pipelines:\n  ci:\n    stages:\n      a: { run: \"echo {{ oops \" }\n", &[]);
+    let (out, _) = errors(
+        "pipelines:\n  ci:\n    stages:\n      a: { run: \"echo {{ oops \" }\n",
+        &[],
+    );
     assert_has(&out, "invalid template");
     assert_has(&out, "baton.yaml:4:17");
 }
@@ -375,7 +421,9 @@ alerts:
 
 #[test]
 fn with_an_inventory_file_unknown_nodes_are_not_errors_yet() {
-    load_ok("inventory: hosts.ini\npipelines:\n  ci: { stages: { a: { run: echo, targets: \"role:db,web09\" } } }\n");
+    load_ok(
+        "inventory: hosts.ini\npipelines:\n  ci: { stages: { a: { run: echo, targets: \"role:db,web09\" } } }\n",
+    );
 }
 
 #[test]

@@ -23,14 +23,25 @@ pub(crate) const TOP_KEYS: &[&str] = &[
 
 pub(crate) const NODE_KEYS: &[&str] = &["host", "port", "user", "key", "roles", "labels", "vars"];
 
-pub(crate) const SSH_KEYS: &[&str] =
-    &["known_hosts", "accept_new_host_keys", "connect_timeout", "forks"];
+pub(crate) const SSH_KEYS: &[&str] = &[
+    "known_hosts",
+    "accept_new_host_keys",
+    "connect_timeout",
+    "forks",
+];
 
 pub(crate) const ENVIRONMENT_KEYS: &[&str] =
     &["branch", "promote_from", "approval", "gate", "tag", "vars"];
 
-pub(crate) const PIPELINE_KEYS: &[&str] =
-    &["triggers", "env", "stages", "notify", "concurrency", "fail_fast", "vars"];
+pub(crate) const PIPELINE_KEYS: &[&str] = &[
+    "triggers",
+    "env",
+    "stages",
+    "notify",
+    "concurrency",
+    "fail_fast",
+    "vars",
+];
 
 pub(crate) const PIPELINE_NOTIFY_KEYS: &[&str] = &["on_failure", "on_success", "on_start"];
 
@@ -75,8 +86,9 @@ pub(crate) const HTTP_KEYS: &[&str] = &[
     "cache",
 ];
 
-pub(crate) const STEP_KINDS: &[&str] =
-    &["run", "http", "upload", "config", "infra", "promote", "notify"];
+pub(crate) const STEP_KINDS: &[&str] = &[
+    "run", "http", "upload", "config", "infra", "promote", "notify",
+];
 
 pub(crate) const UPLOAD_KEYS: &[&str] = &["src", "artifact", "dest", "mode", "owner"];
 
@@ -107,13 +119,21 @@ pub(crate) const MONITORING_KEYS: &[&str] = &["interval", "retention"];
 
 pub(crate) const CHECK_KEYS: &[&str] = &["targets", "http", "command", "interval", "timeout"];
 
-pub(crate) const ALERT_KEYS: &[&str] =
-    &["metric", "above", "below", "check", "targets", "for", "notify"];
+pub(crate) const ALERT_KEYS: &[&str] = &[
+    "metric", "above", "below", "check", "targets", "for", "notify",
+];
 
 pub(crate) const NOTIFICATION_KEYS: &[&str] = &["smtp", "webhook"];
 
-pub(crate) const SMTP_KEYS: &[&str] =
-    &["host", "port", "tls", "user", "password_secret", "from", "to"];
+pub(crate) const SMTP_KEYS: &[&str] = &[
+    "host",
+    "port",
+    "tls",
+    "user",
+    "password_secret",
+    "from",
+    "to",
+];
 
 pub(crate) const WEBHOOK_KEYS: &[&str] = &["url", "headers", "secret"];
 

@@ -41,7 +41,10 @@ pub(crate) fn load_files(path: &Path) -> Result<Project, Diagnostics> {
         Ok(text) => text,
         Err(err) => {
             return Err(Diagnostics {
-                items: vec![Diagnostic::global(format!("cannot read {}: {err}", path.display()))],
+                items: vec![Diagnostic::global(format!(
+                    "cannot read {}: {err}",
+                    path.display()
+                ))],
                 sources,
             });
         }
@@ -88,7 +91,10 @@ pub(crate) fn load_files(path: &Path) -> Result<Project, Diagnostics> {
         project.sources = sources;
         Ok(project)
     } else {
-        Err(Diagnostics { items: dec.diags, sources })
+        Err(Diagnostics {
+            items: dec.diags,
+            sources,
+        })
     }
 }
 
@@ -99,8 +105,13 @@ fn include_files(
     dir: &Path,
     main_path: &Path,
 ) -> Vec<crate::span::Spanned<PathBuf>> {
-    let Kind::Map(entries) = &main.kind else { return Vec::new() };
-    let Some((_, include)) = entries.iter().find(|(k, _)| k.scalar_text() == Some("include")) else {
+    let Kind::Map(entries) = &main.kind else {
+        return Vec::new();
+    };
+    let Some((_, include)) = entries
+        .iter()
+        .find(|(k, _)| k.scalar_text() == Some("include"))
+    else {
         return Vec::new();
     };
     let main_canonical = std::fs::canonicalize(main_path).ok();
@@ -110,11 +121,17 @@ fn include_files(
         let paths = match glob::glob(&full.to_string_lossy()) {
             Ok(paths) => paths,
             Err(err) => {
-                dec.error(Diagnostic::new(format!("invalid include glob: {}", err.msg), pattern.span));
+                dec.error(Diagnostic::new(
+                    format!("invalid include glob: {}", err.msg),
+                    pattern.span,
+                ));
                 continue;
             }
         };
-        let mut matched: Vec<PathBuf> = paths.filter_map(Result::ok).filter(|p| p.is_file()).collect();
+        let mut matched: Vec<PathBuf> = paths
+            .filter_map(Result::ok)
+            .filter(|p| p.is_file())
+            .collect();
         matched.sort();
         matched.retain(|p| std::fs::canonicalize(p).ok() != main_canonical);
         if matched.is_empty() {
@@ -124,7 +141,10 @@ fn include_files(
             ));
         }
         for path in matched {
-            if !files.iter().any(|f: &crate::span::Spanned<PathBuf>| f.value == path) {
+            if !files
+                .iter()
+                .any(|f: &crate::span::Spanned<PathBuf>| f.value == path)
+            {
                 files.push(crate::span::Spanned::new(path, pattern.span));
             }
         }
@@ -140,12 +160,19 @@ pub(crate) struct Sections<'a> {
 }
 
 fn merge<'a>(dec: &mut Decoder, documents: &'a [Node]) -> Sections<'a> {
-    let mut sections = Sections { named: IndexMap::new(), single: IndexMap::new() };
+    let mut sections = Sections {
+        named: IndexMap::new(),
+        single: IndexMap::new(),
+    };
     let mut single_keys: IndexMap<&'static str, Span> = IndexMap::new();
     for (index, document) in documents.iter().enumerate() {
-        let Some(fields) = dec.fields(document, Some(keys::TOP_KEYS), "baton.yaml") else { continue };
+        let Some(fields) = dec.fields(document, Some(keys::TOP_KEYS), "the top level") else {
+            continue;
+        };
         for &section in keys::TOP_KEYS {
-            let Some(value) = fields.get(section) else { continue };
+            let Some(value) = fields.get(section) else {
+                continue;
+            };
             let key_span = fields.key_span(section).unwrap_or(value.span);
             if index > 0 && MAIN_ONLY.contains(&section) {
                 dec.error(Diagnostic::new(
@@ -169,7 +196,10 @@ fn merge<'a>(dec: &mut Decoder, documents: &'a [Node]) -> Sections<'a> {
                     if let Some((first, _)) = first {
                         dec.error(
                             Diagnostic::new(
-                                format!("{word} `{}` is defined twice", key.scalar_text().unwrap_or_default()),
+                                format!(
+                                    "{word} `{}` is defined twice",
+                                    key.scalar_text().unwrap_or_default()
+                                ),
                                 key.span,
                             )
                             .with_note(first.span, "first defined here"),
@@ -202,7 +232,9 @@ fn decode_sections(dec: &mut Decoder, s: &Sections, project: &mut Project) {
     }
     for (key, value) in named("vars") {
         if let Some(name) = key.scalar_text() {
-            project.vars.insert(name.to_string(), values::to_json(value));
+            project
+                .vars
+                .insert(name.to_string(), values::to_json(value));
         }
     }
     if let Some(node) = s.single.get("ssh") {

@@ -24,7 +24,10 @@ pub(super) fn pipeline(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Pi
         notify: PipelineNotify::default(),
         concurrency: 1,
         fail_fast: true,
-        vars: f.get("vars").map(|n| dec.vars(n, "vars")).unwrap_or_default(),
+        vars: f
+            .get("vars")
+            .map(|n| dec.vars(n, "vars"))
+            .unwrap_or_default(),
     };
     if let Some(node) = f.get("triggers") {
         let items = match &node.kind {
@@ -34,17 +37,33 @@ pub(super) fn pipeline(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Pi
         p.triggers = items.into_iter().filter_map(|t| trigger(dec, t)).collect();
     }
     if let Some(node) = f.get("notify")
-        && let Some(n) = dec.fields(node, Some(PIPELINE_NOTIFY_KEYS), &format!("`notify` of {what}"))
+        && let Some(n) = dec.fields(
+            node,
+            Some(PIPELINE_NOTIFY_KEYS),
+            &format!("`notify` of {what}"),
+        )
     {
         p.notify = PipelineNotify {
-            on_failure: n.get("on_failure").map(|v| dec.strings(v)).unwrap_or_default(),
-            on_success: n.get("on_success").map(|v| dec.strings(v)).unwrap_or_default(),
-            on_start: n.get("on_start").map(|v| dec.strings(v)).unwrap_or_default(),
+            on_failure: n
+                .get("on_failure")
+                .map(|v| dec.strings(v))
+                .unwrap_or_default(),
+            on_success: n
+                .get("on_success")
+                .map(|v| dec.strings(v))
+                .unwrap_or_default(),
+            on_start: n
+                .get("on_start")
+                .map(|v| dec.strings(v))
+                .unwrap_or_default(),
         };
     }
     if let Some(n) = f.get("concurrency").and_then(|n| dec.int(n, "at least 1")) {
         if n == 0 {
-            dec.error(Diagnostic::new("`concurrency` must be at least 1", f.get("concurrency")?.span));
+            dec.error(Diagnostic::new(
+                "`concurrency` must be at least 1",
+                f.get("concurrency")?.span,
+            ));
         }
         p.concurrency = n;
     }
@@ -57,7 +76,10 @@ pub(super) fn pipeline(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Pi
         return None;
     };
     if entries.is_empty() {
-        dec.error(Diagnostic::new(format!("{what} has no stages"), stages.span));
+        dec.error(Diagnostic::new(
+            format!("{what} has no stages"),
+            stages.span,
+        ));
     }
     for (key, value) in entries {
         if let Some(s) = stage(dec, key, value) {
@@ -69,7 +91,10 @@ pub(super) fn pipeline(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Pi
 }
 
 fn trigger(dec: &mut Decoder, node: &Node) -> Option<Spanned<Trigger>> {
-    let commit_all = Trigger::Commit { repo: None, branches: Vec::new() };
+    let commit_all = Trigger::Commit {
+        repo: None,
+        branches: Vec::new(),
+    };
     if let Some(text) = node.scalar_text() {
         let trigger = match text {
             "manual" => Trigger::Manual,
@@ -90,11 +115,17 @@ fn trigger(dec: &mut Decoder, node: &Node) -> Option<Spanned<Trigger>> {
         return Some(Spanned::new(trigger, node.span));
     }
     let Kind::Map(entries) = &node.kind else {
-        dec.mismatch(node, "a trigger (`manual`, `webhook`, `commit`, `{ schedule: CRON }`)");
+        dec.mismatch(
+            node,
+            "a trigger (`manual`, `webhook`, `commit`, `{ schedule: CRON }`)",
+        );
         return None;
     };
     let [(key, value)] = entries.as_slice() else {
-        dec.error(Diagnostic::new("a trigger mapping has exactly one key", node.span));
+        dec.error(Diagnostic::new(
+            "a trigger mapping has exactly one key",
+            node.span,
+        ));
         return None;
     };
     let trigger = match key.scalar_text() {
@@ -121,7 +152,10 @@ fn trigger(dec: &mut Decoder, node: &Node) -> Option<Spanned<Trigger>> {
             }
         }
         Some(word @ ("manual" | "webhook")) => {
-            dec.error(Diagnostic::new(format!("write `{word}` as a plain string"), key.span));
+            dec.error(Diagnostic::new(
+                format!("write `{word}` as a plain string"),
+                key.span,
+            ));
             return None;
         }
         Some(other) => {
@@ -161,9 +195,18 @@ fn stage(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Stage> {
         secrets: f.get("secrets").map(|n| dec.strings(n)).unwrap_or_default(),
         retries: f.get("retries").and_then(|n| dec.u32(n)).unwrap_or(0),
         condition: f.get("if").and_then(|n| dec.template(n)),
-        continue_on_error: f.get("continue_on_error").and_then(|n| dec.bool(n)).unwrap_or(false),
-        artifacts: f.get("artifacts").map(|n| dec.strings(n)).unwrap_or_default(),
-        rollback: f.get("rollback").map(|n| dec.templates(n)).unwrap_or_default(),
+        continue_on_error: f
+            .get("continue_on_error")
+            .and_then(|n| dec.bool(n))
+            .unwrap_or(false),
+        artifacts: f
+            .get("artifacts")
+            .map(|n| dec.strings(n))
+            .unwrap_or_default(),
+        rollback: f
+            .get("rollback")
+            .map(|n| dec.templates(n))
+            .unwrap_or_default(),
     };
     if let Some(t) = f.get("timeout").and_then(|n| dec.duration(n)) {
         stage.timeout = t;
@@ -247,27 +290,41 @@ fn step(dec: &mut Decoder, node: &Node) -> Option<Step> {
         "run" => Step::Run(dec.templates(value)),
         "http" => Step::Http(http(dec, value)?),
         "config" => Step::Config(dec.string(value)?),
-        "infra" => Step::Infra(dec.choice(value, &[("plan", InfraAction::Plan), ("apply", InfraAction::Apply)])?),
+        "infra" => Step::Infra(dec.choice(
+            value,
+            &[("plan", InfraAction::Plan), ("apply", InfraAction::Apply)],
+        )?),
         "upload" => {
             let f = dec.fields(value, Some(UPLOAD_KEYS), "an `upload` step")?;
             let source = match (f.get("src"), f.get("artifact")) {
                 (Some(src), None) => UploadSource::Src(dec.template(src)?),
                 (None, Some(artifact)) => UploadSource::Artifact(dec.string(artifact)?),
                 _ => {
-                    dec.error(Diagnostic::new("an `upload` step takes exactly one of `src` and `artifact`", value.span));
+                    dec.error(Diagnostic::new(
+                        "an `upload` step takes exactly one of `src` and `artifact`",
+                        value.span,
+                    ));
                     return None;
                 }
             };
             let dest = dec.require(&f, "dest").and_then(|n| dec.template(n));
             let mode = f.get("mode").and_then(|n| dec.mode(n));
             let owner = f.get("owner").and_then(|n| dec.string(n)).map(|s| s.value);
-            Step::Upload(Upload { source, dest: dest?, mode, owner })
+            Step::Upload(Upload {
+                source,
+                dest: dest?,
+                mode,
+                owner,
+            })
         }
         "promote" => {
             let f = dec.fields(value, Some(PROMOTE_KEYS), "a `promote` step")?;
             let artifact = dec.require(&f, "artifact").and_then(|n| dec.string(n));
             let to = dec.require(&f, "to").and_then(|n| dec.string(n));
-            Step::Promote(Promote { artifact: artifact?, to: to? })
+            Step::Promote(Promote {
+                artifact: artifact?,
+                to: to?,
+            })
         }
         "notify" => {
             let f = dec.fields(value, Some(NOTIFY_STEP_KEYS), "a `notify` step")?;
@@ -305,7 +362,10 @@ pub(super) fn http(dec: &mut Decoder, node: &Node) -> Option<HttpRequest> {
     let mut req = defaults(Spanned::default());
     if let Some(m) = f.get("method").and_then(|n| dec.string(n)) {
         if m.value.is_empty() || !m.value.chars().all(|c| c.is_ascii_alphabetic()) {
-            dec.error(Diagnostic::new(format!("`{}` is not an HTTP method", m.value), m.span));
+            dec.error(Diagnostic::new(
+                format!("`{}` is not an HTTP method", m.value),
+                m.span,
+            ));
         }
         req.method = m.value.to_ascii_uppercase();
     }
@@ -316,13 +376,21 @@ pub(super) fn http(dec: &mut Decoder, node: &Node) -> Option<HttpRequest> {
     if let Some(t) = f.get("timeout").and_then(|n| dec.duration(n)) {
         req.timeout = t;
     }
-    req.expect_status = f.get("expect_status").and_then(|n| dec.int(n, "an HTTP status, 100 to 599"));
+    req.expect_status = f
+        .get("expect_status")
+        .and_then(|n| dec.int(n, "an HTTP status, 100 to 599"));
     if let (Some(status), Some(n)) = (req.expect_status, f.get("expect_status"))
         && !(100..=599).contains(&status)
     {
-        dec.error(Diagnostic::new(format!("{status} is not an HTTP status"), n.span));
+        dec.error(Diagnostic::new(
+            format!("{status} is not an HTTP status"),
+            n.span,
+        ));
     }
-    req.expect_body_contains = f.get("expect_body_contains").and_then(|n| dec.string(n)).map(|s| s.value);
+    req.expect_body_contains = f
+        .get("expect_body_contains")
+        .and_then(|n| dec.string(n))
+        .map(|s| s.value);
     req.retries = f.get("retries").and_then(|n| dec.u32(n)).unwrap_or(0);
     if let Some(i) = f.get("interval").and_then(|n| dec.duration(n)) {
         req.interval = i;
@@ -335,7 +403,10 @@ pub(super) fn http(dec: &mut Decoder, node: &Node) -> Option<HttpRequest> {
 
 fn strategy(dec: &mut Decoder, node: &Node, what: &str) -> Option<Strategy> {
     let f = dec.fields(node, Some(STRATEGY_KEYS), &format!("`strategy` of {what}"))?;
-    let mut s = Strategy { parallel: f.get("parallel").and_then(|n| dec.u32(n)), ..Strategy::default() };
+    let mut s = Strategy {
+        parallel: f.get("parallel").and_then(|n| dec.u32(n)),
+        ..Strategy::default()
+    };
     if let (Some(0), Some(n)) = (s.parallel, f.get("parallel")) {
         dec.error(Diagnostic::new("`parallel` must be at least 1", n.span));
     }

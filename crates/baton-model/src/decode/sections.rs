@@ -20,8 +20,13 @@ fn what(kind: &str, key: &Node) -> String {
 
 pub(super) fn ssh(dec: &mut Decoder, node: &Node) -> SshSettings {
     let mut ssh = SshSettings::default();
-    let Some(f) = dec.fields(node, Some(SSH_KEYS), "`ssh`") else { return ssh };
-    ssh.known_hosts = f.get("known_hosts").and_then(|n| dec.string(n)).map(|s| PathBuf::from(s.value));
+    let Some(f) = dec.fields(node, Some(SSH_KEYS), "`ssh`") else {
+        return ssh;
+    };
+    ssh.known_hosts = f
+        .get("known_hosts")
+        .and_then(|n| dec.string(n))
+        .map(|s| PathBuf::from(s.value));
     if let Some(b) = f.get("accept_new_host_keys").and_then(|n| dec.bool(n)) {
         ssh.accept_new_host_keys = b;
     }
@@ -30,7 +35,10 @@ pub(super) fn ssh(dec: &mut Decoder, node: &Node) -> SshSettings {
     }
     if let Some(n) = f.get("forks").and_then(|n| dec.int(n, "1 to 10000")) {
         if n == 0 {
-            dec.error(Diagnostic::new("`forks` must be at least 1", f.get("forks").map_or(node.span, |n| n.span)));
+            dec.error(Diagnostic::new(
+                "`forks` must be at least 1",
+                f.get("forks").map_or(node.span, |n| n.span),
+            ));
         }
         ssh.forks = n;
     }
@@ -39,7 +47,9 @@ pub(super) fn ssh(dec: &mut Decoder, node: &Node) -> SshSettings {
 
 pub(super) fn monitoring(dec: &mut Decoder, node: &Node) -> Monitoring {
     let mut m = Monitoring::default();
-    let Some(f) = dec.fields(node, Some(MONITORING_KEYS), "`monitoring`") else { return m };
+    let Some(f) = dec.fields(node, Some(MONITORING_KEYS), "`monitoring`") else {
+        return m;
+    };
     if let Some(d) = f.get("interval").and_then(|n| dec.duration(n)) {
         m.interval = d;
     }
@@ -53,7 +63,10 @@ pub(super) fn secrets(dec: &mut Decoder, node: &Node) -> SecretsSettings {
     let Some(f) = dec.fields(node, Some(SECRETS_KEYS), "`secrets`") else {
         return SecretsSettings::default();
     };
-    let recipients = f.get("recipients").map(|n| dec.strings(n)).unwrap_or_default();
+    let recipients = f
+        .get("recipients")
+        .map(|n| dec.strings(n))
+        .unwrap_or_default();
     for r in &recipients {
         if !r.value.starts_with("age1") {
             dec.error(
@@ -67,7 +80,9 @@ pub(super) fn secrets(dec: &mut Decoder, node: &Node) -> SecretsSettings {
 
 pub(super) fn server(dec: &mut Decoder, node: &Node) -> ServerSettings {
     let mut server = ServerSettings::default();
-    let Some(f) = dec.fields(node, Some(SERVER_KEYS), "`server`") else { return server };
+    let Some(f) = dec.fields(node, Some(SERVER_KEYS), "`server`") else {
+        return server;
+    };
     if let Some(listen) = f.get("listen").and_then(|n| dec.string(n)) {
         server.listen = listen.value;
     }
@@ -77,15 +92,27 @@ pub(super) fn server(dec: &mut Decoder, node: &Node) -> ServerSettings {
             return server;
         };
         for item in items {
-            let Some(t) = dec.fields(item, Some(TOKEN_KEYS), "a server token") else { continue };
+            let Some(t) = dec.fields(item, Some(TOKEN_KEYS), "a server token") else {
+                continue;
+            };
             let name = dec.require(&t, "name").and_then(|n| dec.string(n));
             let secret = dec.require(&t, "secret").and_then(|n| dec.string(n));
             let role = match t.get("role") {
-                Some(n) => dec.choice(n, &[("viewer", TokenRole::Viewer), ("operator", TokenRole::Operator)]),
+                Some(n) => dec.choice(
+                    n,
+                    &[
+                        ("viewer", TokenRole::Viewer),
+                        ("operator", TokenRole::Operator),
+                    ],
+                ),
                 None => Some(TokenRole::Viewer),
             };
             if let (Some(name), Some(secret), Some(role)) = (name, secret, role) {
-                server.tokens.push(ServerToken { name: name.value, secret, role });
+                server.tokens.push(ServerToken {
+                    name: name.value,
+                    secret,
+                    role,
+                });
             }
         }
     }
@@ -103,21 +130,44 @@ pub(super) fn node(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Node_>
     }
     let what = what("node", key);
     let f = dec.fields(value, Some(NODE_KEYS), &what)?;
-    let labels = f.get("labels").map(|n| dec.string_map(n, "`labels`")).unwrap_or_default();
+    let labels = f
+        .get("labels")
+        .map(|n| dec.string_map(n, "`labels`"))
+        .unwrap_or_default();
     let node = Node_ {
         name: String::new(),
         span: key.span,
-        host: f.get("host").and_then(|n| dec.string(n)).map(|s| s.value).unwrap_or_default(),
+        host: f
+            .get("host")
+            .and_then(|n| dec.string(n))
+            .map(|s| s.value)
+            .unwrap_or_default(),
         port: f.get("port").and_then(|n| dec.port(n)),
         user: f.get("user").and_then(|n| dec.string(n)).map(|s| s.value),
-        key: f.get("key").and_then(|n| dec.string(n)).map(|s| PathBuf::from(s.value)),
-        roles: f.get("roles").map(|n| dec.strings(n)).unwrap_or_default().into_iter().map(|s| s.value).collect(),
+        key: f
+            .get("key")
+            .and_then(|n| dec.string(n))
+            .map(|s| PathBuf::from(s.value)),
+        roles: f
+            .get("roles")
+            .map(|n| dec.strings(n))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.value)
+            .collect(),
         labels,
-        vars: f.get("vars").map(|n| dec.vars(n, "`vars`")).unwrap_or_default(),
+        vars: f
+            .get("vars")
+            .map(|n| dec.vars(n, "`vars`"))
+            .unwrap_or_default(),
     };
     let name = name?;
     // As in Ansible, a node without an address is reached by its name.
-    let host = if node.host.is_empty() { name.clone() } else { node.host.clone() };
+    let host = if node.host.is_empty() {
+        name.clone()
+    } else {
+        node.host.clone()
+    };
     Some(Node_ { name, host, ..node })
 }
 
@@ -135,7 +185,10 @@ pub(super) fn environment(dec: &mut Decoder, key: &Node, value: &Node) -> Option
         name: String::new(),
         span: key.span,
         branch: f.get("branch").and_then(|n| dec.string(n)).map(|s| s.value),
-        promote_from: f.get("promote_from").map(|n| dec.strings(n)).unwrap_or_default(),
+        promote_from: f
+            .get("promote_from")
+            .map(|n| dec.strings(n))
+            .unwrap_or_default(),
         approval: match f.get("approval") {
             Some(n) => dec
                 .choice(n, &[("manual", Approval::Manual), ("none", Approval::None)])
@@ -144,7 +197,10 @@ pub(super) fn environment(dec: &mut Decoder, key: &Node, value: &Node) -> Option
         },
         gate: f.get("gate").map(|n| dec.strings(n)).unwrap_or_default(),
         tag: f.get("tag").and_then(|n| dec.template(n)),
-        vars: f.get("vars").map(|n| dec.vars(n, "`vars`")).unwrap_or_default(),
+        vars: f
+            .get("vars")
+            .map(|n| dec.vars(n, "`vars`"))
+            .unwrap_or_default(),
     };
     Some(Environment { name: name?, ..env })
 }
@@ -216,7 +272,10 @@ pub(super) fn config(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Conf
         )
     });
     if state.is_some() && kind != ConfigKind::Service {
-        dec.error(Diagnostic::new("`state` is only for `service` configs", f.key_span("state")?));
+        dec.error(Diagnostic::new(
+            "`state` is only for `service` configs",
+            f.key_span("state")?,
+        ));
     }
     Some(Config {
         name: name?,
@@ -241,7 +300,10 @@ fn config_source(
     kind: ConfigKind,
     what: &str,
 ) -> Option<ConfigSource> {
-    let present: Vec<&str> = ["template", "content", "vars"].into_iter().filter(|k| f.has(k)).collect();
+    let present: Vec<&str> = ["template", "content", "vars"]
+        .into_iter()
+        .filter(|k| f.has(k))
+        .collect();
     match present.as_slice() {
         ["vars"] if kind == ConfigKind::Env => {
             let node = f.get("vars")?;
@@ -250,8 +312,11 @@ fn config_source(
             for (name, key, value) in fields.others(&[]) {
                 if !is_env_name(name) {
                     dec.error(
-                        Diagnostic::new(format!("`{name}` is not an environment variable name"), key.span)
-                            .with_help("names match ^[A-Z_][A-Z0-9_]*$"),
+                        Diagnostic::new(
+                            format!("`{name}` is not an environment variable name"),
+                            key.span,
+                        )
+                        .with_help("names match ^[A-Z_][A-Z0-9_]*$"),
                     );
                 }
                 if let Some(v) = dec.template(value) {
@@ -261,20 +326,30 @@ fn config_source(
             Some(ConfigSource::Vars(vars))
         }
         ["vars"] => {
-            dec.error(Diagnostic::new("`vars` is for `type: env` configs", f.key_span("vars")?));
+            dec.error(Diagnostic::new(
+                "`vars` is for `type: env` configs",
+                f.key_span("vars")?,
+            ));
             None
         }
         ["content"] => Some(ConfigSource::Content(dec.template(f.get("content")?)?)),
         // The template file is read (and checked) when the config is rendered.
         ["template"] => Some(ConfigSource::Template(dec.string(f.get("template")?)?)),
         [] => {
-            let wanted = if kind == ConfigKind::Env { "`vars`, `content` or `template`" } else { "`content` or `template`" };
+            let wanted = if kind == ConfigKind::Env {
+                "`vars`, `content` or `template`"
+            } else {
+                "`content` or `template`"
+            };
             dec.error(Diagnostic::new(format!("{what} needs {wanted}"), f.span));
             None
         }
         several => {
             dec.error(Diagnostic::new(
-                format!("{what} has both `{}` and `{}`; give only one", several[0], several[1]),
+                format!(
+                    "{what} has both `{}` and `{}`; give only one",
+                    several[0], several[1]
+                ),
                 f.key_span(several[1]).unwrap_or(f.span),
             ));
             None
@@ -284,7 +359,9 @@ fn config_source(
 
 fn is_env_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
         && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
@@ -303,7 +380,10 @@ pub(super) fn resource(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Re
         span: key.span,
         kind: kind?,
         node: f.get("node").and_then(|n| dec.string(n)),
-        depends_on: f.get("depends_on").map(|n| dec.strings(n)).unwrap_or_default(),
+        depends_on: f
+            .get("depends_on")
+            .map(|n| dec.strings(n))
+            .unwrap_or_default(),
         attrs,
     })
 }
@@ -317,7 +397,12 @@ fn check_templates_in(dec: &mut Decoder, node: &Node) {
     }
 }
 
-pub(super) fn check(dec: &mut Decoder, key: &Node, value: &Node, interval: Duration) -> Option<Check> {
+pub(super) fn check(
+    dec: &mut Decoder,
+    key: &Node,
+    value: &Node,
+    interval: Duration,
+) -> Option<Check> {
     let name = dec.name(key, "check");
     let what = what("check", key);
     let f = dec.fields(value, Some(CHECK_KEYS), &what)?;
@@ -325,7 +410,10 @@ pub(super) fn check(dec: &mut Decoder, key: &Node, value: &Node, interval: Durat
         (Some(n), None) => http(dec, n).map(CheckProbe::Http),
         (None, Some(n)) => dec.template(n).map(CheckProbe::Command),
         _ => {
-            dec.error(Diagnostic::new(format!("{what} needs exactly one of `http` and `command`"), f.span));
+            dec.error(Diagnostic::new(
+                format!("{what} needs exactly one of `http` and `command`"),
+                f.span,
+            ));
             None
         }
     };
@@ -334,8 +422,14 @@ pub(super) fn check(dec: &mut Decoder, key: &Node, value: &Node, interval: Durat
         span: key.span,
         targets: f.get("targets").and_then(|n| dec.selector(n)),
         probe: probe?,
-        interval: f.get("interval").and_then(|n| dec.duration(n)).unwrap_or(interval),
-        timeout: f.get("timeout").and_then(|n| dec.duration(n)).unwrap_or(Duration::from_secs(10)),
+        interval: f
+            .get("interval")
+            .and_then(|n| dec.duration(n))
+            .unwrap_or(interval),
+        timeout: f
+            .get("timeout")
+            .and_then(|n| dec.duration(n))
+            .unwrap_or(Duration::from_secs(10)),
     })
 }
 
@@ -356,20 +450,33 @@ pub(super) fn alert(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Alert
             let above = f.get("above").and_then(|n| dec.float(n));
             let below = f.get("below").and_then(|n| dec.float(n));
             if above.is_none() && below.is_none() && metric.is_some_and(|m| m != Metric::Up) {
-                dec.error(Diagnostic::new(format!("{what} needs `above` or `below`"), f.span));
+                dec.error(Diagnostic::new(
+                    format!("{what} needs `above` or `below`"),
+                    f.span,
+                ));
             }
-            metric.map(|metric| AlertCondition::Metric { metric, above, below })
+            metric.map(|metric| AlertCondition::Metric {
+                metric,
+                above,
+                below,
+            })
         }
         (None, Some(check)) => {
             for key in ["above", "below"] {
                 if let Some(span) = f.key_span(key) {
-                    dec.error(Diagnostic::new(format!("`{key}` goes with `metric`, not `check`"), span));
+                    dec.error(Diagnostic::new(
+                        format!("`{key}` goes with `metric`, not `check`"),
+                        span,
+                    ));
                 }
             }
             dec.string(check).map(AlertCondition::Check)
         }
         _ => {
-            dec.error(Diagnostic::new(format!("{what} needs exactly one of `metric` and `check`"), f.span));
+            dec.error(Diagnostic::new(
+                format!("{what} needs exactly one of `metric` and `check`"),
+                f.span,
+            ));
             None
         }
     };
@@ -378,7 +485,10 @@ pub(super) fn alert(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Alert
         span: key.span,
         condition: condition?,
         targets: f.get("targets").and_then(|n| dec.selector(n)),
-        for_: f.get("for").and_then(|n| dec.duration(n)).unwrap_or(Duration::ZERO),
+        for_: f
+            .get("for")
+            .and_then(|n| dec.duration(n))
+            .unwrap_or(Duration::ZERO),
         notify: f.get("notify").map(|n| dec.strings(n)).unwrap_or_default(),
     })
 }
@@ -391,11 +501,18 @@ pub(super) fn notification(dec: &mut Decoder, key: &Node, value: &Node) -> Optio
         (Some(n), None) => smtp(dec, n).map(Channel::Smtp),
         (None, Some(n)) => webhook(dec, n).map(Channel::Webhook),
         _ => {
-            dec.error(Diagnostic::new(format!("{what} needs exactly one of `smtp` and `webhook`"), f.span));
+            dec.error(Diagnostic::new(
+                format!("{what} needs exactly one of `smtp` and `webhook`"),
+                f.span,
+            ));
             None
         }
     };
-    Some(Notification { name: name?, span: key.span, channel: channel? })
+    Some(Notification {
+        name: name?,
+        span: key.span,
+        channel: channel?,
+    })
 }
 
 fn smtp(dec: &mut Decoder, node: &Node) -> Option<SmtpChannel> {
@@ -404,7 +521,14 @@ fn smtp(dec: &mut Decoder, node: &Node) -> Option<SmtpChannel> {
     let from = dec.require(&f, "from").and_then(|n| dec.string(n));
     let to = dec.require(&f, "to").map(|n| dec.strings(n));
     let tls = match f.get("tls") {
-        Some(n) => dec.choice(n, &[("none", SmtpTls::None), ("starttls", SmtpTls::Starttls), ("tls", SmtpTls::Tls)])?,
+        Some(n) => dec.choice(
+            n,
+            &[
+                ("none", SmtpTls::None),
+                ("starttls", SmtpTls::Starttls),
+                ("tls", SmtpTls::Tls),
+            ],
+        )?,
         None => SmtpTls::Starttls,
     };
     Some(SmtpChannel {
@@ -421,13 +545,20 @@ fn smtp(dec: &mut Decoder, node: &Node) -> Option<SmtpChannel> {
 fn webhook(dec: &mut Decoder, node: &Node) -> Option<WebhookChannel> {
     if !matches!(node.kind, Kind::Map(_)) {
         let url = dec.template(node)?;
-        return Some(WebhookChannel { url, headers: IndexMap::new(), secret: None });
+        return Some(WebhookChannel {
+            url,
+            headers: IndexMap::new(),
+            secret: None,
+        });
     }
     let f = dec.fields(node, Some(WEBHOOK_KEYS), "`webhook`")?;
     let url = dec.require(&f, "url").and_then(|n| dec.template(n));
     Some(WebhookChannel {
         url: url?,
-        headers: f.get("headers").map(|n| dec.string_map(n, "`headers`")).unwrap_or_default(),
+        headers: f
+            .get("headers")
+            .map(|n| dec.string_map(n, "`headers`"))
+            .unwrap_or_default(),
         secret: f.get("secret").and_then(|n| dec.string(n)),
     })
 }

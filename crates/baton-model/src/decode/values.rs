@@ -41,18 +41,26 @@ impl<'a> Fields<'a> {
 
     /// Entries whose key is not in `known`, for sections that keep free-form attributes.
     pub fn others(&self, known: &[&str]) -> impl Iterator<Item = (&'a str, &'a Node, &'a Node)> {
-        self.entries.iter().copied().filter(move |(k, _, _)| !known.contains(k))
+        self.entries
+            .iter()
+            .copied()
+            .filter(move |(k, _, _)| !known.contains(k))
     }
 
     /// The key node of `key`, for pointing at it.
     pub fn key_span(&self, key: &str) -> Option<Span> {
-        self.entries.iter().find(|(k, _, _)| *k == key).map(|(_, k, _)| k.span)
+        self.entries
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, k, _)| k.span)
     }
 }
 
 pub(crate) fn is_valid_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
@@ -80,7 +88,11 @@ impl Decoder {
             self.mismatch(node, &format!("a mapping for {what}"));
             return None;
         };
-        let mut fields = Fields { entries: Vec::new(), span: node.span, what: what.to_string() };
+        let mut fields = Fields {
+            entries: Vec::new(),
+            span: node.span,
+            what: what.to_string(),
+        };
         for (key, value) in entries {
             let Some(name) = key.scalar_text() else {
                 self.mismatch(key, "a string key");
@@ -102,7 +114,9 @@ impl Decoder {
             Some(suggestion) => format!("did you mean `{suggestion}`?"),
             None => format!("expected one of: {}", known.join(", ")),
         };
-        self.error(Diagnostic::new(format!("unknown key `{name}` in {what}"), span).with_help(help));
+        self.error(
+            Diagnostic::new(format!("unknown key `{name}` in {what}"), span).with_help(help),
+        );
     }
 
     /// The key of a named entry (a stage, a node, …), checked against the naming rule.
@@ -124,7 +138,10 @@ impl Decoder {
     pub fn require<'a>(&mut self, fields: &Fields<'a>, key: &str) -> Option<&'a Node> {
         let node = fields.get(key);
         if node.is_none() {
-            self.error(Diagnostic::new(format!("{} needs `{key}`", fields.what), fields.span));
+            self.error(Diagnostic::new(
+                format!("{} needs `{key}`", fields.what),
+                fields.span,
+            ));
         }
         node
     }
@@ -149,7 +166,10 @@ impl Decoder {
 
     pub fn check_template(&mut self, text: &str, span: Span) {
         if let Err(err) = template::check_syntax(text) {
-            self.error(Diagnostic::new(format!("invalid template: {}", err.message), span));
+            self.error(Diagnostic::new(
+                format!("invalid template: {}", err.message),
+                span,
+            ));
         }
     }
 
@@ -189,7 +209,10 @@ impl Decoder {
         match T::try_from(n) {
             Ok(v) => Some(v),
             Err(_) => {
-                self.error(Diagnostic::new(format!("{n} is out of range ({range})"), node.span));
+                self.error(Diagnostic::new(
+                    format!("{n} is out of range ({range})"),
+                    node.span,
+                ));
                 None
             }
         }
@@ -200,12 +223,14 @@ impl Decoder {
     }
 
     pub fn port(&mut self, node: &Node) -> Option<u16> {
-        self.int(node, "a port, 1 to 65535").filter(|p| *p > 0).or_else(|| {
-            if matches!(node.kind, Kind::Int(0)) {
-                self.error(Diagnostic::new("port 0 is not usable", node.span));
-            }
-            None
-        })
+        self.int(node, "a port, 1 to 65535")
+            .filter(|p| *p > 0)
+            .or_else(|| {
+                if matches!(node.kind, Kind::Int(0)) {
+                    self.error(Diagnostic::new("port 0 is not usable", node.span));
+                }
+                None
+            })
     }
 
     pub fn float(&mut self, node: &Node) -> Option<f64> {
@@ -222,16 +247,18 @@ impl Decoder {
     pub fn duration(&mut self, node: &Node) -> Option<Duration> {
         match &node.kind {
             Kind::Int(n) if *n >= 0 => Some(Duration::from_secs(*n as u64)),
-            Kind::Str(text) => match crate::duration::parse_duration(text) {
-                Ok(d) => Some(d),
-                Err(message) => {
-                    self.error(
+            Kind::Str(text) => {
+                match crate::duration::parse_duration(text) {
+                    Ok(d) => Some(d),
+                    Err(message) => {
+                        self.error(
                         Diagnostic::new(format!("invalid duration: {message}"), node.span)
                             .with_help("durations look like `90s`, `5m`, `1h30m` or a number of seconds"),
                     );
-                    None
+                        None
+                    }
                 }
-            },
+            }
             _ => {
                 self.mismatch(node, "a duration like `90s`");
                 None
@@ -248,7 +275,11 @@ impl Decoder {
                     self.error(Diagnostic::new("empty list of targets", node.span));
                     return None;
                 }
-                parts.into_iter().map(|p| p.value).collect::<Vec<_>>().join(",")
+                parts
+                    .into_iter()
+                    .map(|p| p.value)
+                    .collect::<Vec<_>>()
+                    .join(",")
             }
             _ => self.string(node)?.value,
         };
@@ -280,7 +311,10 @@ impl Decoder {
             Ok(mode) if mode <= 0o7777 => Some(mode),
             _ => {
                 self.error(Diagnostic::new(
-                    format!("`{}` is not an octal file mode like \"0644\"", node.scalar_text().unwrap_or(&text)),
+                    format!(
+                        "`{}` is not an octal file mode like \"0644\"",
+                        node.scalar_text().unwrap_or(&text)
+                    ),
                     node.span,
                 ));
                 None
@@ -299,7 +333,9 @@ impl Decoder {
             Some(s) => format!("did you mean `{s}`?"),
             None => format!("expected one of: {}", words.join(", ")),
         };
-        self.error(Diagnostic::new(format!("unknown value `{}`", text.value), node.span).with_help(help));
+        self.error(
+            Diagnostic::new(format!("unknown value `{}`", text.value), node.span).with_help(help),
+        );
         None
     }
 
@@ -311,7 +347,10 @@ impl Decoder {
         let text = self.string(node)?;
         let bad = |this: &mut Self| {
             this.error(Diagnostic::new(
-                format!("`{}` is neither a count nor a percentage like \"30%\"", text.value),
+                format!(
+                    "`{}` is neither a count nor a percentage like \"30%\"",
+                    text.value
+                ),
                 node.span,
             ));
             None
@@ -386,7 +425,9 @@ mod tests {
 
     fn node(text: &str) -> Node {
         let root = crate::yaml::parse(&format!("k: {text}\n"), crate::span::FileId(0)).unwrap();
-        let Kind::Map(mut entries) = root.kind else { panic!() };
+        let Kind::Map(mut entries) = root.kind else {
+            panic!()
+        };
         entries.remove(0).1
     }
 
@@ -426,6 +467,9 @@ mod tests {
     fn wrong_types_say_what_was_found() {
         let mut d = Decoder::default();
         assert_eq!(d.duration(&node("[1, 2]")), None);
-        assert_eq!(d.diags[0].message, "expected a duration like `90s`, found a list");
+        assert_eq!(
+            d.diags[0].message,
+            "expected a duration like `90s`, found a list"
+        );
     }
 }
