@@ -57,3 +57,15 @@ pipelines:
 # Encrypted secrets (`baton secret set NAME`):
 # secrets: { recipients: [age1...] }
 "#;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_starter_loads_without_diagnostics() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(crate::PROJECT_FILE);
+        std::fs::write(&path, super::STARTER_YAML).unwrap();
+        let project = crate::load(&path).unwrap_or_else(|d| panic!("{}", d.render(false)));
+        assert_eq!(project.pipelines["ci"].stages.len(), 3);
+    }
+}

@@ -22,7 +22,7 @@ pub(crate) fn validate(project: &mut Project) -> Result<(), Diagnostics> {
         Ok(())
     } else {
         Err(Diagnostics {
-            items: v.diags,
+            items: crate::decode::in_file_order(v.diags),
             sources: project.sources.clone(),
         })
     }

@@ -430,3 +430,73 @@ fn with_an_inventory_file_unknown_nodes_are_not_errors_yet() {
 fn the_starter_project_loads() {
     load_ok(starter::STARTER_YAML);
 }
+
+#[test]
+fn stage_and_step_shapes_are_checked() {
+    let text = "\
+pipelines:
+  ci:
+    triggers: [manaul]
+    stages:
+      both: { run: echo, steps: [] }
+      a:
+        steps:
+          - { run: echo, config: x }
+          - upload: { src: a.txt }
+          - deploy: x
+          - infra: destroy
+          - upload: { src: a, dest: /b, mode: \"0999\" }
+";
+    let (out, n) = errors(text, &[]);
+    for needle in [
+        "unknown trigger `manaul`",
+        "did you mean `manual`?",
+        "stage `both` has both `run` and `steps`",
+        "a step has exactly one key",
+        "an `upload` step needs `dest`",
+        "unknown step kind `deploy`",
+        "unknown value `destroy`",
+        "not an octal file mode",
+    ] {
+        assert_has(&out, needle);
+    }
+    assert_eq!(n, 7, "{out}");
+}
+
+#[test]
+fn config_shapes_are_checked() {
+    let text = "\
+configs:
+  a: { type: file, content: x }
+  b: { type: env, path: /x.env, vars: { lower: x } }
+  c: { type: service, content: x }
+  d: { type: file, path: /d, content: x, template: t.j2 }
+  e: { type: socket, path: /e, content: x }
+";
+    let (out, _) = errors(text, &[]);
+    for needle in [
+        "config `a` needs `path`",
+        "`lower` is not an environment variable name",
+        "config `c` needs `name`",
+        "config `d` has both `template` and `content`",
+        "unknown value `socket`",
+    ] {
+        assert_has(&out, needle);
+    }
+}
+
+#[test]
+fn problems_are_listed_in_file_order() {
+    let text = "\
+nodes:
+  web01: { host: h, port: big }
+pipelines:
+  ci:
+    stages:
+      a: { run: echo, timeout: never }
+";
+    let (out, _) = errors(text, &[]);
+    let first = out.find("baton.yaml:2:").expect("node error");
+    let second = out.find("baton.yaml:6:").expect("stage error");
+    assert!(first < second, "{out}");
+}

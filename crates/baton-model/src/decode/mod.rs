@@ -92,7 +92,7 @@ pub(crate) fn load_files(path: &Path) -> Result<Project, Diagnostics> {
         Ok(project)
     } else {
         Err(Diagnostics {
-            items: dec.diags,
+            items: in_file_order(dec.diags),
             sources,
         })
     }
@@ -297,4 +297,11 @@ fn decode_sections(dec: &mut Decoder, s: &Sections, project: &mut Project) {
             project.notifications.insert(n.name.clone(), n);
         }
     }
+}
+
+/// Problems sorted by place, so the output reads top to bottom through each file; problems with
+/// no place come first.
+pub(crate) fn in_file_order(mut items: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    items.sort_by_key(|d| d.span.map(|s| (s.file, s.line, s.col)));
+    items
 }

@@ -333,7 +333,13 @@ fn step(dec: &mut Decoder, node: &Node) -> Option<Step> {
             Step::Notify(NotifyStep { channels, message })
         }
         other => {
-            dec.unknown_key(other, key.span, STEP_KINDS, "a step");
+            let help = match did_you_mean(other, STEP_KINDS.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("step kinds: {}", STEP_KINDS.join(", ")),
+            };
+            dec.error(
+                Diagnostic::new(format!("unknown step kind `{other}`"), key.span).with_help(help),
+            );
             return None;
         }
     })
