@@ -202,7 +202,7 @@ impl Builder {
                         ),
                         Some(Frame::Map(entries, _, span, anchor)) => {
                             self.check_duplicates(&entries);
-                            self.anchored(Node::map(entries, span), anchor)
+                            self.anchored(Node::map(merge_keys(entries), span), anchor)
                         }
                         None => continue,
                     };
@@ -285,6 +285,48 @@ impl Builder {
             }
         }
     }
+}
+
+/// `<<: *defaults` (YAML 1.1 merge keys, as GitLab CI and Ansible users write them): the
+/// mapping takes the merged mappings' entries it does not define itself; earlier merged mappings
+/// win over later ones.
+fn merge_keys(entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
+    if !entries.iter().any(|(k, _)| is_merge_key(k)) {
+        return entries;
+    }
+    let mut own = Vec::new();
+    let mut inherited = Vec::new();
+    for (key, value) in entries {
+        if !is_merge_key(&key) {
+            own.push((key, value));
+            continue;
+        }
+        match value.kind {
+            Kind::Map(merged) => inherited.extend(merged),
+            Kind::Seq(items) if items.iter().all(|i| matches!(i.kind, Kind::Map(_))) => {
+                for item in items {
+                    if let Kind::Map(merged) = item.kind {
+                        inherited.extend(merged);
+                    }
+                }
+            }
+            // Not mergeable: left as a key for the decoder to report.
+            kind => own.push((key, Node { kind, ..value })),
+        }
+    }
+    for (key, value) in inherited {
+        if !own
+            .iter()
+            .any(|(k, _)| k.scalar_text() == key.scalar_text())
+        {
+            own.push((key, value));
+        }
+    }
+    own
+}
+
+fn is_merge_key(key: &Node) -> bool {
+    matches!(&key.kind, Kind::Str(s) if s == "<<")
 }
 
 fn resolve_scalar(value: &str, style: ScalarStyle, tag: Option<&str>, span: Span) -> Node {
@@ -449,6 +491,29 @@ mod tests {
         };
         assert_eq!(entries[0].1.kind, entries[1].1.kind);
         assert_eq!(entries[1].1.span.line, 2);
+    }
+
+    #[test]
+    fn merge_keys_fill_in_missing_entries() {
+        let root = parse_ok("d: &d {a: 1, b: 2}\ne: &e {c: 3}\nx: {<<: [*d, *e], b: 9}\n");
+        let Kind::Map(entries) = root.kind else {
+            panic!()
+        };
+        let Kind::Map(x) = &entries[2].1.kind else {
+            panic!()
+        };
+        let got: Vec<(&str, &Kind)> = x
+            .iter()
+            .map(|(k, v)| (k.scalar_text().unwrap(), &v.kind))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("b", &Kind::Int(9)),
+                ("a", &Kind::Int(1)),
+                ("c", &Kind::Int(3))
+            ]
+        );
     }
 
     #[test]
