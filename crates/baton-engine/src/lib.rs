@@ -1,1 +1,26 @@
-//! baton-engine
+//! The engine: runs made of steps on targets. A pipeline stage, a config apply, an infra apply
+//! and an ad-hoc command all go through it, and all report through one typed event stream.
+//!
+//! Architecture invariant: the engine sees the store, executors and (later) providers only as
+//! traits; it knows nothing of the CLI, terminals, HTTP servers or SQL.
+
+mod artifacts;
+mod context;
+mod emitter;
+mod error;
+mod http;
+mod pipeline;
+mod recovery;
+mod stage;
+mod step;
+mod targets;
+
+pub use emitter::{Emitter, EventSink};
+pub use error::EngineError;
+pub use pipeline::{Engine, RunOutcome, RunRequest};
+pub use recovery::recover_interrupted_runs;
+pub use targets::{LocalOnly, Targets};
+
+/// Output kept in the store per step; beyond it, bytes are counted and dropped (the limit is
+/// stated at the end of the log), so a runaway command cannot fill the disk.
+pub const DEFAULT_LOG_LIMIT: u64 = 64 * 1024 * 1024;

@@ -158,7 +158,9 @@ pub struct Stage {
     /// `None` means `local`.
     pub targets: Option<Spanned<Selector>>,
     pub strategy: Strategy,
-    pub env: Option<Spanned<String>>,
+    /// Environment variables for the stage's commands (values are templates), as GitHub
+    /// Actions' `env:`. The run's *environment* (dev, prod…) comes from `--env` or the pipeline.
+    pub env: IndexMap<String, Spanned<String>>,
     pub secrets: Vec<Spanned<String>>,
     pub retries: u32,
     /// The `if:` template; the stage runs only when it renders truthy.

@@ -87,9 +87,6 @@ impl Validator<'_> {
                         self.exists(need, "stage", pipeline.stages.keys(), &context);
                     }
                 }
-                if let Some(env) = &stage.env {
-                    self.environment(env);
-                }
                 if let Some(targets) = &stage.targets {
                     self.selector(targets);
                 }

@@ -191,7 +191,10 @@ fn stage(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Stage> {
         timeout: DEFAULT_STAGE_TIMEOUT,
         targets: f.get("targets").and_then(|n| dec.selector(n)),
         strategy: Strategy::default(),
-        env: f.get("env").and_then(|n| dec.string(n)),
+        env: f
+            .get("env")
+            .map(|n| dec.env_vars(n, &what))
+            .unwrap_or_default(),
         secrets: f.get("secrets").map(|n| dec.strings(n)).unwrap_or_default(),
         retries: f.get("retries").and_then(|n| dec.u32(n)).unwrap_or(0),
         condition: f.get("if").and_then(|n| dec.template(n)),

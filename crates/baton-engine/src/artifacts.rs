@@ -1,0 +1,89 @@
+//! Stage artifacts: collected after success, stored once by content, named by file name.
+
+use std::path::{Path, PathBuf};
+
+use baton_model::Spanned;
+use baton_store::{EventKind, NewArtifact};
+
+use crate::step::StepEnv;
+
+/// Files matched by a stage's `artifacts:` globs (relative to `workdir`), as (name, path).
+/// A glob matching no file is an error: a missing build output must not pass silently.
+pub fn collect(workdir: &Path, globs: &[Spanned<String>]) -> Result<Vec<(String, PathBuf)>, String> {
+    let mut found: Vec<(String, PathBuf)> = Vec::new();
+    for pattern in globs {
+        let full = workdir.join(pattern.as_str());
+        let paths = glob::glob(&full.to_string_lossy())
+            .map_err(|e| format!("artifact pattern `{}` is invalid: {e}", pattern.as_str()))?;
+        let mut matched = false;
+        for path in paths.flatten().filter(|p| p.is_file()) {
+            matched = true;
+            let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            if let Some((_, other)) = found.iter().find(|(n, p)| *n == name && *p != path) {
+                return Err(format!(
+                    "two artifacts are named `{name}`: `{}` and `{}`",
+                    other.display(),
+                    path.display()
+                ));
+            }
+            if !found.iter().any(|(_, p)| *p == path) {
+                found.push((name, path));
+            }
+        }
+        if !matched {
+            return Err(format!("artifact pattern `{}` matched no file in `{}`", pattern.as_str(), workdir.display()));
+        }
+    }
+    Ok(found)
+}
+
+/// Store the files of a successful stage and record them with the run.
+pub fn store(env: &StepEnv, stage: &str, files: &[(String, PathBuf)], shelf: Option<&str>) -> Result<(), String> {
+    for (name, path) in files {
+        let (sha256, size) = env
+            .blobs
+            .put_file(path)
+            .map_err(|e| format!("cannot store artifact `{}`: {e}", path.display()))?;
+        let record = env
+            .emitter
+            .store()
+            .add_artifact(&NewArtifact {
+                name: name.clone(),
+                sha256: sha256.clone(),
+                size,
+                run: env.rc.run,
+                pipeline: env.rc.pipeline.clone(),
+                stage: stage.to_string(),
+                commit: env.rc.commit.clone(),
+                branch: env.rc.branch.clone(),
+                shelf: shelf.map(str::to_string),
+            })
+            .map_err(|e| e.to_string())?;
+        env.emitter.emit(EventKind::ArtifactStored {
+            stage: stage.to_string(),
+            name: name.clone(),
+            version: record.version,
+            sha256,
+            size,
+        });
+    }
+    Ok(())
+}
+
+/// The stored file of artifact `name` for this run: built by this run (or the run it retries),
+/// else the newest on the run's shelf. Never rebuilt.
+pub fn locate(env: &StepEnv, name: &str) -> Result<PathBuf, String> {
+    let store = env.emitter.store();
+    let all = store.artifacts(Some(name)).map_err(|e| e.to_string())?;
+    let shelf = env.rc.env_name.as_deref();
+    let chosen = all
+        .iter()
+        .rev()
+        .find(|a| env.rc.lineage.contains(&a.run))
+        .or_else(|| all.iter().rev().find(|a| shelf.is_some() && a.shelf.as_deref() == shelf))
+        .ok_or_else(|| match shelf {
+            Some(shelf) => format!("no artifact `{name}` was built by this run or published to the `{shelf}` shelf"),
+            None => format!("no artifact `{name}` was built by this run"),
+        })?;
+    Ok(env.blobs.path(&chosen.sha256))
+}

@@ -1,0 +1,57 @@
+//! Fan-out of engine events: the store first (it is the record), then live consumers.
+
+use std::sync::{Arc, Mutex};
+
+use baton_store::{Event, EventKind, RunId, Store, StoreError, now_millis};
+
+/// A live consumer of events: the terminal renderer now, the dashboard's SSE stream later.
+pub trait EventSink: Send + Sync {
+    fn event(&self, event: &Event);
+}
+
+/// Emits the events of one run.
+#[derive(Clone)]
+pub struct Emitter {
+    run: RunId,
+    store: Arc<dyn Store>,
+    sinks: Arc<Vec<Arc<dyn EventSink>>>,
+    /// The first store failure (disk full, …): the run fails with it instead of losing events.
+    store_error: Arc<Mutex<Option<String>>>,
+}
+
+impl Emitter {
+    pub fn new(run: RunId, store: Arc<dyn Store>, sinks: Arc<Vec<Arc<dyn EventSink>>>) -> Self {
+        Emitter { run, store, sinks, store_error: Arc::new(Mutex::new(None)) }
+    }
+
+    pub fn run(&self) -> RunId {
+        self.run
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn emit(&self, kind: EventKind) {
+        let event = Event { run: self.run, at: now_millis(), kind };
+        if let Err(e) = self.store.record(&event) {
+            self.note_store_error(e);
+        }
+        for sink in self.sinks.iter() {
+            sink.event(&event);
+        }
+    }
+
+    pub fn message(&self, text: impl Into<String>) {
+        self.emit(EventKind::Message { text: text.into() });
+    }
+
+    pub fn note_store_error(&self, e: StoreError) {
+        let mut slot = self.store_error.lock().unwrap_or_else(|p| p.into_inner());
+        slot.get_or_insert_with(|| e.to_string());
+    }
+
+    pub fn store_error(&self) -> Option<String> {
+        self.store_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}

@@ -1,0 +1,297 @@
+//! One step on one target: render, execute, capture output, report.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_exec::{CommandSpec, ExecError, Outcome};
+use baton_model::{LOCAL_NODE, Upload, UploadSource, template};
+use baton_store::{BlobStore, EventKind, Status, StepRef};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::context::RunContext;
+use crate::emitter::Emitter;
+use crate::targets::Targets;
+
+/// Time between TERM and KILL when a command times out or is cancelled.
+pub const KILL_GRACE: Duration = Duration::from_secs(2);
+
+/// Shared by every step of a run.
+pub struct StepEnv {
+    pub rc: RunContext,
+    pub emitter: Emitter,
+    pub targets: Arc<dyn Targets>,
+    pub http: reqwest::Client,
+    pub blobs: BlobStore,
+    pub http_cache: PathBuf,
+    pub cancel: CancellationToken,
+    pub log_limit: u64,
+}
+
+/// What a step does, borrowed from the model.
+pub enum StepWork<'a> {
+    Command(&'a str),
+    Http(&'a baton_model::HttpRequest),
+    Upload(&'a Upload),
+    /// A step kind this build cannot perform yet; it fails with this explanation.
+    Unavailable(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct StepResult {
+    pub status: Status,
+    pub reason: Option<String>,
+}
+
+impl StepResult {
+    fn ok() -> Self {
+        StepResult { status: Status::Success, reason: None }
+    }
+
+    fn failed(reason: impl Into<String>) -> Self {
+        StepResult { status: Status::Failed, reason: Some(reason.into()) }
+    }
+}
+
+/// Run one step on `step.target`, with a deadline shared by the stage's steps on that target.
+pub async fn run_step(
+    env: &StepEnv,
+    step: StepRef,
+    work: StepWork<'_>,
+    extra_env: &[(String, String)],
+    deadline: Option<Instant>,
+) -> StepResult {
+    env.emitter.emit(EventKind::StepStarted { step: step.clone() });
+    let mut output = OutputCapture::new(env, &step);
+    let result = if env.cancel.is_cancelled() {
+        StepResult { status: Status::Cancelled, reason: Some("cancelled".into()) }
+    } else {
+        match work {
+            StepWork::Command(script) => {
+                run_command(env, &step, script, extra_env, deadline, &mut output).await
+            }
+            StepWork::Http(request) => {
+                let ctx = env.rc.template_context(&step.target);
+                let workspace = env.rc.workspace.clone();
+                let cache = env.http_cache.clone();
+                let mut sink = |line: &[u8]| output.push(line);
+                match crate::http::run(&env.http, request, &ctx, &workspace, &cache, &mut sink, &env.cancel, deadline).await {
+                    Ok(()) => StepResult::ok(),
+                    Err(crate::http::HttpFailure::Cancelled) => {
+                        StepResult { status: Status::Cancelled, reason: Some("cancelled".into()) }
+                    }
+                    Err(crate::http::HttpFailure::TimedOut) => {
+                        StepResult { status: Status::TimedOut, reason: Some("timed out".into()) }
+                    }
+                    Err(crate::http::HttpFailure::Failed(reason)) => StepResult::failed(reason),
+                }
+            }
+            StepWork::Upload(upload) => match upload_local(env, &step, upload, &mut output) {
+                Ok(()) => StepResult::ok(),
+                Err(reason) => StepResult::failed(reason),
+            },
+            StepWork::Unavailable(reason) => StepResult::failed(reason),
+        }
+    };
+    output.finish();
+    if let Some(reason) = &result.reason {
+        if result.status != Status::Success && result.status != Status::Cancelled {
+            tracing_line(&env.emitter, &step, reason);
+        }
+    }
+    let (exit_code, signal) = output.exit;
+    env.emitter.emit(EventKind::StepFinished {
+        step,
+        status: result.status,
+        exit_code,
+        signal,
+        reason: result.reason.clone(),
+    });
+    result
+}
+
+/// Put the failure reason at the end of the step's own log, where people look first.
+fn tracing_line(emitter: &Emitter, step: &StepRef, reason: &str) {
+    emitter.emit(EventKind::Output {
+        step: step.clone(),
+        data: format!("[baton] {reason}\n").into_bytes(),
+    });
+}
+
+async fn run_command(
+    env: &StepEnv,
+    step: &StepRef,
+    script: &str,
+    extra_env: &[(String, String)],
+    deadline: Option<Instant>,
+    output: &mut OutputCapture<'_>,
+) -> StepResult {
+    let ctx = env.rc.template_context(&step.target);
+    let script = match template::render(script, &ctx) {
+        Ok(s) => s,
+        Err(e) => return StepResult::failed(format!("template error in `{script}`: {}", e.message)),
+    };
+    let executor = match env.targets.executor(&step.target) {
+        Ok(x) => x,
+        Err(e) => return StepResult::failed(e.to_string()),
+    };
+    let timeout = match deadline {
+        Some(at) => {
+            let left = at.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return StepResult { status: Status::TimedOut, reason: Some("timed out".into()) };
+            }
+            Some(left)
+        }
+        None => None,
+    };
+    let mut vars = env.rc.command_env(&step.stage, &step.target);
+    vars.extend(extra_env.iter().cloned());
+    let spec = CommandSpec {
+        script,
+        env: vars,
+        cwd: (step.target == LOCAL_NODE).then(|| env.rc.workdir.clone()),
+        timeout,
+        grace: KILL_GRACE,
+    };
+    let store = env.emitter.store().clone();
+    let run = env.emitter.run();
+    let step_for_pgid = step.clone();
+    let emitter = env.emitter.clone();
+    let on_start = Box::new(move |pgid: Option<i32>| {
+        if let Some(pgid) = pgid {
+            if let Err(e) = store.set_step_process_group(run, &step_for_pgid, pgid) {
+                emitter.note_store_error(e);
+            }
+        }
+    });
+    let on_output = Box::new(|chunk: &[u8]| output.push(chunk));
+    let result = executor.run(&spec, on_start, on_output, &env.cancel).await;
+    match result {
+        Ok(info) => {
+            output.exit = (info.code, info.signal);
+            match info.outcome {
+                Outcome::TimedOut => StepResult {
+                    status: Status::TimedOut,
+                    reason: Some(format!(
+                        "timed out after {}; its process tree was killed",
+                        human_duration(timeout.unwrap_or_default())
+                    )),
+                },
+                Outcome::Cancelled => {
+                    StepResult { status: Status::Cancelled, reason: Some("cancelled".into()) }
+                }
+                Outcome::Exited => match (info.code, info.signal) {
+                    (Some(0), _) => StepResult::ok(),
+                    (Some(code), _) => StepResult::failed(format!("exit code {code}")),
+                    (None, Some(sig)) => StepResult::failed(format!("killed by signal {sig}")),
+                    (None, None) => StepResult::failed("ended without an exit status"),
+                },
+            }
+        }
+        Err(ExecError::Unreachable(msg)) => StepResult::failed(format!("unreachable: {msg}")),
+        Err(e) => StepResult::failed(e.to_string()),
+    }
+}
+
+pub fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
+    }
+}
+
+/// Copy a file or an artifact to a path on the local node, atomically (temp file + rename).
+fn upload_local(env: &StepEnv, step: &StepRef, upload: &Upload, output: &mut OutputCapture<'_>) -> Result<(), String> {
+    if step.target != LOCAL_NODE {
+        return Err(format!("node `{}`: uploads to remote nodes need the SSH executor", step.target));
+    }
+    let ctx = env.rc.template_context(&step.target);
+    let render = |text: &str| template::render(text, &ctx).map_err(|e| format!("template error: {}", e.message));
+    let source: PathBuf = match &upload.source {
+        UploadSource::Src(src) => env.rc.workdir.join(render(src)?),
+        UploadSource::Artifact(name) => crate::artifacts::locate(env, name)?,
+    };
+    let dest = PathBuf::from(render(&upload.dest)?);
+    let dest = if dest.is_relative() { env.rc.workdir.join(dest) } else { dest };
+    write_atomically(&source, &dest, upload.mode, upload.owner.as_deref())?;
+    output.push(format!("uploaded {} → {}\n", source.display(), dest.display()).as_bytes());
+    Ok(())
+}
+
+fn write_atomically(source: &Path, dest: &Path, mode: Option<u32>, owner: Option<&str>) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = dest.parent().ok_or_else(|| format!("`{}` has no parent directory", dest.display()))?;
+    std::fs::create_dir_all(parent).map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
+    let name = dest.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let tmp = parent.join(format!(".{name}.baton-{}", std::process::id()));
+    let result = (|| {
+        std::fs::copy(source, &tmp).map_err(|e| format!("cannot copy `{}`: {e}", source.display()))?;
+        let mode = match (mode, std::fs::metadata(dest)) {
+            (Some(m), _) => Some(m),
+            (None, Ok(existing)) => Some(existing.permissions().mode() & 0o7777),
+            (None, Err(_)) => None,
+        };
+        if let Some(mode) = mode {
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| format!("cannot set mode on `{}`: {e}", dest.display()))?;
+        }
+        if let Some(owner) = owner {
+            let status = std::process::Command::new("chown")
+                .arg(owner)
+                .arg(&tmp)
+                .status()
+                .map_err(|e| format!("chown: {e}"))?;
+            if !status.success() {
+                return Err(format!("cannot give `{}` to `{owner}`", dest.display()));
+            }
+        }
+        std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| e.to_string())?;
+        std::fs::rename(&tmp, dest).map_err(|e| format!("cannot replace `{}`: {e}", dest.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Sends a step's output to the event stream, keeping at most `log_limit` bytes.
+struct OutputCapture<'a> {
+    env: &'a StepEnv,
+    step: &'a StepRef,
+    kept: u64,
+    dropped: u64,
+    exit: (Option<i32>, Option<i32>),
+}
+
+impl<'a> OutputCapture<'a> {
+    fn new(env: &'a StepEnv, step: &'a StepRef) -> Self {
+        OutputCapture { env, step, kept: 0, dropped: 0, exit: (None, None) }
+    }
+
+    fn push(&mut self, chunk: &[u8]) {
+        let room = self.env.log_limit.saturating_sub(self.kept) as usize;
+        let keep = chunk.len().min(room);
+        if keep > 0 {
+            self.kept += keep as u64;
+            self.env.emitter.emit(EventKind::Output { step: self.step.clone(), data: chunk[..keep].to_vec() });
+        }
+        self.dropped += (chunk.len() - keep) as u64;
+    }
+
+    fn finish(&mut self) {
+        if self.dropped > 0 {
+            let note = format!(
+                "\n[baton] output truncated: the log keeps {} MiB per step; {} more bytes were not stored\n",
+                self.env.log_limit / (1024 * 1024),
+                self.dropped
+            );
+            self.env.emitter.emit(EventKind::Output { step: self.step.clone(), data: note.into_bytes() });
+        }
+    }
+}
