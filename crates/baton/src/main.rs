@@ -1,1 +1,40 @@
-fn main() {}
+//! The `baton` binary: argv → settings → one command → exit code. The only crate that prints.
+
+mod app;
+mod cli;
+mod commands;
+mod live;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::app::Ui;
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse_from(cli::normalize_args(std::env::args()));
+    let ui = Ui::new(cli.color);
+    let result = match &cli.command {
+        Command::Init(args) => commands::init::run(args, &ui),
+        Command::Schema => commands::schema::run(),
+        Command::Validate => commands::validate::run(&cli, &ui),
+        Command::Pipelines(args) => commands::pipelines::run(&cli, &ui, args),
+        Command::Run(args) => commands::run::run(&cli, &ui, args),
+        Command::Runs(args) => commands::runs::run(&cli, &ui, args),
+        Command::Show(args) => commands::show::run(&cli, &ui, args),
+        Command::Logs(args) => commands::logs::run(&cli, &ui, args),
+        Command::Cancel(args) => commands::cancel::run(&cli, &ui, args),
+        Command::Rollback(args) => commands::run::rollback(&cli, &ui, args),
+        Command::Retry(args) => commands::run::retry(&cli, &ui, args),
+        Command::Artifact(cmd) => commands::artifact::run(&cli, &ui, cmd),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            failure.print(&ui);
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}

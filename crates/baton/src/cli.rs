@@ -1,0 +1,200 @@
+//! Command-line surface (SPEC §8). Each flag documents itself once; `--help` comes from here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "baton",
+    version,
+    about = "Pipelines, configuration, infrastructure and SSH orchestration in one binary",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Project file to use instead of finding `baton.yaml` from the current directory up.
+    #[arg(short = 'f', long = "file", global = true, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+
+    /// When to use colours: auto (terminals only), always, never. `NO_COLOR` is honoured.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented starter `baton.yaml` in the current directory.
+    Init(InitArgs),
+    /// Check the project file and its includes; every problem is reported (exit 2).
+    Validate,
+    /// Print the JSON Schema of `baton.yaml`, for editors.
+    Schema,
+    /// List pipelines with their triggers, stages, last run and last success.
+    Pipelines(ListArgs),
+    /// Run a pipeline now and show its progress; the exit code says whether it succeeded.
+    Run(RunArgs),
+    /// List recent runs.
+    Runs(RunsArgs),
+    /// Report of one run: stages, targets, durations, failures, artifacts.
+    Show(ShowArgs),
+    /// Output of a run's steps.
+    Logs(LogsArgs),
+    /// Cancel a queued or running run (its processes are terminated).
+    Cancel(RunRef),
+    /// Run the rollback commands of a finished run's successful stages, newest first.
+    Rollback(RunRef),
+    /// Re-run the failed stages of a run and their dependents, reusing what succeeded.
+    Retry(RetryArgs),
+    /// Artifacts stored by pipeline runs.
+    #[command(subcommand)]
+    Artifact(ArtifactCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Directory to create the project in.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The pipeline to run.
+    pub pipeline: String,
+    /// Environment to run in (overrides the pipeline's `env:`).
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+    /// Set a variable, overriding `vars:` (repeatable): `--var version=1.2`.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Stream every output line, prefixed with its stage (and node).
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Only runs of this pipeline.
+    #[arg(long, short)]
+    pub pipeline: Option<String>,
+    /// How many runs to list.
+    #[arg(long, short = 'n', default_value_t = 20)]
+    pub limit: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Run number.
+    pub run: i64,
+    #[arg(long)]
+    pub json: bool,
+    /// Report format: text, or junit (XML for CI dashboards).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Junit,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Run number.
+    pub run: i64,
+    /// Only this stage.
+    #[arg(long, short)]
+    pub stage: Option<String>,
+    /// Only this node.
+    #[arg(long, short)]
+    pub node: Option<String>,
+    /// Keep printing new output until the run finishes (`-f` after `logs`).
+    #[arg(long = "follow")]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunRef {
+    /// Run number.
+    pub run: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// Run number.
+    pub run: i64,
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArtifactCommand {
+    /// List stored artifacts, newest version last.
+    List(ArtifactListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ArtifactListArgs {
+    /// Only artifacts on this environment's shelf.
+    #[arg(long)]
+    pub env: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `-f` is `--file` everywhere except after `logs`, where SPEC makes it `--follow` (as
+/// `tail -f`, `docker logs -f`). Rewrite it there before clap sees it.
+pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_logs = false;
+    let mut expect_value = false;
+    for arg in args {
+        if in_logs && arg == "-f" {
+            out.push("--follow".to_string());
+            continue;
+        }
+        if !in_logs && !expect_value && !arg.starts_with('-') && out.len() > 0 {
+            in_logs = arg == "logs";
+        }
+        expect_value = !in_logs && (arg == "-f" || arg == "--file" || arg == "--color");
+        out.push(arg);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_args;
+
+    fn norm(line: &str) -> String {
+        normalize_args(line.split(' ').map(str::to_string)).join(" ")
+    }
+
+    #[test]
+    fn dash_f_follows_only_after_logs() {
+        assert_eq!(norm("baton logs 3 -f"), "baton logs 3 --follow");
+        assert_eq!(norm("baton -f x.yaml logs 3 -f"), "baton -f x.yaml logs 3 --follow");
+        assert_eq!(norm("baton -f logs.yaml run p"), "baton -f logs.yaml run p");
+        assert_eq!(norm("baton run p -f b.yaml"), "baton run p -f b.yaml");
+    }
+}

@@ -1,0 +1,12 @@
+//! One module per verb; each returns the exit code or a [`crate::app::Failure`].
+
+pub mod artifact;
+pub mod cancel;
+pub mod init;
+pub mod logs;
+pub mod pipelines;
+pub mod run;
+pub mod runs;
+pub mod schema;
+pub mod show;
+pub mod validate;

@@ -1,0 +1,167 @@
+//! `baton run`, `baton retry`, `baton rollback`: a run with live progress; the exit code is
+//! whether it succeeded.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use baton_engine::{Engine, LocalOnly, RunOutcome, RunRequest};
+use baton_store::Status;
+use indexmap::IndexMap;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{App, CommandResult, EXIT_FAILED, EXIT_OK, Failure, Style, Ui};
+use crate::cli::{Cli, RetryArgs, RunArgs, RunRef};
+use crate::live::LiveView;
+use crate::output;
+
+pub fn run(cli: &Cli, ui: &Ui, args: &RunArgs) -> CommandResult {
+    let app = App::open(cli, ui)?;
+    let vars = parse_vars(&args.vars)?;
+    let pipeline = app.project.pipelines.get(&args.pipeline).ok_or_else(|| {
+        let suggestion =
+            baton_model::diagnostic::did_you_mean(&args.pipeline, app.project.pipelines.keys().map(String::as_str));
+        let failure = Failure::usage(format!("no pipeline named `{}`", args.pipeline));
+        match suggestion {
+            Some(s) => failure.with_hint(format!("did you mean `{s}`?")),
+            None => failure.with_hint(format!(
+                "pipelines: {}",
+                app.project.pipelines.keys().cloned().collect::<Vec<_>>().join(", ")
+            )),
+        }
+    })?;
+    let request = RunRequest {
+        pipeline: args.pipeline.clone(),
+        env: args.env.clone(),
+        vars,
+        trigger: "manual".into(),
+        branch: None,
+        commit: None,
+    };
+    let env_label = args.env.clone().or_else(|| pipeline.env.as_ref().map(|e| e.value.clone()));
+    let name = pipeline.name.clone();
+    drive(&app, ui, &name, env_label, args.verbose, |engine, cancel| async move { engine.run(request, cancel).await })
+}
+
+pub fn retry(cli: &Cli, ui: &Ui, args: &RetryArgs) -> CommandResult {
+    let app = App::open(cli, ui)?;
+    let original = app.store.run(args.run)?.ok_or_else(|| Failure::usage(format!("no run {}", args.run)))?;
+    let run = args.run;
+    drive(&app, ui, &original.name, original.env.clone(), args.verbose, move |engine, cancel| async move {
+        engine.retry(run, cancel).await
+    })
+}
+
+pub fn rollback(cli: &Cli, ui: &Ui, args: &RunRef) -> CommandResult {
+    let app = App::open(cli, ui)?;
+    let original = app.store.run(args.run)?.ok_or_else(|| Failure::usage(format!("no run {}", args.run)))?;
+    let run = args.run;
+    drive(&app, ui, &original.name, original.env.clone(), false, move |engine, cancel| async move {
+        engine.rollback(run, cancel).await
+    })
+}
+
+/// Run `work` on a fresh engine with live progress and Ctrl-C / SIGTERM cancelling it.
+fn drive<F, Fut>(app: &App, ui: &Ui, pipeline: &str, env: Option<String>, verbose: bool, work: F) -> CommandResult
+where
+    F: FnOnce(Arc<Engine>, CancellationToken) -> Fut,
+    Fut: Future<Output = Result<RunOutcome, baton_engine::EngineError>>,
+{
+    let stage_widths = app
+        .project
+        .pipelines
+        .get(pipeline)
+        .map(|p| p.stages.keys().map(|k| k.chars().count()).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let live = Arc::new(LiveView::new(*ui, verbose, stage_widths.into_iter()));
+    let engine = Arc::new(Engine::new(
+        app.project.clone(),
+        app.store.clone(),
+        Arc::new(LocalOnly::default()),
+        vec![live.clone()],
+        app.state_dir.clone(),
+    ));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::failed(format!("cannot start the async runtime: {e}")))?;
+    let outcome = runtime.block_on(async {
+        let cancel = CancellationToken::new();
+        watch_signals(cancel.clone());
+        let mut header = format!("{} {}", ui.paint(Style::Bold, "▶"), ui.paint(Style::Bold, pipeline));
+        if let Some(env) = &env {
+            header.push_str(&format!(" · env {env}"));
+        }
+        println!("{header}");
+        work(engine, cancel).await
+    })?;
+    runtime.shutdown_background();
+    summarize(app, ui, pipeline, &outcome)
+}
+
+/// First Ctrl-C or SIGTERM cancels the run cleanly; a second one stops waiting.
+fn watch_signals(cancel: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    tokio::spawn(async move {
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            return;
+        };
+        for round in 0..2 {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            if round == 0 {
+                eprintln!("\ncancelling: stopping running steps (press Ctrl-C again to exit at once)");
+                cancel.cancel();
+            } else {
+                std::process::exit(130);
+            }
+        }
+    });
+}
+
+fn summarize(app: &App, ui: &Ui, pipeline: &str, outcome: &RunOutcome) -> CommandResult {
+    let record = app.store.run(outcome.run)?;
+    let took = record.as_ref().and_then(|r| r.duration_ms()).map(output::duration).unwrap_or_default();
+    let word = match outcome.status {
+        Status::Success => "succeeded",
+        Status::Cancelled => "was cancelled",
+        Status::TimedOut => "timed out",
+        _ => "failed",
+    };
+    let mark = ui.paint(output::status_style(outcome.status), output::mark(outcome.status));
+    let mut line = format!("{mark} {pipeline} {word} in {took} (run {})", outcome.run);
+    if let Some(reason) = &outcome.reason {
+        if outcome.status != Status::Success {
+            line.push_str(&format!(": {reason}"));
+        }
+    }
+    println!("{line}");
+    if outcome.status == Status::Success {
+        return Ok(EXIT_OK);
+    }
+    if let Some(stage) = first_failed_stage(app, outcome.run) {
+        println!("  {}", ui.paint(Style::Dim, &format!("full log: baton logs {} --stage {stage}", outcome.run)));
+    }
+    Ok(EXIT_FAILED)
+}
+
+fn first_failed_stage(app: &App, run: i64) -> Option<String> {
+    let stages = app.store.stages(run).ok()?;
+    stages.into_iter().find(|s| s.status.is_failure() && s.status != Status::Cancelled).map(|s| s.name)
+}
+
+fn parse_vars(items: &[String]) -> Result<IndexMap<String, Value>, Failure> {
+    let mut vars = IndexMap::new();
+    for item in items {
+        let Some((name, value)) = item.split_once('=') else {
+            return Err(Failure::usage(format!("invalid `--var {item}`: write `--var NAME=VALUE`")));
+        };
+        if name.trim().is_empty() {
+            return Err(Failure::usage(format!("invalid `--var {item}`: the name is empty")));
+        }
+        vars.insert(name.trim().to_string(), Value::String(value.to_string()));
+    }
+    Ok(vars)
+}
