@@ -442,6 +442,11 @@ impl<'e> Walk<'e> {
                 .map(|(k, _)| k.clone())
                 .collect();
             for name in pending {
+                if self.env.cancel.is_cancelled() {
+                    self.skip(&name, Status::Cancelled, "the run was cancelled".into());
+                    changed = true;
+                    continue;
+                }
                 let stage = &self.pipeline.stages[&name];
                 let needs: Vec<Option<bool>> = stage.needs.iter().map(|n| self.satisfied(n)).collect();
                 if let Some(pos) = needs.iter().position(|n| *n == Some(false)) {
@@ -452,11 +457,6 @@ impl<'e> Walk<'e> {
                     continue;
                 }
                 if needs.iter().any(Option::is_none) {
-                    continue;
-                }
-                if self.env.cancel.is_cancelled() {
-                    self.skip(&name, Status::Cancelled, "the run was cancelled".into());
-                    changed = true;
                     continue;
                 }
                 if self.pipeline.fail_fast {

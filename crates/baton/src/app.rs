@@ -124,6 +124,7 @@ impl From<EngineError> for Failure {
             EngineError::UnknownPipeline { .. }
             | EngineError::UnknownEnvironment { .. }
             | EngineError::UnknownRun(_)
+            | EngineError::RunState { .. }
             | EngineError::BadVar(_) => Failure::usage(e.to_string()),
             EngineError::Store(store) => store.into(),
             other => Failure::failed(other.to_string()),

@@ -20,6 +20,8 @@ const TAIL_LINES: usize = 15;
 
 pub struct LiveView {
     ui: Ui,
+    /// Printed before the first event, once the run number is known.
+    header: Mutex<Option<String>>,
     verbose: bool,
     name_width: usize,
     bars: Option<MultiProgress>,
@@ -38,10 +40,10 @@ struct State {
 }
 
 impl LiveView {
-    pub fn new(ui: Ui, verbose: bool, stage_names: impl Iterator<Item = usize>) -> LiveView {
+    pub fn new(ui: Ui, header: String, verbose: bool, stage_names: impl Iterator<Item = usize>) -> LiveView {
         let name_width = stage_names.max().unwrap_or(8).max(8);
         let bars = ui.stdout_tty.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
-        LiveView { ui, verbose, name_width, bars, state: Mutex::new(State::default()) }
+        LiveView { ui, header: Mutex::new(Some(header)), verbose, name_width, bars, state: Mutex::new(State::default()) }
     }
 
     fn print(&self, line: String) {
@@ -151,6 +153,9 @@ impl LiveView {
 
 impl EventSink for LiveView {
     fn event(&self, event: &Event) {
+        if let Some(header) = self.header.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            self.print(format!("{header} · run {}", event.run));
+        }
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         match &event.kind {
             EventKind::StageStarted { stage } => self.stage_started(&mut state, stage, event.at),

@@ -73,7 +73,11 @@ where
         .get(pipeline)
         .map(|p| p.stages.keys().map(|k| k.chars().count()).collect::<Vec<_>>())
         .unwrap_or_default();
-    let live = Arc::new(LiveView::new(*ui, verbose, stage_widths.into_iter()));
+    let mut header = format!("{} {}", ui.paint(Style::Bold, "▶"), ui.paint(Style::Bold, pipeline));
+    if let Some(env) = &env {
+        header.push_str(&format!(" · env {env}"));
+    }
+    let live = Arc::new(LiveView::new(*ui, header, verbose, stage_widths.into_iter()));
     let engine = Arc::new(Engine::new(
         app.project.clone(),
         app.store.clone(),
@@ -88,11 +92,6 @@ where
     let outcome = runtime.block_on(async {
         let cancel = CancellationToken::new();
         watch_signals(cancel.clone());
-        let mut header = format!("{} {}", ui.paint(Style::Bold, "▶"), ui.paint(Style::Bold, pipeline));
-        if let Some(env) = &env {
-            header.push_str(&format!(" · env {env}"));
-        }
-        println!("{header}");
         work(engine, cancel).await
     })?;
     runtime.shutdown_background();

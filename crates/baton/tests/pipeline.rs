@@ -1,0 +1,218 @@
+//! Pipelines through the real binary: DAG, statuses, retries, rollback, artifacts, reports.
+
+mod common;
+
+use common::Project;
+
+#[test]
+fn independent_stages_run_in_parallel_and_needs_order_the_rest() {
+    // a and b each wait for the other's marker: they can only both finish if run at once.
+    let p = Project::new(
+        r#"
+pipelines:
+  p:
+    stages:
+      a: { run: "touch a.started; while [ ! -f b.started ]; do sleep 0.01; done", timeout: 20s }
+      b: { run: "touch b.started; while [ ! -f a.started ]; do sleep 0.01; done", timeout: 20s }
+      c: { needs: [a, b], run: "test -f a.started && test -f b.started && echo joined" }
+"#,
+    );
+    p.baton(&["run", "p"]).code(0).stdout_has("c");
+    assert_eq!(p.stage_status(1, "c"), "success");
+    p.baton(&["logs", "1", "--stage", "c"]).code(0).stdout_has("joined");
+}
+
+#[test]
+fn a_failure_skips_dependents_and_fail_fast_stops_new_stages() {
+    let p = Project::new(
+        r#"
+pipelines:
+  p:
+    stages:
+      bad: { run: "echo boom >&2; exit 7" }
+      after_bad: { needs: [bad], run: "touch after_bad.ran" }
+      slow: { run: "true" }
+      after_slow: { needs: [slow], run: "touch after_slow.ran" }
+"#,
+    );
+    let run = p.baton(&["run", "p"]);
+    run.code(1).stdout_has("exit code 7").stdout_has("boom");
+    assert_eq!(p.stage_status(1, "bad"), "failed");
+    assert_eq!(p.stage_status(1, "after_bad"), "skipped");
+    assert!(!p.file("after_bad.ran").exists());
+    let report = p.show(1);
+    assert_eq!(report["run"]["status"], "failed");
+    assert_eq!(report["failed_stages"], serde_json::json!(["bad"]));
+}
+
+#[test]
+fn without_fail_fast_independent_branches_continue() {
+    let p = Project::new(
+        r#"
+pipelines:
+  p:
+    fail_fast: false
+    stages:
+      bad: { run: "exit 1" }
+      slow: { run: "sleep 0.2" }
+      after_slow: { needs: [slow], run: "touch after_slow.ran" }
+"#,
+    );
+    p.baton(&["run", "p"]).code(1);
+    assert!(p.file("after_slow.ran").exists());
+    assert_eq!(p.stage_status(1, "after_slow"), "success");
+}
+
+#[test]
+fn if_retries_and_continue_on_error() {
+    let p = Project::new(
+        r#"
+vars: { deploy: false }
+pipelines:
+  p:
+    stages:
+      gated: { if: "{{ vars.deploy }}", run: "touch gated.ran" }
+      flaky: { retries: 2, run: "echo x >> tries; test $(wc -l < tries) -ge 3" }
+      optional: { continue_on_error: true, run: "exit 3" }
+      last: { needs: [flaky, optional], run: "touch last.ran" }
+"#,
+    );
+    p.baton(&["run", "p"]).code(0);
+    assert_eq!(p.stage_status(1, "gated"), "skipped");
+    assert!(!p.file("gated.ran").exists());
+    assert_eq!(std::fs::read_to_string(p.file("tries")).unwrap().lines().count(), 3);
+    assert_eq!(p.stage_status(1, "optional"), "failed");
+    assert!(p.file("last.ran").exists());
+    // --var overrides vars, so the gate opens.
+    p.baton(&["run", "p", "--var", "deploy=true"]).code(0);
+    assert!(p.file("gated.ran").exists());
+}
+
+#[test]
+fn every_command_gets_the_baton_variables_and_stage_env() {
+    let p = Project::new(
+        r#"
+environments: { dev: { vars: { region: eu } } }
+pipelines:
+  p:
+    env: dev
+    stages:
+      show:
+        env: { GREETING: "hi {{ env.vars.region }}" }
+        run: 'echo "$BATON_RUN_ID $BATON_PIPELINE $BATON_STAGE $BATON_ENV $BATON_TRIGGER $BATON_NODE $GREETING"; test -d "$BATON_WORKSPACE"'
+"#,
+    );
+    p.baton(&["run", "p"]).code(0);
+    p.baton(&["logs", "1"]).code(0).stdout_has("1 p show dev manual local hi eu");
+}
+
+#[test]
+fn rollback_runs_for_succeeded_stages_in_reverse_completion_order() {
+    let p = Project::new(
+        r#"
+pipelines:
+  p:
+    stages:
+      one: { run: "true", rollback: "echo one >> undo.log" }
+      two: { needs: [one], run: "true", rollback: "echo two >> undo.log" }
+      three: { needs: [two], run: "exit 1", rollback: "echo three >> undo.log" }
+"#,
+    );
+    p.baton(&["run", "p"]).code(1).stdout_has("rolling back two, one");
+    assert_eq!(std::fs::read_to_string(p.file("undo.log")).unwrap(), "two\none\n");
+    // On demand, on a finished run: recorded as a new run.
+    std::fs::remove_file(p.file("undo.log")).unwrap();
+    p.baton(&["rollback", "1"]).code(0);
+    assert_eq!(std::fs::read_to_string(p.file("undo.log")).unwrap(), "two\none\n");
+    assert_eq!(p.show(2)["run"]["trigger"], "rollback");
+}
+
+#[test]
+fn retry_reruns_failed_stages_and_reuses_successes() {
+    let p = Project::new(
+        r#"
+pipelines:
+  p:
+    stages:
+      build: { run: "echo built >> build.log" }
+      test: { needs: [build], run: "test -f fixed" }
+      ship: { needs: [test], run: "touch shipped" }
+"#,
+    );
+    p.baton(&["run", "p"]).code(1);
+    p.write("fixed", "");
+    p.baton(&["retry", "1"]).code(0);
+    assert_eq!(std::fs::read_to_string(p.file("build.log")).unwrap().lines().count(), 1, "build re-ran");
+    assert!(p.file("shipped").exists());
+    let report = p.show(2);
+    assert_eq!(report["run"]["retry_of"], 1);
+    let build = report["stages"].as_array().unwrap().iter().find(|s| s["name"] == "build").unwrap().clone();
+    assert_eq!(build["reused_from"], 1);
+    p.baton(&["retry", "2"]).code(2).stderr_has("nothing to retry");
+}
+
+#[test]
+fn artifacts_are_stored_by_content_and_listed() {
+    let p = Project::new(
+        r#"
+pipelines:
+  p:
+    stages:
+      build: { run: "mkdir -p out && echo payload > out/app.bin", artifacts: ["out/*.bin"] }
+      deploy:
+        needs: [build]
+        steps:
+          - upload: { artifact: app.bin, dest: deployed/app.bin, mode: "0600" }
+          - run: "grep -q payload deployed/app.bin"
+"#,
+    );
+    p.baton(&["run", "p"]).code(0);
+    let list = p.baton(&["artifact", "list", "--json"]).code(0).json();
+    let artifact = &list.as_array().unwrap()[0];
+    assert_eq!(artifact["name"], "app.bin");
+    assert_eq!(artifact["version"], 1);
+    let sha = artifact["sha256"].as_str().unwrap();
+    let blob = p.file(&format!(".baton/artifacts/{}/{sha}", &sha[..2]));
+    assert_eq!(std::fs::read_to_string(blob).unwrap(), "payload\n");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(p.file("deployed/app.bin")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn an_artifact_glob_matching_nothing_fails_the_stage() {
+    let p = Project::new("pipelines: { p: { stages: { build: { run: 'true', artifacts: [missing.tgz] } } } }\n");
+    p.baton(&["run", "p"]).code(1).stdout_has("matched no file");
+}
+
+#[test]
+fn junit_and_text_reports() {
+    let p = Project::new(
+        r#"
+pipelines:
+  p:
+    stages:
+      ok: { run: "true" }
+      bad: { needs: [ok], run: "exit 2" }
+      never: { needs: [bad], run: "true" }
+"#,
+    );
+    p.baton(&["run", "p"]).code(1);
+    let xml = p.baton(&["show", "1", "--format", "junit"]).code(0).stdout.clone();
+    assert!(xml.contains(r#"<testsuite name="p" id="1" tests="3" failures="1" skipped="1""#), "{xml}");
+    assert!(xml.contains(r#"<failure message="exit code 2" type="failed"/>"#), "{xml}");
+    p.baton(&["show", "1"]).code(0).stdout_has("failed stages: bad");
+    let runs = p.baton(&["runs", "--json"]).code(0).json();
+    assert_eq!(runs[0]["status"], "failed");
+    let pipelines = p.baton(&["pipelines", "--json"]).code(0).json();
+    assert_eq!(pipelines[0]["last_run"]["status"], "failed");
+}
+
+#[test]
+fn unknown_pipeline_environment_and_bad_vars_are_usage_errors() {
+    let p = Project::new("environments: { dev: {} }\npipelines: { build: { stages: { a: { run: 'true' } } } }\n");
+    p.baton(&["run", "biuld"]).code(2).stderr_has("did you mean `build`?");
+    p.baton(&["run", "build", "--env", "prod"]).code(2).stderr_has("no environment named `prod`");
+    p.baton(&["run", "build", "--var", "novalue"]).code(2).stderr_has("NAME=VALUE");
+    p.baton(&["show", "99"]).code(2).stderr_has("no run 99");
+}
