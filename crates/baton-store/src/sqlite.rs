@@ -41,6 +41,11 @@ impl SqliteStore {
         &self.path
     }
 
+    /// SQLite's own consistency check: `ok` when the database is sound.
+    pub fn integrity_check(&self) -> StoreResult<String> {
+        self.with(|conn| conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)))
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut conn).map_err(map_err)

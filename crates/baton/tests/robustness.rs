@@ -38,15 +38,9 @@ pipelines:
         processes_with_env("BATON_WORKSPACE", &workspace).is_empty()
     });
     // The store is intact: integrity check passes and new runs work.
-    let check = std::process::Command::new("sqlite3")
-        .arg(p.file(".baton/baton.db"))
-        .arg("PRAGMA integrity_check;")
-        .output();
-    if let Ok(out) = check {
-        if out.status.success() {
-            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
-        }
-    }
+    let store = baton_store::SqliteStore::open(&p.file(".baton")).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    drop(store);
     p.write("baton.yaml", "pipelines: { p: { stages: { ok: { run: 'true' } } } }\n");
     p.baton(&["run", "p"]).code(0);
     assert_eq!(p.stage_status(1, "hang"), "interrupted");
