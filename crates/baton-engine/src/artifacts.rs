@@ -9,7 +9,10 @@ use crate::step::StepEnv;
 
 /// Files matched by a stage's `artifacts:` globs (relative to `workdir`), as (name, path).
 /// A glob matching no file is an error: a missing build output must not pass silently.
-pub fn collect(workdir: &Path, globs: &[Spanned<String>]) -> Result<Vec<(String, PathBuf)>, String> {
+pub fn collect(
+    workdir: &Path,
+    globs: &[Spanned<String>],
+) -> Result<Vec<(String, PathBuf)>, String> {
     let mut found: Vec<(String, PathBuf)> = Vec::new();
     for pattern in globs {
         let full = workdir.join(pattern.as_str());
@@ -18,7 +21,10 @@ pub fn collect(workdir: &Path, globs: &[Spanned<String>]) -> Result<Vec<(String,
         let mut matched = false;
         for path in paths.flatten().filter(|p| p.is_file()) {
             matched = true;
-            let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
             if let Some((_, other)) = found.iter().find(|(n, p)| *n == name && *p != path) {
                 return Err(format!(
                     "two artifacts are named `{name}`: `{}` and `{}`",
@@ -31,14 +37,23 @@ pub fn collect(workdir: &Path, globs: &[Spanned<String>]) -> Result<Vec<(String,
             }
         }
         if !matched {
-            return Err(format!("artifact pattern `{}` matched no file in `{}`", pattern.as_str(), workdir.display()));
+            return Err(format!(
+                "artifact pattern `{}` matched no file in `{}`",
+                pattern.as_str(),
+                workdir.display()
+            ));
         }
     }
     Ok(found)
 }
 
 /// Store the files of a successful stage and record them with the run.
-pub fn store(env: &StepEnv, stage: &str, files: &[(String, PathBuf)], shelf: Option<&str>) -> Result<(), String> {
+pub fn store(
+    env: &StepEnv,
+    stage: &str,
+    files: &[(String, PathBuf)],
+    shelf: Option<&str>,
+) -> Result<(), String> {
     for (name, path) in files {
         let (sha256, size) = env
             .blobs
@@ -80,9 +95,15 @@ pub fn locate(env: &StepEnv, name: &str) -> Result<PathBuf, String> {
         .iter()
         .rev()
         .find(|a| env.rc.lineage.contains(&a.run))
-        .or_else(|| all.iter().rev().find(|a| shelf.is_some() && a.shelf.as_deref() == shelf))
+        .or_else(|| {
+            all.iter()
+                .rev()
+                .find(|a| shelf.is_some() && a.shelf.as_deref() == shelf)
+        })
         .ok_or_else(|| match shelf {
-            Some(shelf) => format!("no artifact `{name}` was built by this run or published to the `{shelf}` shelf"),
+            Some(shelf) => format!(
+                "no artifact `{name}` was built by this run or published to the `{shelf}` shelf"
+            ),
             None => format!("no artifact `{name}` was built by this run"),
         })?;
     Ok(env.blobs.path(&chosen.sha256))

@@ -74,7 +74,10 @@ impl RunContext {
             ("BATON_RUN_ID".into(), self.run.to_string()),
             ("BATON_PIPELINE".into(), self.pipeline.clone()),
             ("BATON_STAGE".into(), stage.to_string()),
-            ("BATON_WORKSPACE".into(), self.workspace.display().to_string()),
+            (
+                "BATON_WORKSPACE".into(),
+                self.workspace.display().to_string(),
+            ),
             ("BATON_ENV".into(), opt(&self.env_name)),
             ("BATON_TRIGGER".into(), self.trigger.clone()),
             ("BATON_BRANCH".into(), opt(&self.branch)),
@@ -85,7 +88,9 @@ impl RunContext {
 }
 
 /// Merge maps left to right, later keys winning.
-pub fn merge_vars<'a>(layers: impl IntoIterator<Item = &'a IndexMap<String, Value>>) -> IndexMap<String, Value> {
+pub fn merge_vars<'a>(
+    layers: impl IntoIterator<Item = &'a IndexMap<String, Value>>,
+) -> IndexMap<String, Value> {
     let mut out = IndexMap::new();
     for layer in layers {
         for (k, v) in layer {

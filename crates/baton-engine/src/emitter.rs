@@ -21,7 +21,12 @@ pub struct Emitter {
 
 impl Emitter {
     pub fn new(run: RunId, store: Arc<dyn Store>, sinks: Arc<Vec<Arc<dyn EventSink>>>) -> Self {
-        Emitter { run, store, sinks, store_error: Arc::new(Mutex::new(None)) }
+        Emitter {
+            run,
+            store,
+            sinks,
+            store_error: Arc::new(Mutex::new(None)),
+        }
     }
 
     pub fn run(&self) -> RunId {
@@ -33,7 +38,11 @@ impl Emitter {
     }
 
     pub fn emit(&self, kind: EventKind) {
-        let event = Event { run: self.run, at: now_millis(), kind };
+        let event = Event {
+            run: self.run,
+            at: now_millis(),
+            kind,
+        };
         if let Err(e) = self.store.record(&event) {
             self.note_store_error(e);
         }
@@ -52,6 +61,9 @@ impl Emitter {
     }
 
     pub fn store_error(&self) -> Option<String> {
-        self.store_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.store_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }

@@ -26,7 +26,8 @@ pub async fn run(
     deadline: Option<Instant>,
 ) -> Result<(), HttpFailure> {
     let render = |text: &str| {
-        template::render(text, ctx).map_err(|e| HttpFailure::Failed(format!("template error in `{text}`: {}", e.message)))
+        template::render(text, ctx)
+            .map_err(|e| HttpFailure::Failed(format!("template error in `{text}`: {}", e.message)))
     };
     let url = render(&request.url)?;
     let method = reqwest::Method::from_bytes(request.method.as_bytes())
@@ -48,7 +49,9 @@ pub async fn run(
                 _ = until(deadline) => return Err(HttpFailure::TimedOut),
             }
         }
-        let mut builder = client.request(method.clone(), &url).timeout(request.timeout);
+        let mut builder = client
+            .request(method.clone(), &url)
+            .timeout(request.timeout);
         for (name, value) in &headers {
             builder = builder.header(name, value);
         }
@@ -71,14 +74,21 @@ pub async fn run(
                 let (status, bytes) = match (&cache, status.as_u16()) {
                     (Some(cache), 304) => match cache.body() {
                         Some(stored) => {
-                            out(format!("{method} {url} → 304 Not Modified, using the cached body\n").as_bytes());
+                            out(format!(
+                                "{method} {url} → 304 Not Modified, using the cached body\n"
+                            )
+                            .as_bytes());
                             (reqwest::StatusCode::OK, stored)
                         }
                         None => (status, bytes),
                     },
                     _ => (status, bytes),
                 };
-                out(format!("{method} {url} → {status} ({elapsed} ms, {} bytes)\n", bytes.len()).as_bytes());
+                out(format!(
+                    "{method} {url} → {status} ({elapsed} ms, {} bytes)\n",
+                    bytes.len()
+                )
+                .as_bytes());
                 check(request, status, &bytes).map(|()| (response_headers, bytes))
             }
         };
@@ -123,22 +133,28 @@ async fn send(
 fn check(request: &HttpRequest, status: reqwest::StatusCode, body: &[u8]) -> Result<(), String> {
     match request.expect_status {
         Some(expected) if status.as_u16() != expected => {
-            return Err(format!("expected status {expected}, got {}", status.as_u16()));
+            return Err(format!(
+                "expected status {expected}, got {}",
+                status.as_u16()
+            ));
         }
-        None if !status.is_success() => return Err(format!("expected a 2xx status, got {}", status.as_u16())),
+        None if !status.is_success() => {
+            return Err(format!("expected a 2xx status, got {}", status.as_u16()));
+        }
         _ => {}
     }
-    if let Some(needle) = &request.expect_body_contains {
-        if memchr::memmem::find(body, needle.as_bytes()).is_none() {
-            return Err(format!("the body does not contain `{needle}`"));
-        }
+    if let Some(needle) = &request.expect_body_contains
+        && memchr::memmem::find(body, needle.as_bytes()).is_none()
+    {
+        return Err(format!("the body does not contain `{needle}`"));
     }
     Ok(())
 }
 
 fn save_body(path: &Path, bytes: &[u8]) -> Result<(), String> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
     }
     let tmp = path.with_extension("baton-partial");
     std::fs::write(&tmp, bytes)
@@ -155,12 +171,19 @@ struct CacheEntry {
 impl CacheEntry {
     fn for_url(dir: &Path, url: &str) -> CacheEntry {
         let key = hex::encode(Sha256::digest(url.as_bytes()));
-        CacheEntry { body: dir.join(format!("{key}.body")), meta: dir.join(format!("{key}.json")) }
+        CacheEntry {
+            body: dir.join(format!("{key}.body")),
+            meta: dir.join(format!("{key}.json")),
+        }
     }
 
     fn conditional_headers(&self, mut builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        let Ok(text) = std::fs::read_to_string(&self.meta) else { return builder };
-        let Ok(meta) = serde_json::from_str::<serde_json::Value>(&text) else { return builder };
+        let Ok(text) = std::fs::read_to_string(&self.meta) else {
+            return builder;
+        };
+        let Ok(meta) = serde_json::from_str::<serde_json::Value>(&text) else {
+            return builder;
+        };
         if !self.body.exists() {
             return builder;
         }
@@ -178,7 +201,12 @@ impl CacheEntry {
     }
 
     fn store(&self, headers: &reqwest::header::HeaderMap, bytes: &[u8]) {
-        let get = |name| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let get = |name| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         let meta = serde_json::json!({
             "etag": get(reqwest::header::ETAG),
             "last_modified": get(reqwest::header::LAST_MODIFIED),
@@ -194,4 +222,3 @@ impl CacheEntry {
         let _ = std::fs::write(&self.meta, meta.to_string());
     }
 }
-

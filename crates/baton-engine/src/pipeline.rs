@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use baton_model::diagnostic::did_you_mean;
 use baton_model::{LOCAL_NODE, Pipeline, Project, Stage, template};
-use baton_store::{
-    BlobStore, EventKind, NewRun, Owner, RunId, RunKind, Status, Store,
-};
+use baton_store::{BlobStore, EventKind, NewRun, Owner, RunId, RunKind, Status, Store};
 use indexmap::IndexMap;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
@@ -58,9 +56,14 @@ pub struct Engine {
 
 /// What a run does besides the plain DAG walk.
 enum Mode {
-    Normal { reuse: HashMap<String, RunId> },
+    Normal {
+        reuse: HashMap<String, RunId>,
+    },
     /// Roll back the given stages (in this order) on their targets.
-    Rollback { of: RunId, stages: Vec<(String, Vec<String>)> },
+    Rollback {
+        of: RunId,
+        stages: Vec<(String, Vec<String>)>,
+    },
 }
 
 impl Engine {
@@ -89,12 +92,28 @@ impl Engine {
     }
 
     /// Run a pipeline now; returns when it finished (or was cancelled).
-    pub async fn run(&self, request: RunRequest, cancel: CancellationToken) -> Result<RunOutcome, EngineError> {
-        self.start(request, None, Mode::Normal { reuse: HashMap::new() }, cancel).await
+    pub async fn run(
+        &self,
+        request: RunRequest,
+        cancel: CancellationToken,
+    ) -> Result<RunOutcome, EngineError> {
+        self.start(
+            request,
+            None,
+            Mode::Normal {
+                reuse: HashMap::new(),
+            },
+            cancel,
+        )
+        .await
     }
 
     /// Re-run the failed stages of a finished run and their dependents, reusing what succeeded.
-    pub async fn retry(&self, run: RunId, cancel: CancellationToken) -> Result<RunOutcome, EngineError> {
+    pub async fn retry(
+        &self,
+        run: RunId,
+        cancel: CancellationToken,
+    ) -> Result<RunOutcome, EngineError> {
         let original = self.store.run(run)?.ok_or(EngineError::UnknownRun(run))?;
         if !original.status.is_finished() {
             return Err(EngineError::RunState {
@@ -107,7 +126,9 @@ impl Engine {
             return Err(EngineError::RunState {
                 run,
                 status: original.status.to_string(),
-                what: "nothing failed, so there is nothing to retry; use `baton run` to run it again".into(),
+                what:
+                    "nothing failed, so there is nothing to retry; use `baton run` to run it again"
+                        .into(),
             });
         }
         let reuse = self
@@ -117,13 +138,24 @@ impl Engine {
             .filter(|s| s.status == Status::Success)
             .map(|s| (s.name, s.reused_from.unwrap_or(run)))
             .collect();
-        let request = request_from_params(&original.name, &original.params, "retry", original.branch, original.commit);
-        self.start(request, Some(run), Mode::Normal { reuse }, cancel).await
+        let request = request_from_params(
+            &original.name,
+            &original.params,
+            "retry",
+            original.branch,
+            original.commit,
+        );
+        self.start(request, Some(run), Mode::Normal { reuse }, cancel)
+            .await
     }
 
     /// Run the `rollback:` commands of a finished run's successful stages, in reverse completion
     /// order, on the targets where each had succeeded. Recorded as a new run.
-    pub async fn rollback(&self, run: RunId, cancel: CancellationToken) -> Result<RunOutcome, EngineError> {
+    pub async fn rollback(
+        &self,
+        run: RunId,
+        cancel: CancellationToken,
+    ) -> Result<RunOutcome, EngineError> {
         let original = self.store.run(run)?.ok_or(EngineError::UnknownRun(run))?;
         if !original.status.is_finished() {
             return Err(EngineError::RunState {
@@ -143,9 +175,24 @@ impl Engine {
                 (s.name, targets)
             })
             .collect();
-        let mut request = request_from_params(&original.name, &original.params, "rollback", original.branch, original.commit);
+        let mut request = request_from_params(
+            &original.name,
+            &original.params,
+            "rollback",
+            original.branch,
+            original.commit,
+        );
         request.trigger = "rollback".into();
-        self.start(request, None, Mode::Rollback { of: run, stages: plan }, cancel).await
+        self.start(
+            request,
+            None,
+            Mode::Rollback {
+                of: run,
+                stages: plan,
+            },
+            cancel,
+        )
+        .await
     }
 
     async fn start(
@@ -156,11 +203,20 @@ impl Engine {
         cancel: CancellationToken,
     ) -> Result<RunOutcome, EngineError> {
         let pipeline = self.pipeline(&request.pipeline)?;
-        let env_name = request.env.clone().or_else(|| pipeline.env.as_ref().map(|e| e.value.clone()));
+        let env_name = request
+            .env
+            .clone()
+            .or_else(|| pipeline.env.as_ref().map(|e| e.value.clone()));
         let environment = match &env_name {
-            Some(name) => Some(self.project.environments.get(name).ok_or_else(|| EngineError::UnknownEnvironment {
-                name: name.clone(),
-                suggestion: did_you_mean(name, self.project.environments.keys().map(String::as_str)).map(str::to_string),
+            Some(name) => Some(self.project.environments.get(name).ok_or_else(|| {
+                EngineError::UnknownEnvironment {
+                    name: name.clone(),
+                    suggestion: did_you_mean(
+                        name,
+                        self.project.environments.keys().map(String::as_str),
+                    )
+                    .map(str::to_string),
+                }
             })?),
             None => None,
         };
@@ -182,8 +238,15 @@ impl Engine {
         })?;
         let emitter = Emitter::new(run, self.store.clone(), self.sinks.clone());
         if !self.admit(&emitter, pipeline, &cancel).await? {
-            emitter.emit(EventKind::RunFinished { status: Status::Cancelled, reason: Some("cancelled while queued".into()) });
-            return Ok(RunOutcome { run, status: Status::Cancelled, reason: Some("cancelled while queued".into()) });
+            emitter.emit(EventKind::RunFinished {
+                status: Status::Cancelled,
+                reason: Some("cancelled while queued".into()),
+            });
+            return Ok(RunOutcome {
+                run,
+                status: Status::Cancelled,
+                reason: Some("cancelled while queued".into()),
+            });
         }
 
         let workspace = self.state_dir.join("workspaces").join(run.to_string());
@@ -191,7 +254,8 @@ impl Engine {
             path: workspace.display().to_string(),
             reason: e.to_string(),
         })?;
-        self.store.set_run_workspace(run, &workspace.display().to_string())?;
+        self.store
+            .set_run_workspace(run, &workspace.display().to_string())?;
 
         let empty = IndexMap::new();
         let env_vars = environment.map(|e| &e.vars).unwrap_or(&empty);
@@ -217,7 +281,12 @@ impl Engine {
         };
         let shelf = branch
             .as_deref()
-            .and_then(|b| self.project.environments.values().find(|e| e.branch.as_deref() == Some(b)))
+            .and_then(|b| {
+                self.project
+                    .environments
+                    .values()
+                    .find(|e| e.branch.as_deref() == Some(b))
+            })
             .map(|e| e.name.clone());
         let env = Arc::new(StepEnv {
             rc,
@@ -231,26 +300,46 @@ impl Engine {
         });
         emitter.emit(EventKind::RunStarted);
         let (mut status, mut reason) = match mode {
-            Mode::Normal { reuse } => Walk::new(self, pipeline, env.clone(), shelf, reuse).run().await,
+            Mode::Normal { reuse } => {
+                Walk::new(self, pipeline, env.clone(), shelf, reuse)
+                    .run()
+                    .await
+            }
             Mode::Rollback { of, stages } => self.rollback_stages(pipeline, &env, of, stages).await,
         };
         if let Some(store_error) = emitter.store_error() {
             status = Status::Failed;
             reason = Some(format!("the store could not record the run: {store_error}"));
         }
-        emitter.emit(EventKind::RunFinished { status, reason: reason.clone() });
-        Ok(RunOutcome { run, status, reason })
-    }
-
-    fn pipeline(&self, name: &str) -> Result<&Pipeline, EngineError> {
-        self.project.pipelines.get(name).ok_or_else(|| EngineError::UnknownPipeline {
-            name: name.to_string(),
-            suggestion: did_you_mean(name, self.project.pipelines.keys().map(String::as_str)).map(str::to_string),
+        emitter.emit(EventKind::RunFinished {
+            status,
+            reason: reason.clone(),
+        });
+        Ok(RunOutcome {
+            run,
+            status,
+            reason,
         })
     }
 
+    fn pipeline(&self, name: &str) -> Result<&Pipeline, EngineError> {
+        self.project
+            .pipelines
+            .get(name)
+            .ok_or_else(|| EngineError::UnknownPipeline {
+                name: name.to_string(),
+                suggestion: did_you_mean(name, self.project.pipelines.keys().map(String::as_str))
+                    .map(str::to_string),
+            })
+    }
+
     /// Wait until the pipeline's `concurrency` lets this run start. Returns false if cancelled.
-    async fn admit(&self, emitter: &Emitter, pipeline: &Pipeline, cancel: &CancellationToken) -> Result<bool, EngineError> {
+    async fn admit(
+        &self,
+        emitter: &Emitter,
+        pipeline: &Pipeline,
+        cancel: &CancellationToken,
+    ) -> Result<bool, EngineError> {
         let limit = pipeline.concurrency.max(1);
         let mut announced = false;
         let mut polls = 0u32;
@@ -267,7 +356,7 @@ impl Engine {
             }
             polls += 1;
             // A run ahead of us whose process died would block the queue forever.
-            if polls % 10 == 0 {
+            if polls.is_multiple_of(10) {
                 crate::recovery::recover_interrupted_runs(self.store.as_ref())?;
             }
             tokio::select! {
@@ -288,7 +377,9 @@ impl Engine {
         let mut done = 0;
         for (name, targets) in stages {
             let Some(stage) = pipeline.stages.get(&name) else {
-                env.emitter.message(format!("stage `{name}` is no longer in the pipeline; not rolled back"));
+                env.emitter.message(format!(
+                    "stage `{name}` is no longer in the pipeline; not rolled back"
+                ));
                 continue;
             };
             if stage.rollback.is_empty() || targets.is_empty() {
@@ -296,10 +387,23 @@ impl Engine {
             }
             done += 1;
             let stage = Arc::new(stage.clone());
-            env.emitter.emit(EventKind::StageStarted { stage: name.clone() });
-            let ok = run_rollback(env.clone(), stage, targets, Arc::new(Vec::new()), self.project.ssh.forks as usize).await;
+            env.emitter.emit(EventKind::StageStarted {
+                stage: name.clone(),
+            });
+            let ok = run_rollback(
+                env.clone(),
+                stage,
+                targets,
+                Arc::new(Vec::new()),
+                self.project.ssh.forks as usize,
+            )
+            .await;
             let status = if ok { Status::Success } else { Status::Failed };
-            env.emitter.emit(EventKind::StageFinished { stage: name.clone(), status, reason: None });
+            env.emitter.emit(EventKind::StageFinished {
+                stage: name.clone(),
+                status,
+                reason: None,
+            });
             if !ok {
                 failed.push(name);
             }
@@ -308,10 +412,17 @@ impl Engine {
             return (Status::Cancelled, Some("cancelled".into()));
         }
         if failed.is_empty() {
-            let what = if done == 0 { "nothing to roll back" } else { "rolled back" };
+            let what = if done == 0 {
+                "nothing to roll back"
+            } else {
+                "rolled back"
+            };
             (Status::Success, Some(format!("{what} (run {of})")))
         } else {
-            (Status::Failed, Some(format!("rollback failed for: {}", failed.join(", "))))
+            (
+                Status::Failed,
+                Some(format!("rollback failed for: {}", failed.join(", "))),
+            )
         }
     }
 }
@@ -319,7 +430,10 @@ impl Engine {
 /// Targets where stage `stage` fully succeeded, from a run's step records.
 fn succeeded_targets(steps: &[baton_store::StepRecord], stage: &str) -> Vec<String> {
     let mut last_attempt: IndexMap<&str, u32> = IndexMap::new();
-    for s in steps.iter().filter(|s| s.stage == stage && s.phase == baton_store::Phase::Main) {
+    for s in steps
+        .iter()
+        .filter(|s| s.stage == stage && s.phase == baton_store::Phase::Main)
+    {
         let entry = last_attempt.entry(s.target.as_str()).or_insert(0);
         *entry = (*entry).max(s.attempt);
     }
@@ -328,18 +442,32 @@ fn succeeded_targets(steps: &[baton_store::StepRecord], stage: &str) -> Vec<Stri
         .filter(|(target, attempt)| {
             steps
                 .iter()
-                .filter(|s| s.stage == stage && s.target == *target && s.attempt == *attempt && s.phase == baton_store::Phase::Main)
+                .filter(|s| {
+                    s.stage == stage
+                        && s.target == *target
+                        && s.attempt == *attempt
+                        && s.phase == baton_store::Phase::Main
+                })
                 .all(|s| s.status == Status::Success)
         })
         .map(|(t, _)| t.to_string())
         .collect()
 }
 
-fn request_from_params(pipeline: &str, params: &Value, trigger: &str, branch: Option<String>, commit: Option<String>) -> RunRequest {
+fn request_from_params(
+    pipeline: &str,
+    params: &Value,
+    trigger: &str,
+    branch: Option<String>,
+    commit: Option<String>,
+) -> RunRequest {
     RunRequest {
         pipeline: pipeline.to_string(),
         env: params["env"].as_str().map(str::to_string),
-        vars: params["vars"].as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default(),
+        vars: params["vars"]
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
         trigger: trigger.to_string(),
         branch,
         commit,
@@ -391,9 +519,29 @@ struct Walk<'e> {
 }
 
 impl<'e> Walk<'e> {
-    fn new(engine: &'e Engine, pipeline: &'e Pipeline, env: Arc<StepEnv>, shelf: Option<String>, reuse: HashMap<String, RunId>) -> Self {
-        let states = pipeline.stages.keys().map(|k| (k.clone(), StageState::Pending)).collect();
-        Walk { engine, pipeline, env, shelf, reuse, states, tolerated: Vec::new(), completed: Vec::new(), first_failure: None }
+    fn new(
+        engine: &'e Engine,
+        pipeline: &'e Pipeline,
+        env: Arc<StepEnv>,
+        shelf: Option<String>,
+        reuse: HashMap<String, RunId>,
+    ) -> Self {
+        let states = pipeline
+            .stages
+            .keys()
+            .map(|k| (k.clone(), StageState::Pending))
+            .collect();
+        Walk {
+            engine,
+            pipeline,
+            env,
+            shelf,
+            reuse,
+            states,
+            tolerated: Vec::new(),
+            completed: Vec::new(),
+            first_failure: None,
+        }
     }
 
     async fn run(mut self) -> (Status, Option<String>) {
@@ -401,7 +549,9 @@ impl<'e> Walk<'e> {
         let mut running: JoinSet<(String, StageOutcome)> = JoinSet::new();
         loop {
             self.start_ready(&mut running);
-            let Some(joined) = running.join_next().await else { break };
+            let Some(joined) = running.join_next().await else {
+                break;
+            };
             let (name, outcome) = joined.expect("stage tasks do not panic");
             self.finish(&name, outcome);
         }
@@ -414,10 +564,17 @@ impl<'e> Walk<'e> {
             if !self.states.contains_key(&name) {
                 continue;
             }
-            if let Err(e) = self.env.emitter.store().record_reused_stage(self.env.rc.run, &name, from) {
+            if let Err(e) =
+                self.env
+                    .emitter
+                    .store()
+                    .record_reused_stage(self.env.rc.run, &name, from)
+            {
                 self.env.emitter.note_store_error(e);
             }
-            self.env.emitter.message(format!("stage `{name}`: reusing the success of run {from}"));
+            self.env
+                .emitter
+                .message(format!("stage `{name}`: reusing the success of run {from}"));
             self.states.insert(name, StageState::Done(Status::Success));
         }
     }
@@ -448,7 +605,8 @@ impl<'e> Walk<'e> {
                     continue;
                 }
                 let stage = &self.pipeline.stages[&name];
-                let needs: Vec<Option<bool>> = stage.needs.iter().map(|n| self.satisfied(n)).collect();
+                let needs: Vec<Option<bool>> =
+                    stage.needs.iter().map(|n| self.satisfied(n)).collect();
                 if let Some(pos) = needs.iter().position(|n| *n == Some(false)) {
                     let need = &stage.needs[pos].value;
                     let reason = format!("needs `{need}`, which did not succeed");
@@ -459,13 +617,13 @@ impl<'e> Walk<'e> {
                 if needs.iter().any(Option::is_none) {
                     continue;
                 }
-                if self.pipeline.fail_fast {
-                    if let Some((failed, _)) = &self.first_failure {
-                        let reason = format!("not started: stage `{failed}` failed (fail_fast)");
-                        self.skip(&name, Status::Skipped, reason);
-                        changed = true;
-                        continue;
-                    }
+                if self.pipeline.fail_fast
+                    && let Some((failed, _)) = &self.first_failure
+                {
+                    let reason = format!("not started: stage `{failed}` failed (fail_fast)");
+                    self.skip(&name, Status::Skipped, reason);
+                    changed = true;
+                    continue;
                 }
                 self.launch(&name, running);
                 changed = true;
@@ -477,8 +635,13 @@ impl<'e> Walk<'e> {
     }
 
     fn skip(&mut self, name: &str, status: Status, reason: String) {
-        self.states.insert(name.to_string(), StageState::Done(status));
-        self.env.emitter.emit(EventKind::StageFinished { stage: name.to_string(), status, reason: Some(reason) });
+        self.states
+            .insert(name.to_string(), StageState::Done(status));
+        self.env.emitter.emit(EventKind::StageFinished {
+            stage: name.to_string(),
+            status,
+            reason: Some(reason),
+        });
     }
 
     fn launch(&mut self, name: &str, running: &mut JoinSet<(String, StageOutcome)>) {
@@ -486,23 +649,38 @@ impl<'e> Walk<'e> {
         if let Some(condition) = &stage.condition {
             match template::render(condition, &self.env.rc.template_context(LOCAL_NODE)) {
                 Ok(value) if !template::is_truthy(&value) => {
-                    self.skip(name, Status::Skipped, format!("`if: {}` is false", condition.value));
+                    self.skip(
+                        name,
+                        Status::Skipped,
+                        format!("`if: {}` is false", condition.value),
+                    );
                     return;
                 }
                 Ok(_) => {}
                 Err(e) => {
                     self.states.insert(name.to_string(), StageState::Running);
-                    self.env.emitter.emit(EventKind::StageStarted { stage: name.to_string() });
-                    self.finish(name, failed_outcome(format!("`if` template error: {}", e.message)));
+                    self.env.emitter.emit(EventKind::StageStarted {
+                        stage: name.to_string(),
+                    });
+                    self.finish(
+                        name,
+                        failed_outcome(format!("`if` template error: {}", e.message)),
+                    );
                     return;
                 }
             }
         }
         self.states.insert(name.to_string(), StageState::Running);
-        self.env.emitter.emit(EventKind::StageStarted { stage: name.to_string() });
+        self.env.emitter.emit(EventKind::StageStarted {
+            stage: name.to_string(),
+        });
         let targets = match &stage.targets {
             None => Ok(vec![LOCAL_NODE.to_string()]),
-            Some(selector) => self.engine.project.select(selector).map_err(|e| e.to_string()),
+            Some(selector) => self
+                .engine
+                .project
+                .select(selector)
+                .map_err(|e| e.to_string()),
         };
         let targets = match targets {
             Ok(t) => t,
@@ -522,12 +700,18 @@ impl<'e> Walk<'e> {
                 Ok(vars) => Arc::new(vars.clone()),
                 Err(reason) => return (name, failed_outcome(reason.clone())),
             };
-            let mut outcome = run_stage(env.clone(), stage.clone(), targets, extra_env, forks).await;
+            let mut outcome =
+                run_stage(env.clone(), stage.clone(), targets, extra_env, forks).await;
             if outcome.status == Status::Success && !stage.artifacts.is_empty() {
-                let stored = crate::artifacts::collect(&env.rc.workdir, &stage.artifacts)
-                    .and_then(|files| crate::artifacts::store(&env, &name, &files, shelf.as_deref()));
+                let stored = crate::artifacts::collect(&env.rc.workdir, &stage.artifacts).and_then(
+                    |files| crate::artifacts::store(&env, &name, &files, shelf.as_deref()),
+                );
                 if let Err(reason) = stored {
-                    outcome = StageOutcome { status: Status::Failed, reason: Some(reason), succeeded: outcome.succeeded };
+                    outcome = StageOutcome {
+                        status: Status::Failed,
+                        reason: Some(reason),
+                        succeeded: outcome.succeeded,
+                    };
                 }
             }
             (name, outcome)
@@ -538,18 +722,27 @@ impl<'e> Walk<'e> {
         let stage = &self.pipeline.stages[name];
         let mut reason = outcome.reason.clone();
         if outcome.status == Status::Success || !outcome.succeeded.is_empty() {
-            self.completed.push((name.to_string(), outcome.succeeded.clone()));
+            self.completed
+                .push((name.to_string(), outcome.succeeded.clone()));
         }
         if outcome.status.is_failure() && outcome.status != Status::Cancelled {
             if stage.continue_on_error {
                 self.tolerated.push(name.to_string());
-                reason = Some(format!("{} (continue_on_error)", reason.unwrap_or_else(|| outcome.status.to_string())));
+                reason = Some(format!(
+                    "{} (continue_on_error)",
+                    reason.unwrap_or_else(|| outcome.status.to_string())
+                ));
             } else if self.first_failure.is_none() {
                 self.first_failure = Some((name.to_string(), outcome.reason.clone()));
             }
         }
-        self.states.insert(name.to_string(), StageState::Done(outcome.status));
-        self.env.emitter.emit(EventKind::StageFinished { stage: name.to_string(), status: outcome.status, reason });
+        self.states
+            .insert(name.to_string(), StageState::Done(outcome.status));
+        self.env.emitter.emit(EventKind::StageFinished {
+            stage: name.to_string(),
+            status: outcome.status,
+            reason,
+        });
     }
 
     async fn conclude(self) -> (Status, Option<String>) {
@@ -559,10 +752,16 @@ impl<'e> Walk<'e> {
         let Some((failed, why)) = self.first_failure.clone() else {
             return (Status::Success, None);
         };
-        let mut reason = format!("stage `{failed}` failed{}", why.map(|w| format!(": {w}")).unwrap_or_default());
+        let mut reason = format!(
+            "stage `{failed}` failed{}",
+            why.map(|w| format!(": {w}")).unwrap_or_default()
+        );
         let rollback_failed = self.rollback_completed().await;
         if !rollback_failed.is_empty() {
-            reason.push_str(&format!("; rollback failed for: {}", rollback_failed.join(", ")));
+            reason.push_str(&format!(
+                "; rollback failed for: {}",
+                rollback_failed.join(", ")
+            ));
         }
         (Status::Failed, Some(reason))
     }
@@ -573,17 +772,28 @@ impl<'e> Walk<'e> {
             .completed
             .iter()
             .rev()
-            .filter(|(name, targets)| !self.pipeline.stages[name].rollback.is_empty() && !targets.is_empty())
+            .filter(|(name, targets)| {
+                !self.pipeline.stages[name].rollback.is_empty() && !targets.is_empty()
+            })
             .collect();
         if to_undo.is_empty() {
             return Vec::new();
         }
         let names: Vec<&str> = to_undo.iter().map(|(n, _)| n.as_str()).collect();
-        self.env.emitter.message(format!("run failed: rolling back {}", names.join(", ")));
+        self.env
+            .emitter
+            .message(format!("run failed: rolling back {}", names.join(", ")));
         let mut failed = Vec::new();
         for (name, targets) in to_undo {
             let stage = Arc::new(self.pipeline.stages[name].clone());
-            let ok = run_rollback(self.env.clone(), stage, targets.clone(), Arc::new(Vec::new()), self.engine.project.ssh.forks as usize).await;
+            let ok = run_rollback(
+                self.env.clone(),
+                stage,
+                targets.clone(),
+                Arc::new(Vec::new()),
+                self.engine.project.ssh.forks as usize,
+            )
+            .await;
             if !ok {
                 failed.push(name.clone());
             }
@@ -593,7 +803,11 @@ impl<'e> Walk<'e> {
 }
 
 fn failed_outcome(reason: String) -> StageOutcome {
-    StageOutcome { status: Status::Failed, reason: Some(reason), succeeded: Vec::new() }
+    StageOutcome {
+        status: Status::Failed,
+        reason: Some(reason),
+        succeeded: Vec::new(),
+    }
 }
 
 /// The stage's own environment variables, rendered.
@@ -609,4 +823,3 @@ fn stage_env(stage: &Stage, rc: &RunContext) -> Result<Vec<(String, String)>, St
         })
         .collect()
 }
-

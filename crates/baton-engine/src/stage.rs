@@ -20,10 +20,21 @@ pub struct StageOutcome {
 }
 
 /// Run `stage` on `targets` (already resolved), at most `forks` at once.
-pub async fn run_stage(env: Arc<StepEnv>, stage: Arc<Stage>, targets: Vec<String>, extra_env: Arc<Vec<(String, String)>>, forks: usize) -> StageOutcome {
+pub async fn run_stage(
+    env: Arc<StepEnv>,
+    stage: Arc<Stage>,
+    targets: Vec<String>,
+    extra_env: Arc<Vec<(String, String)>>,
+    forks: usize,
+) -> StageOutcome {
     let total = targets.len();
     let budget = stage.strategy.max_failures.map(|m| m.of(total));
-    let parallel = stage.strategy.parallel.map(|p| p as usize).unwrap_or(forks).clamp(1, forks.max(1));
+    let parallel = stage
+        .strategy
+        .parallel
+        .map(|p| p as usize)
+        .unwrap_or(forks)
+        .clamp(1, forks.max(1));
     let mut succeeded = Vec::new();
     let mut failures: Vec<(String, StepResult)> = Vec::new();
     let mut remaining = targets.as_slice();
@@ -36,8 +47,13 @@ pub async fn run_stage(env: Arc<StepEnv>, stage: Arc<Stage>, targets: Vec<String
         let limit = Arc::new(Semaphore::new(parallel));
         let mut running = JoinSet::new();
         for target in batch {
-            let (env, stage, extra_env, limit, target) =
-                (env.clone(), stage.clone(), extra_env.clone(), limit.clone(), target.clone());
+            let (env, stage, extra_env, limit, target) = (
+                env.clone(),
+                stage.clone(),
+                extra_env.clone(),
+                limit.clone(),
+                target.clone(),
+            );
             running.spawn(async move {
                 let _permit = limit.acquire_owned().await.expect("semaphore stays open");
                 let result = run_on_target(&env, &stage, &target, &extra_env).await;
@@ -74,13 +90,26 @@ pub async fn run_stage(env: Arc<StepEnv>, stage: Arc<Stage>, targets: Vec<String
     outcome(succeeded, failures, budget, env.cancel.is_cancelled())
 }
 
-fn outcome(succeeded: Vec<String>, failures: Vec<(String, StepResult)>, budget: Option<usize>, cancelled: bool) -> StageOutcome {
+fn outcome(
+    succeeded: Vec<String>,
+    failures: Vec<(String, StepResult)>,
+    budget: Option<usize>,
+    cancelled: bool,
+) -> StageOutcome {
     let tolerated = budget.is_some_and(|allowed| failures.len() <= allowed);
     if failures.is_empty() || (tolerated && !cancelled) {
         let reason = (!failures.is_empty()).then(|| {
-            format!("{} target(s) failed within max_failures: {}", failures.len(), names(&failures))
+            format!(
+                "{} target(s) failed within max_failures: {}",
+                failures.len(),
+                names(&failures)
+            )
         });
-        return StageOutcome { status: Status::Success, reason, succeeded };
+        return StageOutcome {
+            status: Status::Success,
+            reason,
+            succeeded,
+        };
     }
     let status = if cancelled || failures.iter().all(|(_, r)| r.status == Status::Cancelled) {
         Status::Cancelled
@@ -101,11 +130,19 @@ fn outcome(succeeded: Vec<String>, failures: Vec<(String, StepResult)>, budget: 
             first.1.reason.clone().unwrap_or_default()
         ))
     };
-    StageOutcome { status, reason, succeeded }
+    StageOutcome {
+        status,
+        reason,
+        succeeded,
+    }
 }
 
 fn names(failures: &[(String, StepResult)]) -> String {
-    failures.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>().join(", ")
+    failures
+        .iter()
+        .map(|(t, _)| t.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Size of batch number `n` (0-based): a ramp's entries in turn, the last repeating.
@@ -117,13 +154,24 @@ fn batch_size(strategy: &Strategy, n: usize, total: usize) -> usize {
 }
 
 /// Every attempt of the stage's steps on one target.
-async fn run_on_target(env: &StepEnv, stage: &Stage, target: &str, extra_env: &[(String, String)]) -> StepResult {
+async fn run_on_target(
+    env: &StepEnv,
+    stage: &Stage,
+    target: &str,
+    extra_env: &[(String, String)],
+) -> StepResult {
     let attempts = stage.retries + 1;
-    let mut last = StepResult { status: Status::Skipped, reason: None };
+    let mut last = StepResult {
+        status: Status::Skipped,
+        reason: None,
+    };
     for attempt in 1..=attempts {
         let deadline = Instant::now() + stage.timeout;
         last = run_steps_once(env, stage, target, attempt, extra_env, deadline).await;
-        if last.status == Status::Success || last.status == Status::Cancelled || env.cancel.is_cancelled() {
+        if last.status == Status::Success
+            || last.status == Status::Cancelled
+            || env.cancel.is_cancelled()
+        {
             break;
         }
         if attempt < attempts {
@@ -136,8 +184,18 @@ async fn run_on_target(env: &StepEnv, stage: &Stage, target: &str, extra_env: &[
     last
 }
 
-async fn run_steps_once(env: &StepEnv, stage: &Stage, target: &str, attempt: u32, extra_env: &[(String, String)], deadline: Instant) -> StepResult {
-    let mut result = StepResult { status: Status::Success, reason: None };
+async fn run_steps_once(
+    env: &StepEnv,
+    stage: &Stage,
+    target: &str,
+    attempt: u32,
+    extra_env: &[(String, String)],
+    deadline: Instant,
+) -> StepResult {
+    let mut result = StepResult {
+        status: Status::Success,
+        reason: None,
+    };
     for (index, (label, work)) in step_works(stage).into_iter().enumerate() {
         let step = StepRef {
             stage: stage.name.clone(),
@@ -156,11 +214,18 @@ async fn run_steps_once(env: &StepEnv, stage: &Stage, target: &str, attempt: u32
 }
 
 /// Run a stage's `rollback:` commands on `targets`, in order on each. Returns whether all passed.
-pub async fn run_rollback(env: Arc<StepEnv>, stage: Arc<Stage>, targets: Vec<String>, extra_env: Arc<Vec<(String, String)>>, forks: usize) -> bool {
+pub async fn run_rollback(
+    env: Arc<StepEnv>,
+    stage: Arc<Stage>,
+    targets: Vec<String>,
+    extra_env: Arc<Vec<(String, String)>>,
+    forks: usize,
+) -> bool {
     let limit = Arc::new(Semaphore::new(forks.max(1)));
     let mut running = JoinSet::new();
     for target in targets {
-        let (env, stage, extra_env, limit) = (env.clone(), stage.clone(), extra_env.clone(), limit.clone());
+        let (env, stage, extra_env, limit) =
+            (env.clone(), stage.clone(), extra_env.clone(), limit.clone());
         running.spawn(async move {
             let _permit = limit.acquire_owned().await.expect("semaphore stays open");
             let deadline = Instant::now() + stage.timeout;
@@ -173,7 +238,14 @@ pub async fn run_rollback(env: Arc<StepEnv>, stage: Arc<Stage>, targets: Vec<Str
                     attempt: 1,
                     label: label("rollback", command),
                 };
-                let result = run_step(&env, step, StepWork::Command(command), &extra_env, Some(deadline)).await;
+                let result = run_step(
+                    &env,
+                    step,
+                    StepWork::Command(command),
+                    &extra_env,
+                    Some(deadline),
+                )
+                .await;
                 if result.status != Status::Success {
                     return false;
                 }
@@ -191,16 +263,22 @@ pub async fn run_rollback(env: Arc<StepEnv>, stage: Arc<Stage>, targets: Vec<Str
 /// The steps of a stage with their labels, in order.
 fn step_works(stage: &Stage) -> Vec<(String, StepWork<'_>)> {
     match &stage.action {
-        StageAction::Run(commands) => commands.iter().map(|c| (label("run", c), StepWork::Command(c))).collect(),
+        StageAction::Run(commands) => commands
+            .iter()
+            .map(|c| (label("run", c), StepWork::Command(c)))
+            .collect(),
         StageAction::Http(request) => vec![(label("http", &request.url), StepWork::Http(request))],
         StageAction::Steps(steps) => steps
             .iter()
             .flat_map(|step| match &step.value {
-                Step::Run(commands) => {
-                    commands.iter().map(|c| (label("run", c), StepWork::Command(c))).collect::<Vec<_>>()
-                }
+                Step::Run(commands) => commands
+                    .iter()
+                    .map(|c| (label("run", c), StepWork::Command(c)))
+                    .collect::<Vec<_>>(),
                 Step::Http(request) => vec![(label("http", &request.url), StepWork::Http(request))],
-                Step::Upload(upload) => vec![(label("upload", &upload.dest), StepWork::Upload(upload))],
+                Step::Upload(upload) => {
+                    vec![(label("upload", &upload.dest), StepWork::Upload(upload))]
+                }
                 other => vec![(
                     other.kind().to_string(),
                     StepWork::Unavailable(format!(

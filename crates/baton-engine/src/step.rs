@@ -46,11 +46,17 @@ pub struct StepResult {
 
 impl StepResult {
     fn ok() -> Self {
-        StepResult { status: Status::Success, reason: None }
+        StepResult {
+            status: Status::Success,
+            reason: None,
+        }
     }
 
     fn failed(reason: impl Into<String>) -> Self {
-        StepResult { status: Status::Failed, reason: Some(reason.into()) }
+        StepResult {
+            status: Status::Failed,
+            reason: Some(reason.into()),
+        }
     }
 }
 
@@ -62,10 +68,14 @@ pub async fn run_step(
     extra_env: &[(String, String)],
     deadline: Option<Instant>,
 ) -> StepResult {
-    env.emitter.emit(EventKind::StepStarted { step: step.clone() });
+    env.emitter
+        .emit(EventKind::StepStarted { step: step.clone() });
     let mut output = OutputCapture::new(env, &step);
     let result = if env.cancel.is_cancelled() {
-        StepResult { status: Status::Cancelled, reason: Some("cancelled".into()) }
+        StepResult {
+            status: Status::Cancelled,
+            reason: Some("cancelled".into()),
+        }
     } else {
         match work {
             StepWork::Command(script) => {
@@ -76,14 +86,27 @@ pub async fn run_step(
                 let workspace = env.rc.workspace.clone();
                 let cache = env.http_cache.clone();
                 let mut sink = |line: &[u8]| output.push(line);
-                match crate::http::run(&env.http, request, &ctx, &workspace, &cache, &mut sink, &env.cancel, deadline).await {
+                match crate::http::run(
+                    &env.http,
+                    request,
+                    &ctx,
+                    &workspace,
+                    &cache,
+                    &mut sink,
+                    &env.cancel,
+                    deadline,
+                )
+                .await
+                {
                     Ok(()) => StepResult::ok(),
-                    Err(crate::http::HttpFailure::Cancelled) => {
-                        StepResult { status: Status::Cancelled, reason: Some("cancelled".into()) }
-                    }
-                    Err(crate::http::HttpFailure::TimedOut) => {
-                        StepResult { status: Status::TimedOut, reason: Some("timed out".into()) }
-                    }
+                    Err(crate::http::HttpFailure::Cancelled) => StepResult {
+                        status: Status::Cancelled,
+                        reason: Some("cancelled".into()),
+                    },
+                    Err(crate::http::HttpFailure::TimedOut) => StepResult {
+                        status: Status::TimedOut,
+                        reason: Some("timed out".into()),
+                    },
                     Err(crate::http::HttpFailure::Failed(reason)) => StepResult::failed(reason),
                 }
             }
@@ -95,10 +118,11 @@ pub async fn run_step(
         }
     };
     output.finish();
-    if let Some(reason) = &result.reason {
-        if result.status != Status::Success && result.status != Status::Cancelled {
-            tracing_line(&env.emitter, &step, reason);
-        }
+    if let Some(reason) = &result.reason
+        && result.status != Status::Success
+        && result.status != Status::Cancelled
+    {
+        tracing_line(&env.emitter, &step, reason);
     }
     let (exit_code, signal) = output.exit;
     env.emitter.emit(EventKind::StepFinished {
@@ -130,7 +154,9 @@ async fn run_command(
     let ctx = env.rc.template_context(&step.target);
     let script = match template::render(script, &ctx) {
         Ok(s) => s,
-        Err(e) => return StepResult::failed(format!("template error in `{script}`: {}", e.message)),
+        Err(e) => {
+            return StepResult::failed(format!("template error in `{script}`: {}", e.message));
+        }
     };
     let executor = match env.targets.executor(&step.target) {
         Ok(x) => x,
@@ -140,7 +166,10 @@ async fn run_command(
         Some(at) => {
             let left = at.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return StepResult { status: Status::TimedOut, reason: Some("timed out".into()) };
+                return StepResult {
+                    status: Status::TimedOut,
+                    reason: Some("timed out".into()),
+                };
             }
             Some(left)
         }
@@ -160,10 +189,10 @@ async fn run_command(
     let step_for_pgid = step.clone();
     let emitter = env.emitter.clone();
     let on_start = Box::new(move |pgid: Option<i32>| {
-        if let Some(pgid) = pgid {
-            if let Err(e) = store.set_step_process_group(run, &step_for_pgid, pgid) {
-                emitter.note_store_error(e);
-            }
+        if let Some(pgid) = pgid
+            && let Err(e) = store.set_step_process_group(run, &step_for_pgid, pgid)
+        {
+            emitter.note_store_error(e);
         }
     });
     let on_output = Box::new(|chunk: &[u8]| output.push(chunk));
@@ -179,9 +208,10 @@ async fn run_command(
                         human_duration(timeout.unwrap_or_default())
                     )),
                 },
-                Outcome::Cancelled => {
-                    StepResult { status: Status::Cancelled, reason: Some("cancelled".into()) }
-                }
+                Outcome::Cancelled => StepResult {
+                    status: Status::Cancelled,
+                    reason: Some("cancelled".into()),
+                },
                 Outcome::Exited => match (info.code, info.signal) {
                     (Some(0), _) => StepResult::ok(),
                     (Some(code), _) => StepResult::failed(format!("exit code {code}")),
@@ -207,31 +237,57 @@ pub fn human_duration(d: Duration) -> String {
 }
 
 /// Copy a file or an artifact to a path on the local node, atomically (temp file + rename).
-fn upload_local(env: &StepEnv, step: &StepRef, upload: &Upload, output: &mut OutputCapture<'_>) -> Result<(), String> {
+fn upload_local(
+    env: &StepEnv,
+    step: &StepRef,
+    upload: &Upload,
+    output: &mut OutputCapture<'_>,
+) -> Result<(), String> {
     if step.target != LOCAL_NODE {
-        return Err(format!("node `{}`: uploads to remote nodes need the SSH executor", step.target));
+        return Err(format!(
+            "node `{}`: uploads to remote nodes need the SSH executor",
+            step.target
+        ));
     }
     let ctx = env.rc.template_context(&step.target);
-    let render = |text: &str| template::render(text, &ctx).map_err(|e| format!("template error: {}", e.message));
+    let render = |text: &str| {
+        template::render(text, &ctx).map_err(|e| format!("template error: {}", e.message))
+    };
     let source: PathBuf = match &upload.source {
         UploadSource::Src(src) => env.rc.workdir.join(render(src)?),
         UploadSource::Artifact(name) => crate::artifacts::locate(env, name)?,
     };
     let dest = PathBuf::from(render(&upload.dest)?);
-    let dest = if dest.is_relative() { env.rc.workdir.join(dest) } else { dest };
+    let dest = if dest.is_relative() {
+        env.rc.workdir.join(dest)
+    } else {
+        dest
+    };
     write_atomically(&source, &dest, upload.mode, upload.owner.as_deref())?;
     output.push(format!("uploaded {} → {}\n", source.display(), dest.display()).as_bytes());
     Ok(())
 }
 
-fn write_atomically(source: &Path, dest: &Path, mode: Option<u32>, owner: Option<&str>) -> Result<(), String> {
+fn write_atomically(
+    source: &Path,
+    dest: &Path,
+    mode: Option<u32>,
+    owner: Option<&str>,
+) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
-    let parent = dest.parent().ok_or_else(|| format!("`{}` has no parent directory", dest.display()))?;
-    std::fs::create_dir_all(parent).map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
-    let name = dest.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let parent = dest
+        .parent()
+        .ok_or_else(|| format!("`{}` has no parent directory", dest.display()))?;
+    std::fs::create_dir_all(parent)
+        .map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let tmp = parent.join(format!(".{name}.baton-{}", std::process::id()));
     let result = (|| {
-        std::fs::copy(source, &tmp).map_err(|e| format!("cannot copy `{}`: {e}", source.display()))?;
+        std::fs::copy(source, &tmp)
+            .map_err(|e| format!("cannot copy `{}`: {e}", source.display()))?;
         let mode = match (mode, std::fs::metadata(dest)) {
             (Some(m), _) => Some(m),
             (None, Ok(existing)) => Some(existing.permissions().mode() & 0o7777),
@@ -251,7 +307,9 @@ fn write_atomically(source: &Path, dest: &Path, mode: Option<u32>, owner: Option
                 return Err(format!("cannot give `{}` to `{owner}`", dest.display()));
             }
         }
-        std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| e.to_string())?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| e.to_string())?;
         std::fs::rename(&tmp, dest).map_err(|e| format!("cannot replace `{}`: {e}", dest.display()))
     })();
     if result.is_err() {
@@ -271,7 +329,13 @@ struct OutputCapture<'a> {
 
 impl<'a> OutputCapture<'a> {
     fn new(env: &'a StepEnv, step: &'a StepRef) -> Self {
-        OutputCapture { env, step, kept: 0, dropped: 0, exit: (None, None) }
+        OutputCapture {
+            env,
+            step,
+            kept: 0,
+            dropped: 0,
+            exit: (None, None),
+        }
     }
 
     fn push(&mut self, chunk: &[u8]) {
@@ -279,7 +343,10 @@ impl<'a> OutputCapture<'a> {
         let keep = chunk.len().min(room);
         if keep > 0 {
             self.kept += keep as u64;
-            self.env.emitter.emit(EventKind::Output { step: self.step.clone(), data: chunk[..keep].to_vec() });
+            self.env.emitter.emit(EventKind::Output {
+                step: self.step.clone(),
+                data: chunk[..keep].to_vec(),
+            });
         }
         self.dropped += (chunk.len() - keep) as u64;
     }
@@ -291,7 +358,10 @@ impl<'a> OutputCapture<'a> {
                 self.env.log_limit / (1024 * 1024),
                 self.dropped
             );
-            self.env.emitter.emit(EventKind::Output { step: self.step.clone(), data: note.into_bytes() });
+            self.env.emitter.emit(EventKind::Output {
+                step: self.step.clone(),
+                data: note.into_bytes(),
+            });
         }
     }
 }

@@ -18,7 +18,9 @@ pub struct LocalOnly {
 
 impl Default for LocalOnly {
     fn default() -> Self {
-        LocalOnly { local: Arc::new(LocalExecutor) }
+        LocalOnly {
+            local: Arc::new(LocalExecutor),
+        }
     }
 }
 

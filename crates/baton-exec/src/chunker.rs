@@ -8,7 +8,10 @@ pub struct LineChunker {
 
 impl LineChunker {
     pub fn new(max_line: usize) -> Self {
-        LineChunker { pending: Vec::new(), max_line }
+        LineChunker {
+            pending: Vec::new(),
+            max_line,
+        }
     }
 
     /// Feed bytes; `emit` receives every complete chunk now available.
@@ -57,7 +60,10 @@ mod tests {
 
     #[test]
     fn chunks_end_at_newlines() {
-        assert_eq!(chunks(&[b"a\nb", b"c\nd"], 100), vec![b"a\n".to_vec(), b"bc\n".to_vec(), b"d".to_vec()]);
+        assert_eq!(
+            chunks(&[b"a\nb", b"c\nd"], 100),
+            vec![b"a\n".to_vec(), b"bc\n".to_vec(), b"d".to_vec()]
+        );
     }
 
     #[test]
@@ -68,6 +74,9 @@ mod tests {
 
     #[test]
     fn invalid_utf8_passes_through() {
-        assert_eq!(chunks(&[&[0xff, b'\n', 0xfe]], 100), vec![vec![0xff, b'\n'], vec![0xfe]]);
+        assert_eq!(
+            chunks(&[&[0xff, b'\n', 0xfe]], 100),
+            vec![vec![0xff, b'\n'], vec![0xfe]]
+        );
     }
 }

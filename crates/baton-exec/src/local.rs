@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::chunker::LineChunker;
 use crate::process::{kill_process_group, process_group_alive};
-use crate::{CommandSpec, ExecError, ExecFuture, ExitInfo, Executor, Outcome, OutputFn, StartedFn};
+use crate::{CommandSpec, ExecError, ExecFuture, Executor, ExitInfo, Outcome, OutputFn, StartedFn};
 
 /// Longest line kept whole in one output chunk; longer lines are cut (never buffered whole).
 const MAX_LINE: usize = 256 * 1024;
@@ -63,9 +63,10 @@ async fn run_local(
     // The parent's copies of the write end must close, or the reader never sees end of file.
     drop(command);
     let mut child = spawned.map_err(|e| match &spec.cwd {
-        Some(cwd) if !cwd.is_dir() => {
-            ExecError::Spawn(format!("working directory `{}` does not exist", cwd.display()))
-        }
+        Some(cwd) if !cwd.is_dir() => ExecError::Spawn(format!(
+            "working directory `{}` does not exist",
+            cwd.display()
+        )),
         _ => ExecError::Spawn(format!("bash: {e}")),
     })?;
     let pgid = child.id().map(|id| id as i32);
@@ -123,7 +124,11 @@ async fn run_local(
         let _ = tokio::time::timeout(DRAIN_AFTER_EXIT, drain).await;
     }
     chunker.finish(&mut emit);
-    Ok(ExitInfo { outcome, code: status.code(), signal: status.signal() })
+    Ok(ExitInfo {
+        outcome,
+        code: status.code(),
+        signal: status.signal(),
+    })
 }
 
 /// TERM the group now and KILL it after `grace` if anything is left.

@@ -30,13 +30,20 @@ async fn run(spec: CommandSpec, cancel: CancellationToken) -> Run {
 }
 
 fn spec(script: &str) -> CommandSpec {
-    CommandSpec { script: script.into(), grace: Duration::from_secs(2), ..Default::default() }
+    CommandSpec {
+        script: script.into(),
+        grace: Duration::from_secs(2),
+        ..Default::default()
+    }
 }
 
 /// Independent of the executor's own check: `ps` lists the group's members and their states;
 /// zombies (state Z) are dead processes not yet reaped by init.
 fn group_alive(pgid: i32) -> bool {
-    let out = std::process::Command::new("ps").args(["-e", "-o", "pgid=,stat="]).output().unwrap();
+    let out = std::process::Command::new("ps")
+        .args(["-e", "-o", "pgid=,stat="])
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&out.stdout).lines().any(|line| {
         let mut fields = line.split_whitespace();
         fields.next() == Some(&pgid.to_string()) && !fields.next().unwrap_or("Z").starts_with('Z')
@@ -45,14 +52,29 @@ fn group_alive(pgid: i32) -> bool {
 
 #[tokio::test]
 async fn reports_exit_codes_and_interleaved_output() {
-    let r = run(spec("echo out; echo err >&2; exit 3"), CancellationToken::new()).await;
-    assert_eq!(r.info, ExitInfo { outcome: Outcome::Exited, code: Some(3), signal: None });
+    let r = run(
+        spec("echo out; echo err >&2; exit 3"),
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(
+        r.info,
+        ExitInfo {
+            outcome: Outcome::Exited,
+            code: Some(3),
+            signal: None
+        }
+    );
     assert_eq!(r.output, b"out\nerr\n");
 }
 
 #[tokio::test]
 async fn pipefail_and_errexit_are_on() {
-    let r = run(spec("false | true; echo unreachable"), CancellationToken::new()).await;
+    let r = run(
+        spec("false | true; echo unreachable"),
+        CancellationToken::new(),
+    )
+    .await;
     assert_eq!(r.info.code, Some(1));
     assert!(r.output.is_empty());
 }
@@ -75,7 +97,10 @@ async fn env_and_cwd_are_applied() {
     s.cwd = Some(dir.clone());
     let r = run(s, CancellationToken::new()).await;
     let text = String::from_utf8(r.output).unwrap();
-    assert_eq!(text, format!("hello\n{}\n", dir.canonicalize().unwrap().display()));
+    assert_eq!(
+        text,
+        format!("hello\n{}\n", dir.canonicalize().unwrap().display())
+    );
 }
 
 #[tokio::test]
@@ -85,8 +110,15 @@ async fn timeout_kills_the_whole_tree() {
     let started = Instant::now();
     let r = run(s, CancellationToken::new()).await;
     assert_eq!(r.info.outcome, Outcome::TimedOut);
-    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
-    assert!(!group_alive(r.pgid.unwrap()), "processes of the group survived");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        !group_alive(r.pgid.unwrap()),
+        "processes of the group survived"
+    );
 }
 
 #[tokio::test]
@@ -113,7 +145,12 @@ async fn a_missing_working_directory_is_named() {
     let mut s = spec("true");
     s.cwd = Some("/nonexistent/baton-test".into());
     let err = LocalExecutor
-        .run(&s, Box::new(|_| {}), Box::new(|_| {}), &CancellationToken::new())
+        .run(
+            &s,
+            Box::new(|_| {}),
+            Box::new(|_| {}),
+            &CancellationToken::new(),
+        )
         .await
         .unwrap_err();
     assert!(err.to_string().contains("/nonexistent/baton-test"), "{err}");

@@ -25,7 +25,9 @@ impl BlobStore {
     pub fn put_file(&self, source: &Path) -> io::Result<(String, u64)> {
         fs::create_dir_all(&self.dir)?;
         let mut input = File::open(source)?;
-        let tmp = self.dir.join(format!(".incoming-{}-{}", std::process::id(), unique()));
+        let tmp = self
+            .dir
+            .join(format!(".incoming-{}-{}", std::process::id(), unique()));
         let mut output = File::create(&tmp)?;
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 256 * 1024];

@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::{RunId, Status};
 use crate::Millis;
+use crate::record::{RunId, Status};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Event {

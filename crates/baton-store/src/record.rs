@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::Millis;
 use crate::event::Phase;
 use crate::owner::Owner;
-use crate::Millis;
 
 pub type RunId = i64;
 pub type StepId = i64;
@@ -59,7 +59,10 @@ impl Status {
 
     /// Failed for the purpose of exit codes, dependents and rollback.
     pub fn is_failure(self) -> bool {
-        matches!(self, Status::Failed | Status::TimedOut | Status::Cancelled | Status::Interrupted)
+        matches!(
+            self,
+            Status::Failed | Status::TimedOut | Status::Cancelled | Status::Interrupted
+        )
     }
 }
 
@@ -90,9 +93,14 @@ impl RunKind {
     }
 
     pub fn parse(text: &str) -> Option<RunKind> {
-        [RunKind::Pipeline, RunKind::Exec, RunKind::Config, RunKind::Infra]
-            .into_iter()
-            .find(|k| k.as_str() == text)
+        [
+            RunKind::Pipeline,
+            RunKind::Exec,
+            RunKind::Config,
+            RunKind::Infra,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == text)
     }
 }
 

@@ -8,10 +8,10 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavio
 use rusqlite_migration::{M, Migrations};
 
 use crate::event::{Event, EventKind, Phase, StepRef};
+use crate::now_millis;
 use crate::owner::Owner;
 use crate::record::*;
 use crate::store::{Store, StoreError, StoreResult};
-use crate::now_millis;
 
 /// Schema versions, oldest first. Never edit a released migration: append a new one.
 const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("migrations/001_runs.sql"))];
@@ -24,17 +24,27 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Open (creating and migrating as needed) the store database `dir/baton.db`.
     pub fn open(dir: &Path) -> StoreResult<SqliteStore> {
-        let open_err = |reason: String| StoreError::Open { path: dir.display().to_string(), reason };
+        let open_err = |reason: String| StoreError::Open {
+            path: dir.display().to_string(),
+            reason,
+        };
         std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
         let path = dir.join("baton.db");
         let mut conn = Connection::open(&path).map_err(|e| open_err(e.to_string()))?;
-        conn.busy_timeout(Duration::from_secs(30)).map_err(|e| open_err(e.to_string()))?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| open_err(e.to_string()))?;
+        conn.busy_timeout(Duration::from_secs(30))
+            .map_err(|e| open_err(e.to_string()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| open_err(e.to_string()))?;
         // NORMAL in WAL mode: a power cut may lose the last commits, never corrupt the database.
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| open_err(e.to_string()))?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| open_err(e.to_string()))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| open_err(e.to_string()))?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(|e| open_err(e.to_string()))?;
         migrate(&mut conn)?;
-        Ok(SqliteStore { conn: Mutex::new(conn), path })
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            path,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -114,10 +124,18 @@ fn run_from_row(row: &Row) -> rusqlite::Result<RunRecord> {
     })
 }
 
-const STEP_KEY: &str = "run_id = ?1 AND stage = ?2 AND target = ?3 AND phase = ?4 AND idx = ?5 AND attempt = ?6";
+const STEP_KEY: &str =
+    "run_id = ?1 AND stage = ?2 AND target = ?3 AND phase = ?4 AND idx = ?5 AND attempt = ?6";
 
-fn step_key<'a>(run: RunId, step: &'a StepRef) -> (RunId, &'a str, &'a str, &'static str, u32, u32) {
-    (run, &step.stage, &step.target, step.phase.as_str(), step.index, step.attempt)
+fn step_key(run: RunId, step: &StepRef) -> (RunId, &str, &str, &'static str, u32, u32) {
+    (
+        run,
+        &step.stage,
+        &step.target,
+        step.phase.as_str(),
+        step.index,
+        step.attempt,
+    )
 }
 
 fn record_event(conn: &mut Connection, event: &Event) -> rusqlite::Result<()> {
@@ -129,22 +147,33 @@ fn record_event(conn: &mut Connection, event: &Event) -> rusqlite::Result<()> {
             // Output is logged as chunks keyed by byte offset, not as events: a stage printing
             // a gigabyte must not become millions of rows.
             let (r, stage, target, phase, idx, attempt) = step_key(run, step);
-            let inserted = tx.prepare_cached(&format!(
-                "INSERT INTO log_chunks (step_id, offset, data) \
+            let inserted = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO log_chunks (step_id, offset, data) \
                  SELECT id, log_bytes, ?7 FROM steps WHERE {STEP_KEY}"
-            ))?
-            .execute(params![r, stage, target, phase, idx, attempt, data])?;
+                ))?
+                .execute(params![r, stage, target, phase, idx, attempt, data])?;
             if inserted > 0 {
                 tx.prepare_cached(&format!(
                     "UPDATE steps SET log_bytes = log_bytes + ?7 WHERE {STEP_KEY}"
                 ))?
-                .execute(params![r, stage, target, phase, idx, attempt, data.len() as i64])?;
+                .execute(params![
+                    r,
+                    stage,
+                    target,
+                    phase,
+                    idx,
+                    attempt,
+                    data.len() as i64
+                ])?;
             }
             return tx.commit();
         }
         EventKind::RunStarted => {
-            tx.prepare_cached("UPDATE runs SET started_at = COALESCE(started_at, ?2) WHERE id = ?1")?
-                .execute(params![run, at])?;
+            tx.prepare_cached(
+                "UPDATE runs SET started_at = COALESCE(started_at, ?2) WHERE id = ?1",
+            )?
+            .execute(params![run, at])?;
         }
         EventKind::RunFinished { status, reason } => {
             tx.prepare_cached(
@@ -161,7 +190,11 @@ fn record_event(conn: &mut Connection, event: &Event) -> rusqlite::Result<()> {
             )?
             .execute(params![run, stage, at])?;
         }
-        EventKind::StageFinished { stage, status, reason } => {
+        EventKind::StageFinished {
+            stage,
+            status,
+            reason,
+        } => {
             let seq: Option<i64> = if *status == Status::Success {
                 tx.prepare_cached(
                     "SELECT COALESCE(MAX(completed_seq), 0) + 1 FROM stages WHERE run_id = ?1",
@@ -186,15 +219,30 @@ fn record_event(conn: &mut Connection, event: &Event) -> rusqlite::Result<()> {
             )?
             .execute(params![r, stage, target, phase, idx, attempt, step.label, at])?;
         }
-        EventKind::StepFinished { step, status, exit_code, signal, reason } => {
+        EventKind::StepFinished {
+            step,
+            status,
+            exit_code,
+            signal,
+            reason,
+        } => {
             let (r, stage, target, phase, idx, attempt) = step_key(run, step);
             tx.prepare_cached(&format!(
                 "UPDATE steps SET status = ?7, exit_code = ?8, signal = ?9, reason = ?10, \
                  finished_at = ?11, pgid = NULL WHERE {STEP_KEY}"
             ))?
             .execute(params![
-                r, stage, target, phase, idx, attempt,
-                status.as_str(), exit_code, signal, reason, at
+                r,
+                stage,
+                target,
+                phase,
+                idx,
+                attempt,
+                status.as_str(),
+                exit_code,
+                signal,
+                reason,
+                at
             ])?;
         }
         EventKind::ArtifactStored { .. } | EventKind::Message { .. } => {}
@@ -260,7 +308,10 @@ impl Store for SqliteStore {
 
     fn set_run_workspace(&self, run: RunId, workspace: &str) -> StoreResult<()> {
         self.with(|conn| {
-            conn.execute("UPDATE runs SET workspace = ?2 WHERE id = ?1", params![run, workspace])?;
+            conn.execute(
+                "UPDATE runs SET workspace = ?2 WHERE id = ?1",
+                params![run, workspace],
+            )?;
             Ok(())
         })
     }
@@ -311,8 +362,12 @@ impl Store for SqliteStore {
 
     fn run(&self, id: RunId) -> StoreResult<Option<RunRecord>> {
         self.with(|conn| {
-            conn.query_row(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"), params![id], run_from_row)
-                .optional()
+            conn.query_row(
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+                params![id],
+                run_from_row,
+            )
+            .optional()
         })
     }
 
@@ -519,7 +574,12 @@ impl Store for SqliteStore {
         self.query_artifacts("run_id = ?1", params![run])
     }
 
-    fn acquire_lock(&self, name: &str, purpose: &str, owner: &Owner) -> StoreResult<Result<(), LockInfo>> {
+    fn acquire_lock(
+        &self,
+        name: &str,
+        purpose: &str,
+        owner: &Owner,
+    ) -> StoreResult<Result<(), LockInfo>> {
         self.with(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             if let Some(held) = query_lock(&tx, name)? {
@@ -558,7 +618,13 @@ impl Store for SqliteStore {
         self.with(|conn| query_lock(conn, name))
     }
 
-    fn audit(&self, who: &str, action: &str, subject: &str, detail: &serde_json::Value) -> StoreResult<()> {
+    fn audit(
+        &self,
+        who: &str,
+        action: &str,
+        subject: &str,
+        detail: &serde_json::Value,
+    ) -> StoreResult<()> {
         self.with(|conn| {
             conn.execute(
                 "INSERT INTO audit (at, who, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -590,7 +656,11 @@ impl Store for SqliteStore {
 }
 
 impl SqliteStore {
-    fn query_artifacts(&self, condition: &str, args: impl rusqlite::Params) -> StoreResult<Vec<ArtifactRecord>> {
+    fn query_artifacts(
+        &self,
+        condition: &str,
+        args: impl rusqlite::Params,
+    ) -> StoreResult<Vec<ArtifactRecord>> {
         self.with(|conn| {
             let mut stmt = conn.prepare(&format!(
                 "SELECT id, name, version, sha256, size, run_id, pipeline, stage, commit_sha, branch, shelf, \

@@ -56,13 +56,24 @@ pub trait Store: Send + Sync {
 
     // Locks.
     /// Take lock `name`, or return who holds it.
-    fn acquire_lock(&self, name: &str, purpose: &str, owner: &Owner) -> StoreResult<Result<(), LockInfo>>;
+    fn acquire_lock(
+        &self,
+        name: &str,
+        purpose: &str,
+        owner: &Owner,
+    ) -> StoreResult<Result<(), LockInfo>>;
     fn release_lock(&self, name: &str, owner: &Owner) -> StoreResult<()>;
     /// Remove lock `name` whoever holds it, returning what it was.
     fn break_lock(&self, name: &str) -> StoreResult<Option<LockInfo>>;
     fn lock(&self, name: &str) -> StoreResult<Option<LockInfo>>;
 
     // Audit trail.
-    fn audit(&self, who: &str, action: &str, subject: &str, detail: &serde_json::Value) -> StoreResult<()>;
+    fn audit(
+        &self,
+        who: &str,
+        action: &str,
+        subject: &str,
+        detail: &serde_json::Value,
+    ) -> StoreResult<()>;
     fn audit_log(&self, limit: usize) -> StoreResult<Vec<AuditRecord>>;
 }

@@ -34,20 +34,38 @@ fn step(stage: &str) -> StepRef {
 }
 
 fn event(run: RunId, kind: EventKind) -> Event {
-    Event { run, at: now_millis(), kind }
+    Event {
+        run,
+        at: now_millis(),
+        kind,
+    }
 }
 
 #[test]
 fn concurrency_admits_first_come_first_served() {
     let (_dir, store) = store();
-    let a = store.create_run(&new_run("build", Owner::current())).unwrap();
-    let b = store.create_run(&new_run("build", Owner::current())).unwrap();
-    let c = store.create_run(&new_run("build", Owner::current())).unwrap();
+    let a = store
+        .create_run(&new_run("build", Owner::current()))
+        .unwrap();
+    let b = store
+        .create_run(&new_run("build", Owner::current()))
+        .unwrap();
+    let c = store
+        .create_run(&new_run("build", Owner::current()))
+        .unwrap();
     // b may not jump ahead of a, even with a free slot.
     assert!(!store.try_start_run(b, 1).unwrap());
     assert!(store.try_start_run(a, 1).unwrap());
     assert!(!store.try_start_run(b, 1).unwrap());
-    store.record(&event(a, EventKind::RunFinished { status: Status::Success, reason: None })).unwrap();
+    store
+        .record(&event(
+            a,
+            EventKind::RunFinished {
+                status: Status::Success,
+                reason: None,
+            },
+        ))
+        .unwrap();
     assert!(!store.try_start_run(c, 1).unwrap());
     assert!(store.try_start_run(b, 1).unwrap());
     assert_eq!(store.run(b).unwrap().unwrap().status, Status::Running);
@@ -56,10 +74,26 @@ fn concurrency_admits_first_come_first_served() {
 #[test]
 fn output_is_logged_as_chunks_by_offset() {
     let (_dir, store) = store();
-    let run = store.create_run(&new_run("build", Owner::current())).unwrap();
-    store.record(&event(run, EventKind::StepStarted { step: step("lint") })).unwrap();
-    for data in [b"hello\n".to_vec(), vec![0xff, 0xfe, b'\n'], b"no newline".to_vec()] {
-        store.record(&event(run, EventKind::Output { step: step("lint"), data })).unwrap();
+    let run = store
+        .create_run(&new_run("build", Owner::current()))
+        .unwrap();
+    store
+        .record(&event(run, EventKind::StepStarted { step: step("lint") }))
+        .unwrap();
+    for data in [
+        b"hello\n".to_vec(),
+        vec![0xff, 0xfe, b'\n'],
+        b"no newline".to_vec(),
+    ] {
+        store
+            .record(&event(
+                run,
+                EventKind::Output {
+                    step: step("lint"),
+                    data,
+                },
+            ))
+            .unwrap();
     }
     let steps = store.steps(run).unwrap();
     assert_eq!(steps[0].log_bytes, 19);
@@ -69,7 +103,13 @@ fn output_is_logged_as_chunks_by_offset() {
     assert_eq!(chunks[1].1, vec![0xff, 0xfe, b'\n']);
     assert_eq!(store.log_chunks(steps[0].id, 9).unwrap().len(), 1);
     // Output is not duplicated into the event log.
-    assert!(store.events(run, 0).unwrap().iter().all(|(_, e)| e.kind.name() != "output"));
+    assert!(
+        store
+            .events(run, 0)
+            .unwrap()
+            .iter()
+            .all(|(_, e)| e.kind.name() != "output")
+    );
 }
 
 #[test]
@@ -79,10 +119,23 @@ fn runs_of_dead_owners_are_interrupted_once() {
     dead.start_ticks += 1; // same pid, other start time: a reused pid, so a dead owner
     let run = store.create_run(&new_run("build", dead)).unwrap();
     assert!(store.try_start_run(run, 1).unwrap());
-    store.record(&event(run, EventKind::StageStarted { stage: "lint".into() })).unwrap();
-    store.record(&event(run, EventKind::StepStarted { step: step("lint") })).unwrap();
-    store.set_step_process_group(run, &step("lint"), 4242).unwrap();
-    let live = store.create_run(&new_run("other", Owner::current())).unwrap();
+    store
+        .record(&event(
+            run,
+            EventKind::StageStarted {
+                stage: "lint".into(),
+            },
+        ))
+        .unwrap();
+    store
+        .record(&event(run, EventKind::StepStarted { step: step("lint") }))
+        .unwrap();
+    store
+        .set_step_process_group(run, &step("lint"), 4242)
+        .unwrap();
+    let live = store
+        .create_run(&new_run("other", Owner::current()))
+        .unwrap();
 
     let found = store.interrupt_orphans().unwrap();
     assert_eq!(found.len(), 1);
@@ -101,13 +154,19 @@ fn locks_name_their_holder_and_staleness() {
     let (_dir, store) = store();
     let me = Owner::current();
     store.acquire_lock("infra", "apply", &me).unwrap().unwrap();
-    let held = store.acquire_lock("infra", "apply", &me).unwrap().unwrap_err();
+    let held = store
+        .acquire_lock("infra", "apply", &me)
+        .unwrap()
+        .unwrap_err();
     assert_eq!(held.owner, me);
     assert!(!held.is_stale());
     store.release_lock("infra", &me).unwrap();
     let mut dead = me.clone();
     dead.start_ticks += 1;
-    store.acquire_lock("infra", "apply", &dead).unwrap().unwrap();
+    store
+        .acquire_lock("infra", "apply", &dead)
+        .unwrap()
+        .unwrap();
     assert!(store.lock("infra").unwrap().unwrap().is_stale());
     assert!(store.break_lock("infra").unwrap().is_some());
     assert!(store.lock("infra").unwrap().is_none());
@@ -116,7 +175,9 @@ fn locks_name_their_holder_and_staleness() {
 #[test]
 fn artifact_versions_count_up_per_name() {
     let (_dir, store) = store();
-    let run = store.create_run(&new_run("build", Owner::current())).unwrap();
+    let run = store
+        .create_run(&new_run("build", Owner::current()))
+        .unwrap();
     let artifact = |sha: &str| NewArtifact {
         name: "app.tgz".into(),
         sha256: sha.into(),
@@ -140,7 +201,10 @@ fn blobs_are_content_addressed() {
     let file = dir.path().join("a.txt");
     std::fs::write(&file, "abc").unwrap();
     let (sha, size) = blobs.put_file(&file).unwrap();
-    assert_eq!(sha, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_eq!(
+        sha,
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
     assert_eq!(size, 3);
     assert_eq!(std::fs::read(blobs.path(&sha)).unwrap(), b"abc");
     assert_eq!(blobs.put_file(&file).unwrap().0, sha);

@@ -66,24 +66,42 @@ pub enum Failure {
     /// The project is invalid (exit 2).
     Invalid(Diagnostics),
     /// Bad usage: unknown pipeline, bad `--var`… (exit 2).
-    Usage { message: String, hint: Option<String> },
+    Usage {
+        message: String,
+        hint: Option<String>,
+    },
     /// The operation failed (exit 1).
-    Failed { message: String, hint: Option<String> },
+    Failed {
+        message: String,
+        hint: Option<String>,
+    },
 }
 
 impl Failure {
     pub fn usage(message: impl Into<String>) -> Failure {
-        Failure::Usage { message: message.into(), hint: None }
+        Failure::Usage {
+            message: message.into(),
+            hint: None,
+        }
     }
 
     pub fn failed(message: impl Into<String>) -> Failure {
-        Failure::Failed { message: message.into(), hint: None }
+        Failure::Failed {
+            message: message.into(),
+            hint: None,
+        }
     }
 
     pub fn with_hint(self, hint: impl Into<String>) -> Failure {
         match self {
-            Failure::Usage { message, .. } => Failure::Usage { message, hint: Some(hint.into()) },
-            Failure::Failed { message, .. } => Failure::Failed { message, hint: Some(hint.into()) },
+            Failure::Usage { message, .. } => Failure::Usage {
+                message,
+                hint: Some(hint.into()),
+            },
+            Failure::Failed { message, .. } => Failure::Failed {
+                message,
+                hint: Some(hint.into()),
+            },
             other => other,
         }
     }
@@ -111,10 +129,15 @@ impl Failure {
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Failure {
         let hint = match &e {
-            StoreError::DiskFull(_) => Some("free some space; nothing was half-written".to_string()),
+            StoreError::DiskFull(_) => {
+                Some("free some space; nothing was half-written".to_string())
+            }
             _ => None,
         };
-        Failure::Failed { message: e.to_string(), hint }
+        Failure::Failed {
+            message: e.to_string(),
+            hint,
+        }
     }
 }
 
@@ -138,14 +161,21 @@ pub type CommandResult = Result<u8, Failure>;
 pub fn project_file(cli: &Cli) -> Result<PathBuf, Failure> {
     if let Some(file) = &cli.file {
         if !file.is_file() {
-            return Err(Failure::usage(format!("no project file at `{}`", file.display())));
+            return Err(Failure::usage(format!(
+                "no project file at `{}`",
+                file.display()
+            )));
         }
         return Ok(file.clone());
     }
-    let cwd = std::env::current_dir().map_err(|e| Failure::failed(format!("cannot read the current directory: {e}")))?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| Failure::failed(format!("cannot read the current directory: {e}")))?;
     baton_model::find_project_file(&cwd).ok_or_else(|| {
-        Failure::usage(format!("no `baton.yaml` in `{}` or any parent directory", cwd.display()))
-            .with_hint("run `baton init` to create one, or pass `-f PATH`")
+        Failure::usage(format!(
+            "no `baton.yaml` in `{}` or any parent directory",
+            cwd.display()
+        ))
+        .with_hint("run `baton init` to create one, or pass `-f PATH`")
     })
 }
 
@@ -177,7 +207,11 @@ impl App {
                 run.owner.pid
             );
         }
-        Ok(App { project: Arc::new(project), store, state_dir })
+        Ok(App {
+            project: Arc::new(project),
+            store,
+            state_dir,
+        })
     }
 }
 

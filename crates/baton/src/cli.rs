@@ -173,7 +173,7 @@ pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
             out.push("--follow".to_string());
             continue;
         }
-        if !in_logs && !expect_value && !arg.starts_with('-') && out.len() > 0 {
+        if !in_logs && !expect_value && !arg.starts_with('-') && !out.is_empty() {
             in_logs = arg == "logs";
         }
         expect_value = !in_logs && (arg == "-f" || arg == "--file" || arg == "--color");
@@ -193,7 +193,10 @@ mod tests {
     #[test]
     fn dash_f_follows_only_after_logs() {
         assert_eq!(norm("baton logs 3 -f"), "baton logs 3 --follow");
-        assert_eq!(norm("baton -f x.yaml logs 3 -f"), "baton -f x.yaml logs 3 --follow");
+        assert_eq!(
+            norm("baton -f x.yaml logs 3 -f"),
+            "baton -f x.yaml logs 3 --follow"
+        );
         assert_eq!(norm("baton -f logs.yaml run p"), "baton -f logs.yaml run p");
         assert_eq!(norm("baton run p -f b.yaml"), "baton run p -f b.yaml");
     }

@@ -40,10 +40,24 @@ struct State {
 }
 
 impl LiveView {
-    pub fn new(ui: Ui, header: String, verbose: bool, stage_names: impl Iterator<Item = usize>) -> LiveView {
+    pub fn new(
+        ui: Ui,
+        header: String,
+        verbose: bool,
+        stage_names: impl Iterator<Item = usize>,
+    ) -> LiveView {
         let name_width = stage_names.max().unwrap_or(8).max(8);
-        let bars = ui.stdout_tty.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
-        LiveView { ui, header: Mutex::new(Some(header)), verbose, name_width, bars, state: Mutex::new(State::default()) }
+        let bars = ui
+            .stdout_tty
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
+        LiveView {
+            ui,
+            header: Mutex::new(Some(header)),
+            verbose,
+            name_width,
+            bars,
+            state: Mutex::new(State::default()),
+        }
     }
 
     fn print(&self, line: String) {
@@ -85,7 +99,11 @@ impl LiveView {
             }
             None => {
                 let name = format!("{stage:<w$}", w = self.name_width);
-                self.print(format!("  {} {name}  {}", output::mark(Status::Running), self.ui.paint(Style::Dim, "started")));
+                self.print(format!(
+                    "  {} {name}  {}",
+                    output::mark(Status::Running),
+                    self.ui.paint(Style::Dim, "started")
+                ));
             }
         }
     }
@@ -96,10 +114,10 @@ impl LiveView {
         if tail.len() > TAIL_BYTES * 2 {
             tail.drain(..tail.len() - TAIL_BYTES);
         }
-        if let Some(bar) = state.spinners.get(&step.stage) {
-            if let Some(line) = last_line(data) {
-                bar.set_message(line);
-            }
+        if let Some(bar) = state.spinners.get(&step.stage)
+            && let Some(line) = last_line(data)
+        {
+            bar.set_message(line);
         }
         if self.verbose {
             let partial = state.partial.entry(step.clone()).or_default();
@@ -114,15 +132,31 @@ impl LiveView {
         }
     }
 
-    fn stage_finished(&self, state: &mut State, stage: &str, status: Status, reason: Option<&str>, at: Millis) {
-        let elapsed = state.started.remove(stage).map(|s| output::duration(at - s)).unwrap_or_default();
+    fn stage_finished(
+        &self,
+        state: &mut State,
+        stage: &str,
+        status: Status,
+        reason: Option<&str>,
+        at: Millis,
+    ) {
+        let elapsed = state
+            .started
+            .remove(stage)
+            .map(|s| output::duration(at - s))
+            .unwrap_or_default();
         if let Some(bar) = state.spinners.remove(stage) {
             bar.finish_and_clear();
         }
-        let mark = self.ui.paint(output::status_style(status), output::mark(status));
+        let mark = self
+            .ui
+            .paint(output::status_style(status), output::mark(status));
         let name = format!("{stage:<w$}", w = self.name_width);
         let word = format!("{:<9}", status.as_str());
-        let mut line = format!("  {mark} {name}  {}  {elapsed:>6}", self.ui.paint(output::status_style(status), &word));
+        let mut line = format!(
+            "  {mark} {name}  {}  {elapsed:>6}",
+            self.ui.paint(output::status_style(status), &word)
+        );
         if let Some(reason) = reason {
             line.push_str(&format!("  {}", self.ui.paint(Style::Dim, reason)));
         }
@@ -131,7 +165,9 @@ impl LiveView {
             return;
         }
         for (step, _) in state.failures.remove(stage).unwrap_or_default() {
-            let Some(tail) = state.tails.get(&step) else { continue };
+            let Some(tail) = state.tails.get(&step) else {
+                continue;
+            };
             let text = String::from_utf8_lossy(tail);
             let lines: Vec<&str> = text.lines().collect();
             let shown = &lines[lines.len().saturating_sub(TAIL_LINES)..];
@@ -143,7 +179,10 @@ impl LiveView {
             } else {
                 format!("{} on {}", step.label, step.target)
             };
-            self.print(format!("      {}", self.ui.paint(Style::Dim, &format!("┌ {header}"))));
+            self.print(format!(
+                "      {}",
+                self.ui.paint(Style::Dim, &format!("┌ {header}"))
+            ));
             for l in shown {
                 self.print(format!("      {} {l}", self.ui.paint(Style::Dim, "│")));
             }
@@ -160,28 +199,53 @@ impl EventSink for LiveView {
         match &event.kind {
             EventKind::StageStarted { stage } => self.stage_started(&mut state, stage, event.at),
             EventKind::Output { step, data } => self.output(&mut state, step, data),
-            EventKind::StepFinished { step, status, reason, .. } => {
+            EventKind::StepFinished {
+                step,
+                status,
+                reason,
+                ..
+            } => {
                 if status.is_failure() && *status != Status::Cancelled {
-                    state.failures.entry(step.stage.clone()).or_default().push((step.clone(), reason.clone()));
+                    state
+                        .failures
+                        .entry(step.stage.clone())
+                        .or_default()
+                        .push((step.clone(), reason.clone()));
                 } else if step.phase == baton_store::Phase::Main {
                     state.tails.remove(step);
                 }
                 state.partial.remove(step);
             }
-            EventKind::StageFinished { stage, status, reason } => {
-                self.stage_finished(&mut state, stage, *status, reason.as_deref(), event.at)
-            }
+            EventKind::StageFinished {
+                stage,
+                status,
+                reason,
+            } => self.stage_finished(&mut state, stage, *status, reason.as_deref(), event.at),
             EventKind::Message { text } => {
-                self.print(format!("  {} {}", self.ui.paint(Style::Dim, "·"), self.ui.paint(Style::Dim, text)));
-            }
-            EventKind::ArtifactStored { name, version, size, .. } => {
                 self.print(format!(
                     "  {} {}",
                     self.ui.paint(Style::Dim, "·"),
-                    self.ui.paint(Style::Dim, &format!("artifact {name} v{version} stored ({size} bytes)"))
+                    self.ui.paint(Style::Dim, text)
                 ));
             }
-            EventKind::RunStarted | EventKind::RunFinished { .. } | EventKind::StepStarted { .. } => {}
+            EventKind::ArtifactStored {
+                name,
+                version,
+                size,
+                ..
+            } => {
+                self.print(format!(
+                    "  {} {}",
+                    self.ui.paint(Style::Dim, "·"),
+                    self.ui.paint(
+                        Style::Dim,
+                        &format!("artifact {name} v{version} stored ({size} bytes)")
+                    )
+                ));
+            }
+            EventKind::RunStarted
+            | EventKind::RunFinished { .. }
+            | EventKind::StepStarted { .. } => {}
         }
     }
 }

@@ -61,7 +61,10 @@ pub struct Table {
 
 impl Table {
     pub fn new(header: &[&str]) -> Table {
-        Table { header: header.iter().map(|h| h.to_string()).collect(), rows: Vec::new() }
+        Table {
+            header: header.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+        }
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -87,7 +90,11 @@ impl Table {
             for (i, cell) in cells.iter().enumerate() {
                 out.push_str(cell);
                 if i < last {
-                    let pad = widths.get(i).copied().unwrap_or(0).saturating_sub(visible_width(cell));
+                    let pad = widths
+                        .get(i)
+                        .copied()
+                        .unwrap_or(0)
+                        .saturating_sub(visible_width(cell));
                     out.push_str(&" ".repeat(pad + 2));
                 }
             }
@@ -95,7 +102,11 @@ impl Table {
             out.truncate(trimmed);
             out.push('\n');
         };
-        let header: Vec<String> = self.header.iter().map(|h| ui.paint(Style::Dim, h)).collect();
+        let header: Vec<String> = self
+            .header
+            .iter()
+            .map(|h| ui.paint(Style::Dim, h))
+            .collect();
         line(&header, &mut out);
         for row in &self.rows {
             line(row, &mut out);
@@ -121,7 +132,10 @@ pub fn visible_width(text: &str) -> usize {
 
 /// Print JSON for `--json` listings.
 pub fn print_json<T: serde::Serialize>(value: &T) {
-    println!("{}", serde_json::to_string_pretty(value).expect("listings serialize"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("listings serialize")
+    );
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::Project;
 
@@ -40,9 +40,15 @@ fn serve() -> Server {
                     if_none_match = Some(v.trim().to_string());
                 }
             }
-            let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let path = request_line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .to_string();
             let (status, body, etag) = match path.as_str() {
-                "/flaky" if flaky.fetch_add(1, Ordering::SeqCst) < 2 => ("500 Internal Server Error", "not yet", None),
+                "/flaky" if flaky.fetch_add(1, Ordering::SeqCst) < 2 => {
+                    ("500 Internal Server Error", "not yet", None)
+                }
                 "/flaky" => ("200 OK", "ready now", None),
                 "/doc" if if_none_match.as_deref() == Some("\"v1\"") => {
                     nm.fetch_add(1, Ordering::SeqCst);
@@ -59,7 +65,11 @@ fn serve() -> Server {
             );
         }
     });
-    Server { port, flaky_hits, not_modified }
+    Server {
+        port,
+        flaky_hits,
+        not_modified,
+    }
 }
 
 #[test]
@@ -77,7 +87,10 @@ pipelines:
     ));
     p.baton(&["run", "p"]).code(0);
     assert_eq!(server.flaky_hits.load(Ordering::SeqCst), 3);
-    p.baton(&["logs", "1"]).code(0).stdout_has("attempt 1/6 failed").stdout_has("→ 200 OK");
+    p.baton(&["logs", "1"])
+        .code(0)
+        .stdout_has("attempt 1/6 failed")
+        .stdout_has("→ 200 OK");
 }
 
 #[test]
@@ -87,7 +100,9 @@ fn unmet_expectations_fail_with_the_reason() {
         "pipelines: {{ p: {{ stages: {{ check: {{ http: {{ url: 'http://127.0.0.1:{}/missing', retries: 1, interval: 10ms }} }} }} }} }}\n",
         server.port
     ));
-    p.baton(&["run", "p"]).code(1).stdout_has("expected a 2xx status, got 404");
+    p.baton(&["run", "p"])
+        .code(1)
+        .stdout_has("expected a 2xx status, got 404");
 }
 
 #[test]
@@ -110,5 +125,7 @@ pipelines:
     // Second run: a conditional request, a 304, and the cached body saved again.
     p.baton(&["run", "p"]).code(0);
     assert_eq!(server.not_modified.load(Ordering::SeqCst), 1);
-    p.baton(&["logs", "2"]).code(0).stdout_has("304 Not Modified, using the cached body");
+    p.baton(&["logs", "2"])
+        .code(0)
+        .stdout_has("304 Not Modified, using the cached body");
 }

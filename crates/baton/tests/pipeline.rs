@@ -19,7 +19,9 @@ pipelines:
     );
     p.baton(&["run", "p"]).code(0).stdout_has("c");
     assert_eq!(p.stage_status(1, "c"), "success");
-    p.baton(&["logs", "1", "--stage", "c"]).code(0).stdout_has("joined");
+    p.baton(&["logs", "1", "--stage", "c"])
+        .code(0)
+        .stdout_has("joined");
 }
 
 #[test]
@@ -80,7 +82,13 @@ pipelines:
     p.baton(&["run", "p"]).code(0);
     assert_eq!(p.stage_status(1, "gated"), "skipped");
     assert!(!p.file("gated.ran").exists());
-    assert_eq!(std::fs::read_to_string(p.file("tries")).unwrap().lines().count(), 3);
+    assert_eq!(
+        std::fs::read_to_string(p.file("tries"))
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
     assert_eq!(p.stage_status(1, "optional"), "failed");
     assert!(p.file("last.ran").exists());
     // --var overrides vars, so the gate opens.
@@ -103,7 +111,9 @@ pipelines:
 "#,
     );
     p.baton(&["run", "p"]).code(0);
-    p.baton(&["logs", "1"]).code(0).stdout_has("1 p show dev manual local hi eu");
+    p.baton(&["logs", "1"])
+        .code(0)
+        .stdout_has("1 p show dev manual local hi eu");
 }
 
 #[test]
@@ -118,12 +128,20 @@ pipelines:
       three: { needs: [two], run: "exit 1", rollback: "echo three >> undo.log" }
 "#,
     );
-    p.baton(&["run", "p"]).code(1).stdout_has("rolling back two, one");
-    assert_eq!(std::fs::read_to_string(p.file("undo.log")).unwrap(), "two\none\n");
+    p.baton(&["run", "p"])
+        .code(1)
+        .stdout_has("rolling back two, one");
+    assert_eq!(
+        std::fs::read_to_string(p.file("undo.log")).unwrap(),
+        "two\none\n"
+    );
     // On demand, on a finished run: recorded as a new run.
     std::fs::remove_file(p.file("undo.log")).unwrap();
     p.baton(&["rollback", "1"]).code(0);
-    assert_eq!(std::fs::read_to_string(p.file("undo.log")).unwrap(), "two\none\n");
+    assert_eq!(
+        std::fs::read_to_string(p.file("undo.log")).unwrap(),
+        "two\none\n"
+    );
     assert_eq!(p.show(2)["run"]["trigger"], "rollback");
 }
 
@@ -142,13 +160,28 @@ pipelines:
     p.baton(&["run", "p"]).code(1);
     p.write("fixed", "");
     p.baton(&["retry", "1"]).code(0);
-    assert_eq!(std::fs::read_to_string(p.file("build.log")).unwrap().lines().count(), 1, "build re-ran");
+    assert_eq!(
+        std::fs::read_to_string(p.file("build.log"))
+            .unwrap()
+            .lines()
+            .count(),
+        1,
+        "build re-ran"
+    );
     assert!(p.file("shipped").exists());
     let report = p.show(2);
     assert_eq!(report["run"]["retry_of"], 1);
-    let build = report["stages"].as_array().unwrap().iter().find(|s| s["name"] == "build").unwrap().clone();
+    let build = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "build")
+        .unwrap()
+        .clone();
     assert_eq!(build["reused_from"], 1);
-    p.baton(&["retry", "2"]).code(2).stderr_has("nothing to retry");
+    p.baton(&["retry", "2"])
+        .code(2)
+        .stderr_has("nothing to retry");
 }
 
 #[test]
@@ -175,13 +208,18 @@ pipelines:
     let blob = p.file(&format!(".baton/artifacts/{}/{sha}", &sha[..2]));
     assert_eq!(std::fs::read_to_string(blob).unwrap(), "payload\n");
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(p.file("deployed/app.bin")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(p.file("deployed/app.bin"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
 
 #[test]
 fn an_artifact_glob_matching_nothing_fails_the_stage() {
-    let p = Project::new("pipelines: { p: { stages: { build: { run: 'true', artifacts: [missing.tgz] } } } }\n");
+    let p = Project::new(
+        "pipelines: { p: { stages: { build: { run: 'true', artifacts: [missing.tgz] } } } }\n",
+    );
     p.baton(&["run", "p"]).code(1).stdout_has("matched no file");
 }
 
@@ -198,10 +236,22 @@ pipelines:
 "#,
     );
     p.baton(&["run", "p"]).code(1);
-    let xml = p.baton(&["show", "1", "--format", "junit"]).code(0).stdout.clone();
-    assert!(xml.contains(r#"<testsuite name="p" id="1" tests="3" failures="1" skipped="1""#), "{xml}");
-    assert!(xml.contains(r#"<failure message="exit code 2" type="failed"/>"#), "{xml}");
-    p.baton(&["show", "1"]).code(0).stdout_has("failed stages: bad");
+    let xml = p
+        .baton(&["show", "1", "--format", "junit"])
+        .code(0)
+        .stdout
+        .clone();
+    assert!(
+        xml.contains(r#"<testsuite name="p" id="1" tests="3" failures="1" skipped="1""#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<failure message="exit code 2" type="failed"/>"#),
+        "{xml}"
+    );
+    p.baton(&["show", "1"])
+        .code(0)
+        .stdout_has("failed stages: bad");
     let runs = p.baton(&["runs", "--json"]).code(0).json();
     assert_eq!(runs[0]["status"], "failed");
     let pipelines = p.baton(&["pipelines", "--json"]).code(0).json();
@@ -210,9 +260,17 @@ pipelines:
 
 #[test]
 fn unknown_pipeline_environment_and_bad_vars_are_usage_errors() {
-    let p = Project::new("environments: { dev: {} }\npipelines: { build: { stages: { a: { run: 'true' } } } }\n");
-    p.baton(&["run", "biuld"]).code(2).stderr_has("did you mean `build`?");
-    p.baton(&["run", "build", "--env", "prod"]).code(2).stderr_has("no environment named `prod`");
-    p.baton(&["run", "build", "--var", "novalue"]).code(2).stderr_has("NAME=VALUE");
+    let p = Project::new(
+        "environments: { dev: {} }\npipelines: { build: { stages: { a: { run: 'true' } } } }\n",
+    );
+    p.baton(&["run", "biuld"])
+        .code(2)
+        .stderr_has("did you mean `build`?");
+    p.baton(&["run", "build", "--env", "prod"])
+        .code(2)
+        .stderr_has("no environment named `prod`");
+    p.baton(&["run", "build", "--var", "novalue"])
+        .code(2)
+        .stderr_has("NAME=VALUE");
     p.baton(&["show", "99"]).code(2).stderr_has("no run 99");
 }

@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 use common::{Project, processes_with_env, wait_for};
 
 fn workspace_of(p: &Project, run: i64) -> String {
-    p.show(run)["run"]["workspace"].as_str().expect("workspace recorded").to_string()
+    p.show(run)["run"]["workspace"]
+        .as_str()
+        .expect("workspace recorded")
+        .to_string()
 }
 
 #[test]
@@ -21,10 +24,19 @@ pipelines:
 "#,
     );
     let mut child = p.spawn(&["run", "p"]);
-    wait_for("the stage to start", Duration::from_secs(20), || p.file("started").exists());
+    wait_for("the stage to start", Duration::from_secs(20), || {
+        p.file("started").exists()
+    });
     let workspace = p.file(".baton/workspaces/1").display().to_string();
-    assert!(!processes_with_env("BATON_WORKSPACE", &workspace).is_empty(), "stage processes run");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    assert!(
+        !processes_with_env("BATON_WORKSPACE", &workspace).is_empty(),
+        "stage processes run"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     child.wait().unwrap();
 
     // The next command, whatever it is, notices and cleans up.
@@ -34,14 +46,19 @@ pipelines:
     assert_eq!(run["status"], "interrupted");
     assert!(run["reason"].as_str().unwrap().contains("died"), "{run}");
     assert_eq!(workspace_of(&p, 1), workspace);
-    wait_for("leftover processes to be gone", Duration::from_secs(5), || {
-        processes_with_env("BATON_WORKSPACE", &workspace).is_empty()
-    });
+    wait_for(
+        "leftover processes to be gone",
+        Duration::from_secs(5),
+        || processes_with_env("BATON_WORKSPACE", &workspace).is_empty(),
+    );
     // The store is intact: integrity check passes and new runs work.
     let store = baton_store::SqliteStore::open(&p.file(".baton")).unwrap();
     assert_eq!(store.integrity_check().unwrap(), "ok");
     drop(store);
-    p.write("baton.yaml", "pipelines: { p: { stages: { ok: { run: 'true' } } } }\n");
+    p.write(
+        "baton.yaml",
+        "pipelines: { p: { stages: { ok: { run: 'true' } } } }\n",
+    );
     p.baton(&["run", "p"]).code(0);
     assert_eq!(p.stage_status(1, "hang"), "interrupted");
 }
@@ -58,31 +75,57 @@ pipelines:
     );
     let started = Instant::now();
     p.baton(&["run", "p"]).code(1).stdout_has("timed_out");
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(p.stage_status(1, "hang"), "timed_out");
     let workspace = workspace_of(&p, 1);
-    assert!(processes_with_env("BATON_WORKSPACE", &workspace).is_empty(), "a sleep survived");
+    assert!(
+        processes_with_env("BATON_WORKSPACE", &workspace).is_empty(),
+        "a sleep survived"
+    );
 }
 
 #[test]
 fn invalid_projects_exit_2_with_locations_and_touch_nothing() {
     let cases = [
-        ("pipelines:\n  p:\n    stages:\n      a: { run: [unclosed\n", "invalid YAML"),
-        ("pipelines:\n  p:\n    stages:\n      a:\n        run: 'true'\n        neds: [b]\n", "did you mean `needs`"),
+        (
+            "pipelines:\n  p:\n    stages:\n      a: { run: [unclosed\n",
+            "invalid YAML",
+        ),
+        (
+            "pipelines:\n  p:\n    stages:\n      a:\n        run: 'true'\n        neds: [b]\n",
+            "did you mean `needs`",
+        ),
         (
             "pipelines:\n  p:\n    stages:\n      a: { run: 'true', needs: [b] }\n      b: { run: 'true', needs: [a] }\n",
             "cycle",
         ),
-        ("pipelines:\n  p:\n    stages:\n      a: { run: 'true', needs: [bulid] }\n      build: { run: 'true' }\n", "did you mean `build`"),
-        ("pipelines:\n  p:\n    stages:\n      a: { run: 'touch ran', timeout: 5 minutes }\n", "baton.yaml:4:"),
+        (
+            "pipelines:\n  p:\n    stages:\n      a: { run: 'true', needs: [bulid] }\n      build: { run: 'true' }\n",
+            "did you mean `build`",
+        ),
+        (
+            "pipelines:\n  p:\n    stages:\n      a: { run: 'touch ran', timeout: 5 minutes }\n",
+            "baton.yaml:4:",
+        ),
     ];
     for (yaml, expected) in cases {
         let p = Project::new(yaml);
         let out = p.baton(&["run", "p"]);
         out.code(2).stderr_has(expected);
-        assert!(out.stderr.contains("baton.yaml:"), "no location in:\n{}", out.stderr);
+        assert!(
+            out.stderr.contains("baton.yaml:"),
+            "no location in:\n{}",
+            out.stderr
+        );
         assert!(!p.file("ran").exists());
-        assert!(!p.file(".baton").exists(), "the store was created for an invalid project");
+        assert!(
+            !p.file(".baton").exists(),
+            "the store was created for an invalid project"
+        );
         p.baton(&["validate"]).code(2).stderr_has(expected);
     }
 }
@@ -93,7 +136,10 @@ fn validate_reports_every_problem_at_once() {
         "pipelines:\n  p:\n    stages:\n      a: { run: 'true', timout: 5s }\n      b: { run: 'true', timeout: soon }\n",
     );
     let out = p.baton(&["validate"]);
-    out.code(2).stderr_has("baton.yaml:4:").stderr_has("baton.yaml:5:").stderr_has("2 problems");
+    out.code(2)
+        .stderr_has("baton.yaml:4:")
+        .stderr_has("baton.yaml:5:")
+        .stderr_has("2 problems");
 }
 
 #[test]
@@ -107,7 +153,10 @@ pipelines:
 "#,
     );
     p.baton(&["run", "p"]).code(0);
-    let out = p.command(&["logs", "1", "--stage", "odd"]).output().unwrap();
+    let out = p
+        .command(&["logs", "1", "--stage", "odd"])
+        .output()
+        .unwrap();
     let bytes = out.stdout;
     let body_start = bytes.iter().position(|b| *b == b'\n').unwrap() + 1; // after the header
     let body = &bytes[body_start..];
@@ -135,20 +184,26 @@ pipelines:
         // Sample the peak resident set (VmHWM) while it runs.
         let handle = std::thread::spawn(move || child.wait_with_output().unwrap());
         while !handle.is_finished() {
-            if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-                if let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:")) {
-                    let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-                    peak_kb = peak_kb.max(kb);
-                }
+            if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:"))
+            {
+                let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+                peak_kb = peak_kb.max(kb);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         handle.join().unwrap()
     };
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(peak_kb > 0, "never sampled");
     assert!(peak_kb < 64 * 1024, "baton peaked at {peak_kb} kB");
-    p.baton(&["logs", "1"]).code(0).stdout_has("output truncated");
+    p.baton(&["logs", "1"])
+        .code(0)
+        .stdout_has("output truncated");
 }
 
 #[test]
@@ -163,19 +218,32 @@ pipelines:
 "#,
     );
     let first = p.spawn(&["run", "p"]);
-    wait_for("run 1 to start", Duration::from_secs(20), || p.file("started.1").exists());
+    wait_for("run 1 to start", Duration::from_secs(20), || {
+        p.file("started.1").exists()
+    });
     let second = p.spawn(&["run", "p"]);
     wait_for("run 2 to be queued", Duration::from_secs(20), || {
-        p.baton(&["runs", "--json"]).json().as_array().unwrap().iter().any(|r| r["id"] == 2 && r["status"] == "queued")
+        p.baton(&["runs", "--json"])
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == 2 && r["status"] == "queued")
     });
-    assert!(!p.file("started.2").exists(), "run 2 started while run 1 was running");
+    assert!(
+        !p.file("started.2").exists(),
+        "run 2 started while run 1 was running"
+    );
     p.write("release.1", "");
     p.write("release.2", "");
     assert!(first.wait_with_output().unwrap().status.success());
     let second = second.wait_with_output().unwrap();
     assert!(second.status.success());
     assert!(String::from_utf8_lossy(&second.stdout).contains("queued"));
-    assert_eq!(std::fs::read_to_string(p.file("order")).unwrap(), "1\n1\n2\n2\n");
+    assert_eq!(
+        std::fs::read_to_string(p.file("order")).unwrap(),
+        "1\n1\n2\n2\n"
+    );
     let one = p.show(1);
     let two = p.show(2);
     assert!(two["run"]["started_at"].as_i64() >= one["run"]["finished_at"].as_i64());
@@ -193,7 +261,9 @@ pipelines:
 "#,
     );
     let child = p.spawn(&["run", "p"]);
-    wait_for("the stage to start", Duration::from_secs(20), || p.file("started").exists());
+    wait_for("the stage to start", Duration::from_secs(20), || {
+        p.file("started").exists()
+    });
     p.baton(&["cancel", "1"]).code(0).stdout_has("cancelled");
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -205,10 +275,18 @@ pipelines:
 
 #[test]
 fn ctrl_c_cancels_cleanly() {
-    let p = Project::new("pipelines: { p: { stages: { hang: { run: 'touch started; sleep 1000' } } } }\n");
+    let p = Project::new(
+        "pipelines: { p: { stages: { hang: { run: 'touch started; sleep 1000' } } } }\n",
+    );
     let child = p.spawn(&["run", "p"]);
-    wait_for("the stage to start", Duration::from_secs(20), || p.file("started").exists());
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    wait_for("the stage to start", Duration::from_secs(20), || {
+        p.file("started").exists()
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("was cancelled"));

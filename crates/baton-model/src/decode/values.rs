@@ -385,13 +385,19 @@ impl Decoder {
         let mut out = IndexMap::new();
         if let Some(fields) = self.fields(node, None, what) {
             for (key, key_node, value) in fields.entries {
-                let valid = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                let valid = key
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                     && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 if !valid {
-                    self.error(Diagnostic::new(
-                        format!("`{key}` is not a valid environment variable name in {what}"),
-                        key_node.span,
-                    ).with_help("use letters, digits and `_`, not starting with a digit"));
+                    self.error(
+                        Diagnostic::new(
+                            format!("`{key}` is not a valid environment variable name in {what}"),
+                            key_node.span,
+                        )
+                        .with_help("use letters, digits and `_`, not starting with a digit"),
+                    );
                     continue;
                 }
                 if let Some(v) = self.template(value) {

@@ -13,7 +13,9 @@ pub fn run(cli: &Cli, ui: &Ui, command: &ArtifactCommand) -> CommandResult {
         output::print_json(&artifacts);
         return Ok(EXIT_OK);
     }
-    let mut table = Table::new(&["ARTIFACT", "VERSION", "SHELF", "SIZE", "SHA256", "RUN", "PIPELINE", "CREATED"]);
+    let mut table = Table::new(&[
+        "ARTIFACT", "VERSION", "SHELF", "SIZE", "SHA256", "RUN", "PIPELINE", "CREATED",
+    ]);
     for a in &artifacts {
         table.row(vec![
             a.name.clone(),

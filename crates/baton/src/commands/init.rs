@@ -4,7 +4,10 @@ use crate::cli::InitArgs;
 pub fn run(args: &InitArgs, ui: &Ui) -> CommandResult {
     let file = args.dir.join(baton_model::PROJECT_FILE);
     if file.exists() {
-        return Err(Failure::usage(format!("`{}` already exists; not overwriting it", file.display())));
+        return Err(Failure::usage(format!(
+            "`{}` already exists; not overwriting it",
+            file.display()
+        )));
     }
     std::fs::create_dir_all(&args.dir)
         .map_err(|e| Failure::failed(format!("cannot create `{}`: {e}", args.dir.display())))?;
@@ -12,13 +15,17 @@ pub fn run(args: &InitArgs, ui: &Ui) -> CommandResult {
     // The store lives in the project but is not part of it.
     let ignore = args.dir.join(".gitignore");
     let existing = std::fs::read_to_string(&ignore).unwrap_or_default();
-    if !existing.lines().any(|l| l.trim() == ".baton/" || l.trim() == ".baton") {
+    if !existing
+        .lines()
+        .any(|l| l.trim() == ".baton/" || l.trim() == ".baton")
+    {
         let mut text = existing;
         if !text.is_empty() && !text.ends_with('\n') {
             text.push('\n');
         }
         text.push_str(".baton/\n");
-        std::fs::write(&ignore, text).map_err(|e| Failure::failed(format!("cannot write `{}`: {e}", ignore.display())))?;
+        std::fs::write(&ignore, text)
+            .map_err(|e| Failure::failed(format!("cannot write `{}`: {e}", ignore.display())))?;
     }
     println!("{} created {}", ui.paint(Style::Ok, "✓"), file.display());
     println!("  next: `baton validate`, then `baton run ci`");

@@ -14,21 +14,30 @@ const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
 pub fn run(cli: &Cli, ui: &Ui, args: &LogsArgs) -> CommandResult {
     let app = App::open(cli, ui)?;
-    let run = app
-        .store
-        .run(args.run)?
-        .ok_or_else(|| Failure::usage(format!("no run {}", args.run)).with_hint("`baton runs` lists them"))?;
+    let run = app.store.run(args.run)?.ok_or_else(|| {
+        Failure::usage(format!("no run {}", args.run)).with_hint("`baton runs` lists them")
+    })?;
     if let Some(stage) = &args.stage {
         let known = app.store.stages(run.id)?.iter().any(|s| &s.name == stage)
-            || app.project.pipelines.get(&run.name).is_some_and(|p| p.stages.contains_key(stage));
+            || app
+                .project
+                .pipelines
+                .get(&run.name)
+                .is_some_and(|p| p.stages.contains_key(stage));
         if !known {
-            return Err(Failure::usage(format!("run {} has no stage `{stage}`", run.id)));
+            return Err(Failure::usage(format!(
+                "run {} has no stage `{stage}`",
+                run.id
+            )));
         }
     }
     let mut offsets: HashMap<StepId, i64> = HashMap::new();
     let mut out = std::io::stdout().lock();
     loop {
-        let finished = app.store.run(run.id)?.is_none_or(|r| r.status.is_finished());
+        let finished = app
+            .store
+            .run(run.id)?
+            .is_none_or(|r| r.status.is_finished());
         let steps = app.store.steps(run.id)?;
         let selected: Vec<_> = steps
             .iter()

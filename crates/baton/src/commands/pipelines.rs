@@ -17,7 +17,11 @@ pub fn run(cli: &Cli, ui: &Ui, args: &ListArgs) -> CommandResult {
         })?;
         let last = runs.first();
         let last_success = runs.iter().find(|r| r.status == Status::Success);
-        let mut triggers: Vec<String> = pipeline.triggers.iter().map(|t| trigger_text(&t.value)).collect();
+        let mut triggers: Vec<String> = pipeline
+            .triggers
+            .iter()
+            .map(|t| trigger_text(&t.value))
+            .collect();
         if !triggers.iter().any(|t| t == "manual") {
             triggers.insert(0, "manual".into());
         }
@@ -41,15 +45,29 @@ pub fn run(cli: &Cli, ui: &Ui, args: &ListArgs) -> CommandResult {
         output::print_json(&list);
         return Ok(EXIT_OK);
     }
-    let mut table = Table::new(&["PIPELINE", "TRIGGERS", "STAGES", "LAST RUN", "LAST SUCCESS", "STATUS"]);
+    let mut table = Table::new(&[
+        "PIPELINE",
+        "TRIGGERS",
+        "STAGES",
+        "LAST RUN",
+        "LAST SUCCESS",
+        "STATUS",
+    ]);
     for (p, triggers, last, success) in rows {
         table.row(vec![
             p.name.clone(),
             triggers.join(","),
             p.stages.len().to_string(),
-            last.as_ref().map(|r| format!("#{} {}", r.id, output::time(r.queued_at))).unwrap_or_else(|| "never".into()),
-            success.as_ref().map(|r| format!("#{}", r.id)).unwrap_or_else(|| "-".into()),
-            last.as_ref().map(|r| output::status(ui, r.status)).unwrap_or_else(|| "-".into()),
+            last.as_ref()
+                .map(|r| format!("#{} {}", r.id, output::time(r.queued_at)))
+                .unwrap_or_else(|| "never".into()),
+            success
+                .as_ref()
+                .map(|r| format!("#{}", r.id))
+                .unwrap_or_else(|| "-".into()),
+            last.as_ref()
+                .map(|r| output::status(ui, r.status))
+                .unwrap_or_else(|| "-".into()),
         ]);
     }
     print!("{}", table.render(ui));

@@ -19,14 +19,21 @@ pub fn run(cli: &Cli, ui: &Ui, args: &RunArgs) -> CommandResult {
     let app = App::open(cli, ui)?;
     let vars = parse_vars(&args.vars)?;
     let pipeline = app.project.pipelines.get(&args.pipeline).ok_or_else(|| {
-        let suggestion =
-            baton_model::diagnostic::did_you_mean(&args.pipeline, app.project.pipelines.keys().map(String::as_str));
+        let suggestion = baton_model::diagnostic::did_you_mean(
+            &args.pipeline,
+            app.project.pipelines.keys().map(String::as_str),
+        );
         let failure = Failure::usage(format!("no pipeline named `{}`", args.pipeline));
         match suggestion {
             Some(s) => failure.with_hint(format!("did you mean `{s}`?")),
             None => failure.with_hint(format!(
                 "pipelines: {}",
-                app.project.pipelines.keys().cloned().collect::<Vec<_>>().join(", ")
+                app.project
+                    .pipelines
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
         }
     })?;
@@ -38,31 +45,64 @@ pub fn run(cli: &Cli, ui: &Ui, args: &RunArgs) -> CommandResult {
         branch: None,
         commit: None,
     };
-    let env_label = args.env.clone().or_else(|| pipeline.env.as_ref().map(|e| e.value.clone()));
+    let env_label = args
+        .env
+        .clone()
+        .or_else(|| pipeline.env.as_ref().map(|e| e.value.clone()));
     let name = pipeline.name.clone();
-    drive(&app, ui, &name, env_label, args.verbose, |engine, cancel| async move { engine.run(request, cancel).await })
+    drive(
+        &app,
+        ui,
+        &name,
+        env_label,
+        args.verbose,
+        |engine, cancel| async move { engine.run(request, cancel).await },
+    )
 }
 
 pub fn retry(cli: &Cli, ui: &Ui, args: &RetryArgs) -> CommandResult {
     let app = App::open(cli, ui)?;
-    let original = app.store.run(args.run)?.ok_or_else(|| Failure::usage(format!("no run {}", args.run)))?;
+    let original = app
+        .store
+        .run(args.run)?
+        .ok_or_else(|| Failure::usage(format!("no run {}", args.run)))?;
     let run = args.run;
-    drive(&app, ui, &original.name, original.env.clone(), args.verbose, move |engine, cancel| async move {
-        engine.retry(run, cancel).await
-    })
+    drive(
+        &app,
+        ui,
+        &original.name,
+        original.env.clone(),
+        args.verbose,
+        move |engine, cancel| async move { engine.retry(run, cancel).await },
+    )
 }
 
 pub fn rollback(cli: &Cli, ui: &Ui, args: &RunRef) -> CommandResult {
     let app = App::open(cli, ui)?;
-    let original = app.store.run(args.run)?.ok_or_else(|| Failure::usage(format!("no run {}", args.run)))?;
+    let original = app
+        .store
+        .run(args.run)?
+        .ok_or_else(|| Failure::usage(format!("no run {}", args.run)))?;
     let run = args.run;
-    drive(&app, ui, &original.name, original.env.clone(), false, move |engine, cancel| async move {
-        engine.rollback(run, cancel).await
-    })
+    drive(
+        &app,
+        ui,
+        &original.name,
+        original.env.clone(),
+        false,
+        move |engine, cancel| async move { engine.rollback(run, cancel).await },
+    )
 }
 
 /// Run `work` on a fresh engine with live progress and Ctrl-C / SIGTERM cancelling it.
-fn drive<F, Fut>(app: &App, ui: &Ui, pipeline: &str, env: Option<String>, verbose: bool, work: F) -> CommandResult
+fn drive<F, Fut>(
+    app: &App,
+    ui: &Ui,
+    pipeline: &str,
+    env: Option<String>,
+    verbose: bool,
+    work: F,
+) -> CommandResult
 where
     F: FnOnce(Arc<Engine>, CancellationToken) -> Fut,
     Fut: Future<Output = Result<RunOutcome, baton_engine::EngineError>>,
@@ -71,13 +111,27 @@ where
         .project
         .pipelines
         .get(pipeline)
-        .map(|p| p.stages.keys().map(|k| k.chars().count()).collect::<Vec<_>>())
+        .map(|p| {
+            p.stages
+                .keys()
+                .map(|k| k.chars().count())
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default();
-    let mut header = format!("{} {}", ui.paint(Style::Bold, "▶"), ui.paint(Style::Bold, pipeline));
+    let mut header = format!(
+        "{} {}",
+        ui.paint(Style::Bold, "▶"),
+        ui.paint(Style::Bold, pipeline)
+    );
     if let Some(env) = &env {
         header.push_str(&format!(" · env {env}"));
     }
-    let live = Arc::new(LiveView::new(*ui, header, verbose, stage_widths.into_iter()));
+    let live = Arc::new(LiveView::new(
+        *ui,
+        header,
+        verbose,
+        stage_widths.into_iter(),
+    ));
     let engine = Arc::new(Engine::new(
         app.project.clone(),
         app.store.clone(),
@@ -102,7 +156,10 @@ where
 fn watch_signals(cancel: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
     tokio::spawn(async move {
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
             return;
         };
         for round in 0..2 {
@@ -111,7 +168,9 @@ fn watch_signals(cancel: CancellationToken) {
                 _ = term.recv() => {}
             }
             if round == 0 {
-                eprintln!("\ncancelling: stopping running steps (press Ctrl-C again to exit at once)");
+                eprintln!(
+                    "\ncancelling: stopping running steps (press Ctrl-C again to exit at once)"
+                );
                 cancel.cancel();
             } else {
                 std::process::exit(130);
@@ -122,43 +181,63 @@ fn watch_signals(cancel: CancellationToken) {
 
 fn summarize(app: &App, ui: &Ui, pipeline: &str, outcome: &RunOutcome) -> CommandResult {
     let record = app.store.run(outcome.run)?;
-    let took = record.as_ref().and_then(|r| r.duration_ms()).map(output::duration).unwrap_or_default();
+    let took = record
+        .as_ref()
+        .and_then(|r| r.duration_ms())
+        .map(output::duration)
+        .unwrap_or_default();
     let word = match outcome.status {
         Status::Success => "succeeded",
         Status::Cancelled => "was cancelled",
         Status::TimedOut => "timed out",
         _ => "failed",
     };
-    let mark = ui.paint(output::status_style(outcome.status), output::mark(outcome.status));
+    let mark = ui.paint(
+        output::status_style(outcome.status),
+        output::mark(outcome.status),
+    );
     let mut line = format!("{mark} {pipeline} {word} in {took} (run {})", outcome.run);
-    if let Some(reason) = &outcome.reason {
-        if outcome.status != Status::Success {
-            line.push_str(&format!(": {reason}"));
-        }
+    if let Some(reason) = &outcome.reason
+        && outcome.status != Status::Success
+    {
+        line.push_str(&format!(": {reason}"));
     }
     println!("{line}");
     if outcome.status == Status::Success {
         return Ok(EXIT_OK);
     }
     if let Some(stage) = first_failed_stage(app, outcome.run) {
-        println!("  {}", ui.paint(Style::Dim, &format!("full log: baton logs {} --stage {stage}", outcome.run)));
+        println!(
+            "  {}",
+            ui.paint(
+                Style::Dim,
+                &format!("full log: baton logs {} --stage {stage}", outcome.run)
+            )
+        );
     }
     Ok(EXIT_FAILED)
 }
 
 fn first_failed_stage(app: &App, run: i64) -> Option<String> {
     let stages = app.store.stages(run).ok()?;
-    stages.into_iter().find(|s| s.status.is_failure() && s.status != Status::Cancelled).map(|s| s.name)
+    stages
+        .into_iter()
+        .find(|s| s.status.is_failure() && s.status != Status::Cancelled)
+        .map(|s| s.name)
 }
 
 fn parse_vars(items: &[String]) -> Result<IndexMap<String, Value>, Failure> {
     let mut vars = IndexMap::new();
     for item in items {
         let Some((name, value)) = item.split_once('=') else {
-            return Err(Failure::usage(format!("invalid `--var {item}`: write `--var NAME=VALUE`")));
+            return Err(Failure::usage(format!(
+                "invalid `--var {item}`: write `--var NAME=VALUE`"
+            )));
         };
         if name.trim().is_empty() {
-            return Err(Failure::usage(format!("invalid `--var {item}`: the name is empty")));
+            return Err(Failure::usage(format!(
+                "invalid `--var {item}`: the name is empty"
+            )));
         }
         vars.insert(name.trim().to_string(), Value::String(value.to_string()));
     }

@@ -6,7 +6,11 @@ use crate::output::{self, Table};
 
 pub fn run(cli: &Cli, ui: &Ui, args: &RunsArgs) -> CommandResult {
     let app = App::open(cli, ui)?;
-    let runs = app.store.runs(&RunFilter { name: args.pipeline.clone(), kind: None, limit: Some(args.limit) })?;
+    let runs = app.store.runs(&RunFilter {
+        name: args.pipeline.clone(),
+        kind: None,
+        limit: Some(args.limit),
+    })?;
     if args.json {
         output::print_json(&runs);
         return Ok(EXIT_OK);
@@ -15,7 +19,9 @@ pub fn run(cli: &Cli, ui: &Ui, args: &RunsArgs) -> CommandResult {
         println!("no runs yet: start one with `baton run PIPELINE`");
         return Ok(EXIT_OK);
     }
-    let mut table = Table::new(&["RUN", "PIPELINE", "STATUS", "TRIGGER", "ENV", "BRANCH", "STARTED", "DURATION", "REASON"]);
+    let mut table = Table::new(&[
+        "RUN", "PIPELINE", "STATUS", "TRIGGER", "ENV", "BRANCH", "STARTED", "DURATION", "REASON",
+    ]);
     for r in &runs {
         table.row(vec![
             r.id.to_string(),
@@ -25,8 +31,13 @@ pub fn run(cli: &Cli, ui: &Ui, args: &RunsArgs) -> CommandResult {
             r.env.clone().unwrap_or_else(|| "-".into()),
             r.branch.clone().unwrap_or_else(|| "-".into()),
             output::time(r.started_at.unwrap_or(r.queued_at)),
-            r.duration_ms().map(output::duration).unwrap_or_else(|| "-".into()),
-            r.reason.clone().map(|s| shorten(&s, 60)).unwrap_or_default(),
+            r.duration_ms()
+                .map(output::duration)
+                .unwrap_or_else(|| "-".into()),
+            r.reason
+                .clone()
+                .map(|s| shorten(&s, 60))
+                .unwrap_or_default(),
         ]);
     }
     print!("{}", table.render(ui));

@@ -16,10 +16,9 @@ struct Report {
 
 pub fn run(cli: &Cli, ui: &Ui, args: &ShowArgs) -> CommandResult {
     let app = App::open(cli, ui)?;
-    let run = app
-        .store
-        .run(args.run)?
-        .ok_or_else(|| Failure::usage(format!("no run {}", args.run)).with_hint("`baton runs` lists them"))?;
+    let run = app.store.run(args.run)?.ok_or_else(|| {
+        Failure::usage(format!("no run {}", args.run)).with_hint("`baton runs` lists them")
+    })?;
     let report = Report {
         stages: app.store.stages(run.id)?,
         steps: app.store.steps(run.id)?,
@@ -56,7 +55,11 @@ fn stage_ms(stage: &StageRecord) -> Option<i64> {
 }
 
 fn failed(report: &Report) -> Vec<&StageRecord> {
-    report.stages.iter().filter(|s| s.status.is_failure()).collect()
+    report
+        .stages
+        .iter()
+        .filter(|s| s.status.is_failure())
+        .collect()
 }
 
 fn text(report: &Report, ui: &Ui) -> String {
@@ -82,7 +85,10 @@ fn text(report: &Report, ui: &Ui) -> String {
     if let Some(retry_of) = r.retry_of {
         facts.push(format!("retry of run {retry_of}"));
     }
-    facts.push(format!("started {}", output::time(r.started_at.unwrap_or(r.queued_at))));
+    facts.push(format!(
+        "started {}",
+        output::time(r.started_at.unwrap_or(r.queued_at))
+    ));
     if let Some(ms) = r.duration_ms() {
         facts.push(format!("took {}", output::duration(ms)));
     }
@@ -94,7 +100,11 @@ fn text(report: &Report, ui: &Ui) -> String {
 
     let mut table = Table::new(&["STAGE", "STATUS", "DURATION", "TARGETS", "DETAIL"]);
     for stage in &report.stages {
-        let main: Vec<&StepRecord> = report.steps.iter().filter(|s| s.stage == stage.name && s.phase == Phase::Main).collect();
+        let main: Vec<&StepRecord> = report
+            .steps
+            .iter()
+            .filter(|s| s.stage == stage.name && s.phase == Phase::Main)
+            .collect();
         let mut targets: Vec<&str> = main.iter().map(|s| s.target.as_str()).collect();
         targets.dedup();
         let detail = match (stage.reused_from, &stage.reason) {
@@ -105,8 +115,14 @@ fn text(report: &Report, ui: &Ui) -> String {
         table.row(vec![
             stage.name.clone(),
             output::status(ui, stage.status),
-            stage_ms(stage).map(output::duration).unwrap_or_else(|| "-".into()),
-            if targets.is_empty() { "-".into() } else { targets.join(",") },
+            stage_ms(stage)
+                .map(output::duration)
+                .unwrap_or_else(|| "-".into()),
+            if targets.is_empty() {
+                "-".into()
+            } else {
+                targets.join(",")
+            },
             detail,
         ]);
     }
@@ -117,14 +133,22 @@ fn text(report: &Report, ui: &Ui) -> String {
         .stages
         .iter()
         .filter(|s| {
-            let mut t: Vec<&str> = report.steps.iter().filter(|x| x.stage == s.name).map(|x| x.target.as_str()).collect();
+            let mut t: Vec<&str> = report
+                .steps
+                .iter()
+                .filter(|x| x.stage == s.name)
+                .map(|x| x.target.as_str())
+                .collect();
             t.sort();
             t.dedup();
             t.len() > 1
         })
         .collect();
     for stage in multi {
-        out.push_str(&format!("\n{}\n", ui.paint(Style::Bold, &format!("{} by node", stage.name))));
+        out.push_str(&format!(
+            "\n{}\n",
+            ui.paint(Style::Bold, &format!("{} by node", stage.name))
+        ));
         let mut t = Table::new(&["NODE", "PHASE", "STEP", "STATUS", "EXIT", "DETAIL"]);
         for step in report.steps.iter().filter(|s| s.stage == stage.name) {
             t.row(vec![
@@ -132,19 +156,30 @@ fn text(report: &Report, ui: &Ui) -> String {
                 step.phase.as_str().to_string(),
                 step.label.clone(),
                 output::status(ui, step.status),
-                step.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+                step.exit_code
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "-".into()),
                 step.reason.clone().unwrap_or_default(),
             ]);
         }
         out.push_str(&t.render(ui));
     }
 
-    let rollbacks: Vec<&StepRecord> = report.steps.iter().filter(|s| s.phase == Phase::Rollback).collect();
+    let rollbacks: Vec<&StepRecord> = report
+        .steps
+        .iter()
+        .filter(|s| s.phase == Phase::Rollback)
+        .collect();
     if !rollbacks.is_empty() {
         out.push_str(&format!("\n{}\n", ui.paint(Style::Bold, "rollback")));
         let mut t = Table::new(&["STAGE", "NODE", "STEP", "STATUS"]);
         for s in rollbacks {
-            t.row(vec![s.stage.clone(), s.target.clone(), s.label.clone(), output::status(ui, s.status)]);
+            t.row(vec![
+                s.stage.clone(),
+                s.target.clone(),
+                s.label.clone(),
+                output::status(ui, s.status),
+            ]);
         }
         out.push_str(&t.render(ui));
     }
@@ -165,10 +200,17 @@ fn text(report: &Report, ui: &Ui) -> String {
     let failed = failed(report);
     if !failed.is_empty() {
         let names: Vec<&str> = failed.iter().map(|s| s.name.as_str()).collect();
-        out.push_str(&format!("\n{} {}\n", ui.paint(Style::Bad, "failed stages:"), names.join(", ")));
+        out.push_str(&format!(
+            "\n{} {}\n",
+            ui.paint(Style::Bad, "failed stages:"),
+            names.join(", ")
+        ));
         out.push_str(&format!(
             "  {}\n",
-            ui.paint(Style::Dim, &format!("logs: baton logs {} --stage {}", r.id, names[0]))
+            ui.paint(
+                Style::Dim,
+                &format!("logs: baton logs {} --stage {}", r.id, names[0])
+            )
         ));
     }
     out
@@ -177,8 +219,16 @@ fn text(report: &Report, ui: &Ui) -> String {
 /// JUnit XML: one testsuite per run, one testcase per stage.
 fn junit(report: &Report) -> String {
     let r = &report.run;
-    let failures = report.stages.iter().filter(|s| s.status.is_failure()).count();
-    let skipped = report.stages.iter().filter(|s| s.status == Status::Skipped).count();
+    let failures = report
+        .stages
+        .iter()
+        .filter(|s| s.status.is_failure())
+        .count();
+    let skipped = report
+        .stages
+        .iter()
+        .filter(|s| s.status == Status::Skipped)
+        .count();
     let secs = |ms: Option<i64>| format!("{:.3}", ms.unwrap_or(0) as f64 / 1000.0);
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     out.push_str(&format!(
@@ -203,7 +253,9 @@ fn junit(report: &Report) -> String {
         let reason = xml(stage.reason.as_deref().unwrap_or(stage.status.as_str()));
         match stage.status {
             Status::Success => out.push_str("/>\n"),
-            Status::Skipped => out.push_str(&format!(">\n      <skipped message=\"{reason}\"/>\n    </testcase>\n")),
+            Status::Skipped => out.push_str(&format!(
+                ">\n      <skipped message=\"{reason}\"/>\n    </testcase>\n"
+            )),
             other => out.push_str(&format!(
                 ">\n      <failure message=\"{reason}\" type=\"{}\"/>\n    </testcase>\n",
                 other.as_str()
