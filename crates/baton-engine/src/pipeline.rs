@@ -114,14 +114,7 @@ impl Engine {
         run: RunId,
         cancel: CancellationToken,
     ) -> Result<RunOutcome, EngineError> {
-        let original = self.store.run(run)?.ok_or(EngineError::UnknownRun(run))?;
-        if !original.status.is_finished() {
-            return Err(EngineError::RunState {
-                run,
-                status: original.status.to_string(),
-                what: "wait for it to finish (or `baton cancel` it) before retrying".into(),
-            });
-        }
+        let original = self.finished_run(run, "retrying it")?;
         if original.status == Status::Success {
             return Err(EngineError::RunState {
                 run,
@@ -156,14 +149,7 @@ impl Engine {
         run: RunId,
         cancel: CancellationToken,
     ) -> Result<RunOutcome, EngineError> {
-        let original = self.store.run(run)?.ok_or(EngineError::UnknownRun(run))?;
-        if !original.status.is_finished() {
-            return Err(EngineError::RunState {
-                run,
-                status: original.status.to_string(),
-                what: "it must finish (or be cancelled) before it can be rolled back".into(),
-            });
-        }
+        let original = self.finished_run(run, "rolling it back")?;
         let mut stages = self.store.stages(run)?;
         stages.retain(|s| s.completed_seq.is_some() && s.reused_from.is_none());
         stages.sort_by_key(|s| std::cmp::Reverse(s.completed_seq));
@@ -193,6 +179,23 @@ impl Engine {
             cancel,
         )
         .await
+    }
+
+    /// A run that exists and has finished: the precondition of retry and rollback.
+    fn finished_run(
+        &self,
+        run: RunId,
+        action: &str,
+    ) -> Result<baton_store::RunRecord, EngineError> {
+        let record = self.store.run(run)?.ok_or(EngineError::UnknownRun(run))?;
+        if !record.status.is_finished() {
+            return Err(EngineError::RunState {
+                run,
+                status: record.status.to_string(),
+                what: format!("wait for it to finish (or `baton cancel` it) before {action}"),
+            });
+        }
+        Ok(record)
     }
 
     async fn start(

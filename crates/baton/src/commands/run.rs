@@ -61,36 +61,40 @@ pub fn run(cli: &Cli, ui: &Ui, args: &RunArgs) -> CommandResult {
 }
 
 pub fn retry(cli: &Cli, ui: &Ui, args: &RetryArgs) -> CommandResult {
-    let app = App::open(cli, ui)?;
-    let original = app
-        .store
-        .run(args.run)?
-        .ok_or_else(|| Failure::usage(format!("no run {}", args.run)))?;
     let run = args.run;
-    drive(
-        &app,
+    rerun(
+        cli,
         ui,
-        &original.name,
-        original.env.clone(),
+        run,
         args.verbose,
         move |engine, cancel| async move { engine.retry(run, cancel).await },
     )
 }
 
 pub fn rollback(cli: &Cli, ui: &Ui, args: &RunRef) -> CommandResult {
-    let app = App::open(cli, ui)?;
-    let original = app
-        .store
-        .run(args.run)?
-        .ok_or_else(|| Failure::usage(format!("no run {}", args.run)))?;
     let run = args.run;
+    rerun(cli, ui, run, false, move |engine, cancel| async move {
+        engine.rollback(run, cancel).await
+    })
+}
+
+/// Work that starts from an earlier run, shown under that run's pipeline and environment.
+fn rerun<F, Fut>(cli: &Cli, ui: &Ui, run: i64, verbose: bool, work: F) -> CommandResult
+where
+    F: FnOnce(Arc<Engine>, CancellationToken) -> Fut,
+    Fut: Future<Output = Result<RunOutcome, baton_engine::EngineError>>,
+{
+    let app = App::open(cli, ui)?;
+    let original = app.store.run(run)?.ok_or_else(|| {
+        Failure::usage(format!("no run {run}")).with_hint("`baton runs` lists them")
+    })?;
     drive(
         &app,
         ui,
         &original.name,
         original.env.clone(),
-        false,
-        move |engine, cancel| async move { engine.rollback(run, cancel).await },
+        verbose,
+        work,
     )
 }
 
