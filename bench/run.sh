@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Entry point of the benchmarks (not part of the test suite): builds the release binary, installs
+# the peer tools when they are missing, runs every benchmark and prints a summary table.
+#   bench/run.sh                 everything
+#   RUNS=5 bench/run.sh          fewer repetitions (default 10, medians are reported)
+#   SKIP_BUILD=1 bench/run.sh    use target/release/baton as it is (or BATON=path)
+set -euo pipefail
+
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+if [ -z "${SKIP_BUILD:-}" ] && [ -z "${BATON:-}" ]; then
+  echo "== cargo build --release -p baton"
+  (cd "$REPO_DIR" && cargo build --release -p baton)
+fi
+BATON=$(baton_bin)
+export BATON
+
+if ! command -v hyperfine >/dev/null 2>&1; then
+  echo "== hyperfine is not installed: timing with a bash loop (apt-get install -y hyperfine for better figures)"
+fi
+if [ -z "$(task_bin)" ]; then
+  echo "== pip install go-task-bin"
+  python3 -m pip install --quiet go-task-bin || echo "bench: could not install go-task-bin; go-task figures are left out" >&2
+fi
+TASK=$(task_bin)
+export TASK
+
+BENCH_RESULTS=$(mktemp "${TMPDIR:-/tmp}/baton-bench-results.XXXXXX")
+export BENCH_RESULTS
+trap 'rm -f "$BENCH_RESULTS"' EXIT
+
+echo "== machine: $(nproc) cores, $(uname -sr); baton: $BATON${TASK:+; go-task: $TASK ($("$TASK" --version 2>/dev/null | head -n1))}"
+echo
+"$BENCH_DIR/pipeline_overhead.sh"
+echo
+"$BENCH_DIR/log_capture.sh"
+
+get() { awk -F'\t' -v k="$1" '$1 == k { v = $2 } END { print (v == "" ? "-" : v) }' "$BENCH_RESULTS"; }
+
+echo
+echo "== summary (medians of $RUNS runs; compare ratios, not seconds)"
+printf '| %-52s | %18s |\n' "figure" "value"
+printf '|%s|%s|\n' "$(printf -- '-%.0s' {1..54})" "$(printf -- '-%.0s' {1..20})"
+row() { printf '| %-52s | %18s |\n' "$1" "$2"; }
+row "baton: 100 chained stages, total (s)" "$(get baton_100_s | cut -c1-5)"
+row "baton: 1 stage, total (s)" "$(get baton_1_s | cut -c1-5)"
+row "baton: fixed start-up above one bash -c (ms)" "$(get baton_startup_ms)"
+row "baton: per stage, (T100 - bash loop)/100 (ms)" "$(get baton_overhead_per_stage_ms)"
+row "baton: marginal per stage, (T100 - T1)/99 (ms)" "$(get baton_marginal_per_stage_ms)"
+row "floor: bash -c true per step (ms)" "$(get floor_per_step_ms)"
+row "go-task: per step, (T100 - bash loop)/100 (ms)" "$(get task_overhead_per_step_ms)"
+row "go-task: marginal per step, bash -c true (ms)" "$(get task_marginal_per_step_ms)"
+row "go-task: marginal per step, builtin true (ms)" "$(get task_builtin_marginal_per_step_ms)"
+row "ratio marginal per step baton / go-task" "$(get ratio_marginal_baton_task)"
+row "ratio marginal per step baton / bash floor" "$(get ratio_marginal_baton_floor)"
+for v in seq wide; do
+  row "log $v ($(get "log_${v}_mb" | cut -c1-4) MB): baton MB/s (net of start-up)" "$(get "log_${v}_baton_mbps") ($(get "log_${v}_baton_net_mbps"))"
+  row "log $v: generator | cat > /dev/null MB/s" "$(get "log_${v}_cat_mbps")"
+  row "log $v: ratio time baton / cat" "$(get "log_${v}_ratio")"
+done
