@@ -36,11 +36,12 @@ task_bin() {
 
 # median_seconds LABEL COMMAND...: runs COMMAND (argv, no shell) WARMUP + RUNS times from the
 # current directory, output discarded, and prints the median wall time in seconds. Uses hyperfine
-# when installed, else a bash loop over `date +%s%N`. A failing command aborts the benchmark.
+# when installed (and NO_HYPERFINE is unset), else a bash loop over `date +%s%N`. A failing
+# command makes it return 1, which stops the calling script (`x=$(median_seconds ...)`).
 median_seconds() {
   local label=$1
   shift
-  if command -v hyperfine >/dev/null 2>&1; then
+  if [ -z "${NO_HYPERFINE:-}" ] && command -v hyperfine >/dev/null 2>&1; then
     local json err
     json=$(mktemp)
     err=$(mktemp)
@@ -58,10 +59,12 @@ median_seconds() {
   else
     local i start end
     local -a times=()
-    for ((i = 0; i < WARMUP; i++)); do "$@" >/dev/null 2>&1; done
+    for ((i = 0; i < WARMUP; i++)); do
+      "$@" >/dev/null 2>&1 || { echo "bench: \`$label\` failed" >&2; return 1; }
+    done
     for ((i = 0; i < RUNS; i++)); do
       start=$(date +%s%N)
-      "$@" >/dev/null 2>&1
+      "$@" >/dev/null 2>&1 || { echo "bench: \`$label\` failed" >&2; return 1; }
       end=$(date +%s%N)
       times+=("$((end - start))")
     done
