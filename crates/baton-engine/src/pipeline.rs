@@ -393,11 +393,13 @@ impl Engine {
             env.emitter.emit(EventKind::StageStarted {
                 stage: name.clone(),
             });
+            // A template error in `env:` already failed the stage when it ran.
+            let vars = Arc::new(stage_env(&stage, &env.rc).unwrap_or_default());
             let ok = run_rollback(
                 env.clone(),
                 stage,
                 targets,
-                Arc::new(Vec::new()),
+                vars,
                 self.project.ssh.forks as usize,
             )
             .await;
@@ -485,15 +487,17 @@ fn git_head(root: &Path) -> (Option<String>, Option<String>) {
     let output = std::process::Command::new("git")
         .arg("-C")
         .arg(root)
-        .args(["rev-parse", "--abbrev-ref", "HEAD", "HEAD"])
+        .args(["rev-parse", "HEAD", "--abbrev-ref", "HEAD"])
         .stderr(std::process::Stdio::null())
         .output();
     match output {
         Ok(out) if out.status.success() => {
             let text = String::from_utf8_lossy(&out.stdout);
             let mut lines = text.lines().map(str::to_string);
+            // `--abbrev-ref` applies to the arguments after it: the hash comes first.
+            let commit = lines.next();
             let branch = lines.next().filter(|b| b != "HEAD");
-            (branch, lines.next())
+            (branch, commit)
         }
         _ => (None, None),
     }
@@ -789,11 +793,12 @@ impl<'e> Walk<'e> {
         let mut failed = Vec::new();
         for (name, targets) in to_undo {
             let stage = Arc::new(self.pipeline.stages[name].clone());
+            let vars = Arc::new(stage_env(&stage, &self.env.rc).unwrap_or_default());
             let ok = run_rollback(
                 self.env.clone(),
                 stage,
                 targets.clone(),
-                Arc::new(Vec::new()),
+                vars,
                 self.engine.project.ssh.forks as usize,
             )
             .await;

@@ -1,10 +1,10 @@
 //! One step on one target: render, execute, capture output, report.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use baton_exec::{CommandSpec, ExecError, Outcome};
+use baton_exec::{CommandSpec, ExecError, Outcome, UploadSpec};
 use baton_model::{LOCAL_NODE, Upload, UploadSource, template};
 use baton_store::{BlobStore, EventKind, Status, StepRef};
 use tokio::time::Instant;
@@ -110,7 +110,7 @@ pub async fn run_step(
                     Err(crate::http::HttpFailure::Failed(reason)) => StepResult::failed(reason),
                 }
             }
-            StepWork::Upload(upload) => match upload_local(env, &step, upload, &mut output) {
+            StepWork::Upload(spec) => match upload(env, &step, spec, &mut output).await {
                 Ok(()) => StepResult::ok(),
                 Err(reason) => StepResult::failed(reason),
             },
@@ -236,19 +236,13 @@ pub fn human_duration(d: Duration) -> String {
     }
 }
 
-/// Copy a file or an artifact to a path on the local node, atomically (temp file + rename).
-fn upload_local(
+/// Copy a file or an artifact to a path on the target, atomically (temp file + rename).
+async fn upload(
     env: &StepEnv,
     step: &StepRef,
     upload: &Upload,
     output: &mut OutputCapture<'_>,
 ) -> Result<(), String> {
-    if step.target != LOCAL_NODE {
-        return Err(format!(
-            "node `{}`: uploads to remote nodes need the SSH executor",
-            step.target
-        ));
-    }
     let ctx = env.rc.template_context(&step.target);
     let render = |text: &str| {
         template::render(text, &ctx).map_err(|e| format!("template error: {}", e.message))
@@ -257,65 +251,24 @@ fn upload_local(
         UploadSource::Src(src) => env.rc.workdir.join(render(src)?),
         UploadSource::Artifact(name) => crate::artifacts::locate(env, name)?,
     };
-    let dest = PathBuf::from(render(&upload.dest)?);
-    let dest = if dest.is_relative() {
-        env.rc.workdir.join(dest)
-    } else {
-        dest
-    };
-    write_atomically(&source, &dest, upload.mode, upload.owner.as_deref())?;
-    output.push(format!("uploaded {} → {}\n", source.display(), dest.display()).as_bytes());
-    Ok(())
-}
-
-fn write_atomically(
-    source: &Path,
-    dest: &Path,
-    mode: Option<u32>,
-    owner: Option<&str>,
-) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    let parent = dest
-        .parent()
-        .ok_or_else(|| format!("`{}` has no parent directory", dest.display()))?;
-    std::fs::create_dir_all(parent)
-        .map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = parent.join(format!(".{name}.baton-{}", std::process::id()));
-    let result = (|| {
-        std::fs::copy(source, &tmp)
-            .map_err(|e| format!("cannot copy `{}`: {e}", source.display()))?;
-        let mode = match (mode, std::fs::metadata(dest)) {
-            (Some(m), _) => Some(m),
-            (None, Ok(existing)) => Some(existing.permissions().mode() & 0o7777),
-            (None, Err(_)) => None,
-        };
-        if let Some(mode) = mode {
-            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
-                .map_err(|e| format!("cannot set mode on `{}`: {e}", dest.display()))?;
-        }
-        if let Some(owner) = owner {
-            let status = std::process::Command::new("chown")
-                .arg(owner)
-                .arg(&tmp)
-                .status()
-                .map_err(|e| format!("chown: {e}"))?;
-            if !status.success() {
-                return Err(format!("cannot give `{}` to `{owner}`", dest.display()));
-            }
-        }
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| e.to_string())?;
-        std::fs::rename(&tmp, dest).map_err(|e| format!("cannot replace `{}`: {e}", dest.display()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    let mut dest = render(&upload.dest)?;
+    // Relative destinations: the working directory locally, the login directory on nodes.
+    if step.target == LOCAL_NODE && !dest.starts_with('/') {
+        dest = env.rc.workdir.join(&dest).display().to_string();
     }
-    result
+    let executor = env
+        .targets
+        .executor(&step.target)
+        .map_err(|e| e.to_string())?;
+    let spec = UploadSpec {
+        source: source.clone(),
+        dest: dest.clone(),
+        mode: upload.mode,
+        owner: upload.owner.clone(),
+    };
+    executor.upload(&spec).await.map_err(|e| e.to_string())?;
+    output.push(format!("uploaded {} → {}:{dest}\n", source.display(), step.target).as_bytes());
+    Ok(())
 }
 
 /// Sends a step's output to the event stream, keeping at most `log_limit` bytes.

@@ -80,7 +80,22 @@ pub type StartedFn<'a> = Box<dyn FnOnce(Option<i32>) + Send + 'a>;
 
 pub type ExecFuture<'a> = Pin<Box<dyn Future<Output = Result<ExitInfo, ExecError>> + Send + 'a>>;
 
-/// Runs commands on one kind of target.
+pub type UploadFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ExecError>> + Send + 'a>>;
+
+/// A file to put on a target, atomically: written to a temporary file beside `dest`, then
+/// renamed over it, so readers see the old content or the new, never a part.
+#[derive(Debug, Clone)]
+pub struct UploadSpec {
+    pub source: PathBuf,
+    /// Absolute, or relative to the target's default directory.
+    pub dest: String,
+    /// Permission bits; `None` keeps those of the file being replaced (or the umask default).
+    pub mode: Option<u32>,
+    /// `user` or `user:group`; `None` keeps the replaced file's owner (or the current user).
+    pub owner: Option<String>,
+}
+
+/// Runs commands on, and copies files to, one kind of target.
 pub trait Executor: Send + Sync {
     fn run<'a>(
         &'a self,
@@ -89,4 +104,6 @@ pub trait Executor: Send + Sync {
         on_output: OutputFn<'a>,
         cancel: &'a CancellationToken,
     ) -> ExecFuture<'a>;
+
+    fn upload<'a>(&'a self, spec: &'a UploadSpec) -> UploadFuture<'a>;
 }

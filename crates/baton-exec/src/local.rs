@@ -13,10 +13,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::chunker::LineChunker;
 use crate::process::{kill_process_group, process_group_alive};
-use crate::{CommandSpec, ExecError, ExecFuture, Executor, ExitInfo, Outcome, OutputFn, StartedFn};
+use crate::{
+    CommandSpec, ExecError, ExecFuture, Executor, ExitInfo, Outcome, OutputFn, StartedFn,
+    UploadFuture, UploadSpec,
+};
 
 /// Longest line kept whole in one output chunk; longer lines are cut (never buffered whole).
 const MAX_LINE: usize = 256 * 1024;
+/// Output gathered per read cycle (one chunk, one store write) when the writer is fast.
+const READ_BUFFER: usize = 512 * 1024;
 /// After the command's shell exits, how long to keep reading output from its leftovers.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
 
@@ -33,6 +38,64 @@ impl Executor for LocalExecutor {
     ) -> ExecFuture<'a> {
         Box::pin(run_local(spec, on_start, on_output, cancel))
     }
+
+    fn upload<'a>(&'a self, spec: &'a UploadSpec) -> UploadFuture<'a> {
+        Box::pin(async move { write_atomically(spec).map_err(ExecError::Spawn) })
+    }
+}
+
+/// Copy `spec.source` to `spec.dest` through a temporary file in the same directory.
+fn write_atomically(spec: &UploadSpec) -> Result<(), String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dest = std::path::Path::new(&spec.dest);
+    let parent = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(parent)
+        .map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let tmp = parent.join(format!(".{name}.baton-{}", std::process::id()));
+    let existing = std::fs::metadata(dest).ok();
+    let result = (|| {
+        std::fs::copy(&spec.source, &tmp)
+            .map_err(|e| format!("cannot copy `{}`: {e}", spec.source.display()))?;
+        let mode = spec
+            .mode
+            .or(existing.as_ref().map(|m| m.permissions().mode() & 0o7777));
+        if let Some(mode) = mode {
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| format!("cannot set mode on `{}`: {e}", dest.display()))?;
+        }
+        match (&spec.owner, &existing) {
+            (Some(owner), _) => {
+                let status = std::process::Command::new("chown")
+                    .arg(owner)
+                    .arg(&tmp)
+                    .status()
+                    .map_err(|e| format!("chown: {e}"))?;
+                if !status.success() {
+                    return Err(format!("cannot give `{}` to `{owner}`", dest.display()));
+                }
+            }
+            (None, Some(meta)) => {
+                // Keep the replaced file's owner; only root can give files away.
+                let _ = std::os::unix::fs::chown(&tmp, Some(meta.uid()), Some(meta.gid()));
+            }
+            (None, None) => {}
+        }
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| e.to_string())?;
+        std::fs::rename(&tmp, dest).map_err(|e| format!("cannot replace `{}`: {e}", dest.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 async fn run_local(
@@ -74,7 +137,7 @@ async fn run_local(
 
     let mut receiver = pipe::Receiver::from_owned_fd(OwnedFd::from(reader))?;
     let mut chunker = LineChunker::new(MAX_LINE);
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; READ_BUFFER];
     let mut emit = |chunk: &[u8]| on_output(chunk);
 
     let deadline = spec.timeout.map(|t| tokio::time::Instant::now() + t);
@@ -93,7 +156,12 @@ async fn run_local(
             biased;
             read = receiver.read(&mut buf), if !eof => match read {
                 Ok(0) | Err(_) => eof = true,
-                Ok(n) => chunker.push(&buf[..n], &mut emit),
+                Ok(n) => {
+                    // Take whatever else is already in the pipe: a fast writer then costs one
+                    // chunk per buffer, not one per 4 KiB write, and a slow one is not delayed.
+                    let filled = fill_available(&receiver, &mut buf, n);
+                    chunker.push(&buf[..filled], &mut emit);
+                }
             },
             status = child.wait() => break status?,
             _ = &mut expired, if outcome == Outcome::Exited => {
@@ -129,6 +197,17 @@ async fn run_local(
         code: status.code(),
         signal: status.signal(),
     })
+}
+
+/// Read what is already buffered in the pipe after `filled` bytes, without waiting.
+fn fill_available(receiver: &pipe::Receiver, buf: &mut [u8], mut filled: usize) -> usize {
+    while filled < buf.len() {
+        match receiver.try_read(&mut buf[filled..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => filled += n,
+        }
+    }
+    filled
 }
 
 /// TERM the group now and KILL it after `grace` if anything is left.

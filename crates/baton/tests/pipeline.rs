@@ -274,3 +274,55 @@ fn unknown_pipeline_environment_and_bad_vars_are_usage_errors() {
         .stderr_has("NAME=VALUE");
     p.baton(&["show", "99"]).code(2).stderr_has("no run 99");
 }
+
+#[test]
+fn rollback_commands_get_the_stage_env() {
+    let p = Project::new(
+        r#"
+pipelines:
+  p:
+    stages:
+      a: { env: { FOO: bar }, run: "true", rollback: 'echo "rollback FOO=${FOO:-unset}" > rollback.out' }
+      b: { needs: [a], run: "false" }
+"#,
+    );
+    p.baton(&["run", "p"]).code(1);
+    assert_eq!(
+        std::fs::read_to_string(p.file("rollback.out")).unwrap(),
+        "rollback FOO=bar\n"
+    );
+}
+
+#[test]
+fn branch_and_commit_come_from_the_git_checkout() {
+    let p = Project::new(
+        "pipelines: { p: { stages: { a: { run: 'echo \"$BATON_BRANCH $BATON_COMMIT\"' } } } }\n",
+    );
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .args(args)
+            .current_dir(p.path())
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q", "-b", "trunk"]);
+    git(&["add", "baton.yaml"]);
+    git(&["commit", "-q", "-m", "init"]);
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(p.path())
+        .output()
+        .unwrap();
+    let head = String::from_utf8(head.stdout).unwrap().trim().to_string();
+    p.baton(&["run", "p"]).code(0);
+    p.baton(&["logs", "1"])
+        .code(0)
+        .stdout_has(&format!("trunk {head}"));
+    assert_eq!(p.show(1)["run"]["commit"], head.as_str());
+}

@@ -1,0 +1,279 @@
+//! One node reached over SSH: a lazily opened, shared connection and the Executor on it.
+
+use std::sync::Arc;
+
+use baton_exec::{
+    CancellationToken, CommandSpec, ExecError, ExecFuture, Executor, ExitInfo, LineChunker,
+    Outcome, OutputFn, StartedFn, UploadFuture, UploadSpec,
+};
+use russh::ChannelMsg;
+use russh::client::Msg;
+use tokio::sync::{OnceCell, Semaphore};
+
+use crate::connect::{Connection, NodeAddress, SshOptions, connect};
+use crate::remote;
+
+/// Longest line kept whole in one output chunk, as on the local node.
+const MAX_LINE: usize = 256 * 1024;
+/// Output before the pid marker is passed through after this many bytes (a chatty login script).
+const MARKER_SEARCH: usize = 64 * 1024;
+
+pub struct SshNode {
+    address: NodeAddress,
+    options: SshOptions,
+    config: Arc<russh::client::Config>,
+    connection: OnceCell<Result<Arc<Connection>, String>>,
+    channels: Semaphore,
+}
+
+impl SshNode {
+    pub fn new(
+        address: NodeAddress,
+        options: SshOptions,
+        config: Arc<russh::client::Config>,
+    ) -> SshNode {
+        SshNode {
+            address,
+            options,
+            config,
+            connection: OnceCell::new(),
+            channels: Semaphore::new(crate::CHANNELS_PER_CONNECTION),
+        }
+    }
+
+    pub fn address(&self) -> &NodeAddress {
+        &self.address
+    }
+
+    /// The node's connection, opened once; a failure is remembered so every later command on
+    /// an unreachable node fails at once instead of waiting for the timeout again.
+    pub async fn connection(&self) -> Result<Arc<Connection>, ExecError> {
+        let result = self
+            .connection
+            .get_or_init(|| async {
+                connect(&self.address, &self.options, self.config.clone())
+                    .await
+                    .map(Arc::new)
+            })
+            .await;
+        result
+            .clone()
+            .map_err(|why| ExecError::Unreachable(format!("{}: {why}", self.address.name)))
+    }
+
+    /// Close the connection politely (sshd then frees its session processes at once).
+    pub async fn disconnect(&self) {
+        if let Some(Ok(conn)) = self.connection.get() {
+            let _ = conn
+                .disconnect(russh::Disconnect::ByApplication, "", "en")
+                .await;
+        }
+    }
+
+    async fn open_channel(
+        &self,
+    ) -> Result<(russh::Channel<Msg>, tokio::sync::SemaphorePermit<'_>), ExecError> {
+        let conn = self.connection().await?;
+        let permit = self.channels.acquire().await.expect("semaphore stays open");
+        let channel = conn.channel_open_session().await.map_err(|e| {
+            ExecError::Unreachable(format!(
+                "{}: cannot open an SSH session: {e}",
+                self.address.name
+            ))
+        })?;
+        Ok((channel, permit))
+    }
+
+    /// Run a short helper command (a kill) on its own channel, ignoring its outcome.
+    async fn side_command(&self, line: String) {
+        let Ok((mut channel, _permit)) = self.open_channel().await else {
+            return;
+        };
+        if channel.exec(true, line).await.is_ok() {
+            let _ = channel.eof().await;
+            while let Some(msg) = channel.wait().await {
+                if matches!(msg, ChannelMsg::Close) {
+                    break;
+                }
+            }
+        }
+        let _ = channel.close().await;
+    }
+
+    async fn run_command(
+        &self,
+        spec: &CommandSpec,
+        on_start: StartedFn<'_>,
+        mut on_output: OutputFn<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<ExitInfo, ExecError> {
+        let lost = |e: russh::Error| {
+            ExecError::Unreachable(format!("{}: connection lost: {e}", self.address.name))
+        };
+        let (mut channel, permit) = self.open_channel().await?;
+        channel
+            .exec(true, remote::command_line(spec))
+            .await
+            .map_err(lost)?;
+        // Commands get no stdin, as locally (/dev/null): nothing waits for input forever.
+        channel.eof().await.map_err(lost)?;
+        on_start(None);
+
+        let mut chunker = LineChunker::new(MAX_LINE);
+        let mut emit = |chunk: &[u8]| on_output(chunk);
+        let mut head: Option<Vec<u8>> = Some(Vec::new());
+        let mut pid: Option<u32> = None;
+        let (mut code, mut signal) = (None, None);
+        let mut outcome = Outcome::Exited;
+
+        let deadline = spec.timeout.map(|t| tokio::time::Instant::now() + t);
+        let expired = sleep_until(deadline);
+        tokio::pin!(expired);
+        let escalate = tokio::time::sleep(std::time::Duration::from_secs(365 * 24 * 3600));
+        tokio::pin!(escalate);
+        let mut escalated = false;
+
+        loop {
+            tokio::select! {
+                msg = channel.wait() => match msg {
+                    Some(ChannelMsg::Data { data }) => match head.as_mut() {
+                        Some(buffer) => {
+                            buffer.extend_from_slice(&data);
+                            if let Some((found, rest)) = split_marker(buffer) {
+                                pid = found;
+                                chunker.push(&rest, &mut emit);
+                                head = None;
+                            } else if buffer.len() > MARKER_SEARCH {
+                                chunker.push(buffer, &mut emit);
+                                head = None;
+                            }
+                        }
+                        None => chunker.push(&data, &mut emit),
+                    },
+                    Some(ChannelMsg::ExtendedData { data, .. }) => chunker.push(&data, &mut emit),
+                    Some(ChannelMsg::ExitStatus { exit_status }) => code = Some(exit_status as i32),
+                    Some(ChannelMsg::ExitSignal { signal_name, .. }) => signal = Some(remote::signal_number(&signal_name)),
+                    Some(ChannelMsg::Close) | None => break,
+                    Some(_) => {}
+                },
+                _ = &mut expired, if outcome == Outcome::Exited => {
+                    outcome = Outcome::TimedOut;
+                    self.terminate(pid, "TERM").await;
+                    escalate.as_mut().reset(tokio::time::Instant::now() + spec.grace);
+                }
+                _ = cancel.cancelled(), if outcome == Outcome::Exited => {
+                    outcome = Outcome::Cancelled;
+                    self.terminate(pid, "TERM").await;
+                    escalate.as_mut().reset(tokio::time::Instant::now() + spec.grace);
+                }
+                _ = &mut escalate, if outcome != Outcome::Exited && !escalated => {
+                    escalated = true;
+                    self.terminate(pid, "KILL").await;
+                }
+            }
+        }
+        // russh does not send CHANNEL_CLOSE on drop: close explicitly or sshd keeps the session.
+        let _ = channel.close().await;
+        drop(permit);
+        if let Some(rest) = head {
+            chunker.push(&rest, &mut emit);
+        }
+        chunker.finish(&mut emit);
+        if code.is_none() && signal.is_none() && outcome == Outcome::Exited {
+            return Err(ExecError::Unreachable(format!(
+                "{}: the connection closed before the command reported how it ended",
+                self.address.name
+            )));
+        }
+        Ok(ExitInfo {
+            outcome,
+            code,
+            signal,
+        })
+    }
+
+    async fn terminate(&self, pid: Option<u32>, signal: &str) {
+        if let Some(pid) = pid {
+            self.side_command(remote::kill_line(pid, signal)).await;
+        }
+    }
+
+    async fn upload_file(&self, spec: &UploadSpec) -> Result<(), ExecError> {
+        let name = &self.address.name;
+        let file = tokio::fs::File::open(&spec.source).await.map_err(|e| {
+            ExecError::Spawn(format!("cannot read `{}`: {e}", spec.source.display()))
+        })?;
+        let lost = |e: russh::Error| {
+            ExecError::Unreachable(format!("{name}: connection lost during upload: {e}"))
+        };
+        let (mut channel, _permit) = self.open_channel().await?;
+        channel
+            .exec(true, remote::upload_line(spec))
+            .await
+            .map_err(lost)?;
+        channel.data(file).await.map_err(lost)?;
+        channel.eof().await.map_err(lost)?;
+        let mut code = None;
+        let mut errors = Vec::new();
+        while let Some(msg) = channel.wait().await {
+            match msg {
+                ChannelMsg::ExitStatus { exit_status } => code = Some(exit_status),
+                ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => {
+                    errors.extend_from_slice(&data)
+                }
+                ChannelMsg::Close => break,
+                _ => {}
+            }
+        }
+        let _ = channel.close().await;
+        match code {
+            Some(0) => Ok(()),
+            _ => Err(ExecError::Spawn(format!(
+                "{name}: upload to `{}` failed: {}",
+                spec.dest,
+                String::from_utf8_lossy(&errors).trim()
+            ))),
+        }
+    }
+}
+
+/// Find the pid marker line at the start of `buffer` (possibly after other output); returns
+/// the pid and the bytes around it, the marker line removed.
+fn split_marker(buffer: &[u8]) -> Option<(Option<u32>, Vec<u8>)> {
+    let start = memchr_find(buffer, remote::PID_MARKER)?;
+    let after = &buffer[start + remote::PID_MARKER.len()..];
+    let end = after.iter().position(|b| *b == b'\n')?;
+    let pid = std::str::from_utf8(&after[..end])
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
+    let mut rest = buffer[..start].to_vec();
+    rest.extend_from_slice(&after[end + 1..]);
+    Some((pid, rest))
+}
+
+fn memchr_find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Executor for SshNode {
+    fn run<'a>(
+        &'a self,
+        spec: &'a CommandSpec,
+        on_start: StartedFn<'a>,
+        on_output: OutputFn<'a>,
+        cancel: &'a CancellationToken,
+    ) -> ExecFuture<'a> {
+        Box::pin(self.run_command(spec, on_start, on_output, cancel))
+    }
+
+    fn upload<'a>(&'a self, spec: &'a UploadSpec) -> UploadFuture<'a> {
+        Box::pin(self.upload_file(spec))
+    }
+}
