@@ -9,11 +9,16 @@ need_apt=()
 command -v bash >/dev/null || need_apt+=(bash)
 command -v git >/dev/null || need_apt+=(git)
 command -v ps >/dev/null || need_apt+=(procps)
+# SSH tests run real OpenSSH sshd daemons on loopback (crates/baton/tests/common/nodes.rs).
+[ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
+command -v ssh-keygen >/dev/null && command -v ssh >/dev/null || need_apt+=(openssh-client)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
+# sshd's privilege separation directory.
+mkdir -p /run/sshd
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast "$@"
