@@ -6,6 +6,7 @@
 
 pub mod diagnostic;
 pub mod duration;
+pub mod inventory;
 pub mod schema;
 pub mod selector;
 pub mod span;

@@ -170,12 +170,9 @@ impl Validator<'_> {
         }
     }
 
-    /// Every atom of a selector must be able to match some node. With an `inventory:` file the
-    /// nodes are not all known yet, so only the shape was checked (by the decoder).
+    /// Every atom of a selector must be able to match some node (`nodes:` and the `inventory:`
+    /// file's hosts, merged by the loader).
     fn selector(&mut self, selector: &Spanned<Selector>) {
-        if self.project.inventory.is_some() {
-            return;
-        }
         let project = self.project;
         let span = selector.span;
         let names: Vec<&str> = project.nodes.keys().map(String::as_str).collect();
@@ -236,7 +233,6 @@ impl Validator<'_> {
         for resource in project.resources.values() {
             if let Some(node) = &resource.node
                 && node.value != LOCAL_NODE
-                && project.inventory.is_none()
             {
                 self.exists(node, "node", project.nodes.keys(), "");
             }

@@ -420,10 +420,14 @@ alerts:
 }
 
 #[test]
-fn with_an_inventory_file_unknown_nodes_are_not_errors_yet() {
-    load_ok(
-        "inventory: hosts.ini\npipelines:\n  ci: { stages: { a: { run: echo, targets: \"role:db,web09\" } } }\n",
-    );
+fn with_an_inventory_file_selectors_are_checked_against_its_hosts() {
+    let main = "inventory: hosts.ini\npipelines:\n  ci: { stages: { a: { run: echo, targets: \"role:db,web09\" } } }\n";
+    let p = project(main, &[("hosts.ini", "[db]\ndb01\n[web]\nweb[01:09]\n")]);
+    let project = load(&p.main).unwrap_or_else(|d| panic!("{}", d.render(false)));
+    assert_eq!(project.nodes.len(), 10);
+    let (out, n) = errors(main, &[("hosts.ini", "[db]\ndb01\n[web]\nweb[01:08]\n")]);
+    assert_has(&out, "no node `web09`");
+    assert_eq!(n, 1, "{out}");
 }
 
 #[test]

@@ -8,6 +8,8 @@ mod values;
 
 use std::path::{Path, PathBuf};
 
+pub(crate) use values::{is_valid_name, to_json};
+
 use indexmap::IndexMap;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -80,12 +82,22 @@ pub(crate) fn load_files(path: &Path) -> Result<Project, Diagnostics> {
     }
 
     let mut project = Project {
-        root: std::fs::canonicalize(&dir).unwrap_or(dir),
+        root: std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone()),
         file: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
         ..Project::default()
     };
     let sections = merge(&mut dec, &documents);
-    decode_sections(&mut dec, &sections, &mut project);
+    let written = decode_sections(&mut dec, &sections, &mut project);
+    if let Some(inventory) = project.inventory.clone() {
+        merge_inventory(
+            &mut dec,
+            &mut sources,
+            &dir,
+            &inventory,
+            &mut project,
+            &written,
+        );
+    }
 
     if dec.diags.is_empty() {
         project.sources = sources;
@@ -222,7 +234,12 @@ fn merge<'a>(dec: &mut Decoder, documents: &'a [Node]) -> Sections<'a> {
     sections
 }
 
-fn decode_sections(dec: &mut Decoder, s: &Sections, project: &mut Project) {
+/// The keys written (non-null) in each `nodes:` entry, so an inventory host of the same name
+/// keeps the fields baton.yaml does not set.
+type WrittenKeys = IndexMap<String, Vec<String>>;
+
+fn decode_sections(dec: &mut Decoder, s: &Sections, project: &mut Project) -> WrittenKeys {
+    let mut written = WrittenKeys::new();
     let named = |section: &str| s.named.get(section).map(Vec::as_slice).unwrap_or_default();
     if let Some(node) = s.single.get("project") {
         project.name = dec.string(node);
@@ -252,6 +269,15 @@ fn decode_sections(dec: &mut Decoder, s: &Sections, project: &mut Project) {
     let check_interval = project.monitoring.interval;
     for (key, value) in named("nodes") {
         if let Some(node) = sections::node(dec, key, value) {
+            let keys = match &value.kind {
+                Kind::Map(entries) => entries
+                    .iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .filter_map(|(k, _)| k.scalar_text().map(str::to_string))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            written.insert(node.name.clone(), keys);
             project.nodes.insert(node.name.clone(), node);
         }
     }
@@ -297,6 +323,74 @@ fn decode_sections(dec: &mut Decoder, s: &Sections, project: &mut Project) {
             project.notifications.insert(n.name.clone(), n);
         }
     }
+    written
+}
+
+/// Read the `inventory:` file (relative to the project directory) and merge its hosts into
+/// `project.nodes`: inventory hosts first, in inventory order, then the other `nodes:` entries.
+/// For a name in both, the fields written in `nodes:` win, roles are the union (inventory's
+/// first), and labels and vars merge with baton.yaml's values winning.
+fn merge_inventory(
+    dec: &mut Decoder,
+    sources: &mut Sources,
+    dir: &Path,
+    inventory: &crate::span::Spanned<String>,
+    project: &mut Project,
+    written: &WrittenKeys,
+) {
+    let path = dir.join(&inventory.value);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) => {
+            dec.error(Diagnostic::new(
+                format!("cannot read inventory file {}: {err}", path.display()),
+                inventory.span,
+            ));
+            return;
+        }
+    };
+    let id = sources.add(path.clone(), text);
+    // Key paths resolve against the inventory's real directory, whatever the current one.
+    let anchored = project.root.join(&inventory.value);
+    let hosts = match crate::inventory::parse(sources.text(id), id, &anchored) {
+        Ok(hosts) => hosts,
+        Err(items) => {
+            dec.diags.extend(items);
+            return;
+        }
+    };
+    let mut declared = std::mem::take(&mut project.nodes);
+    for mut node in hosts {
+        if let Some(own) = declared.shift_remove(&node.name) {
+            let keys = written
+                .get(&node.name)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let has = |key: &str| keys.iter().any(|k| k == key);
+            if has("host") {
+                node.host = own.host;
+            }
+            if has("port") {
+                node.port = own.port;
+            }
+            if has("user") {
+                node.user = own.user;
+            }
+            if has("key") {
+                node.key = own.key;
+            }
+            for role in own.roles {
+                if !node.roles.contains(&role) {
+                    node.roles.push(role);
+                }
+            }
+            node.labels.extend(own.labels);
+            node.vars.extend(own.vars);
+            node.span = own.span;
+        }
+        project.nodes.insert(node.name.clone(), node);
+    }
+    project.nodes.extend(declared);
 }
 
 /// Problems sorted by place, so the output reads top to bottom through each file; problems with
