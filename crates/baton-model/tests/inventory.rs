@@ -424,6 +424,12 @@ fn host_lines_and_vars_follow_ansible() {
             "localhost",
             json!({ "host": "localhost", "roles": ["a", "b", "c"] }),
         ),
+        // Comments after headers and vars, spaces around `=`, a child named before its section.
+        (
+            "[p:children]  # later\nweb\n[web] # c\nh\n[p:vars]\nx = 1 # c\ny = 'a # b'\n",
+            "h",
+            json!({ "roles": ["web", "p"], "vars": { "x": 1, "y": "a # b" } }),
+        ),
         // The same child under two parents: both are roles.
         (
             "[a]\nh\n[p1:children]\na\n[p2:children]\na\n",
