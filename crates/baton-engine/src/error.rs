@@ -20,6 +20,8 @@ pub enum EngineError {
         status: String,
         what: String,
     },
+    #[error("{0}")]
+    Selector(String),
     #[error("invalid `--var {0}`: write `--var NAME=VALUE`")]
     BadVar(String),
     #[error("cannot prepare the run workspace `{path}`: {reason}")]

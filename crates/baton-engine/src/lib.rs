@@ -8,6 +8,8 @@ mod artifacts;
 mod context;
 mod emitter;
 mod error;
+mod exec;
+pub mod facts;
 mod http;
 mod pipeline;
 mod recovery;
@@ -17,6 +19,7 @@ mod targets;
 
 pub use emitter::{Emitter, EventSink};
 pub use error::EngineError;
+pub use exec::{EXEC_STAGE, ExecRequest};
 pub use pipeline::{Engine, RunOutcome, RunRequest};
 pub use recovery::recover_interrupted_runs;
 pub use targets::{LocalOnly, Targets};

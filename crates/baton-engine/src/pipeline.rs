@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baton_model::diagnostic::did_you_mean;
-use baton_model::{LOCAL_NODE, Pipeline, Project, Stage, template};
+use baton_model::{Environment, LOCAL_NODE, Pipeline, Project, Stage, template};
 use baton_store::{BlobStore, EventKind, NewRun, Owner, RunId, RunKind, Status, Store};
 use indexmap::IndexMap;
 use serde_json::{Value, json};
@@ -210,19 +210,7 @@ impl Engine {
             .env
             .clone()
             .or_else(|| pipeline.env.as_ref().map(|e| e.value.clone()));
-        let environment = match &env_name {
-            Some(name) => Some(self.project.environments.get(name).ok_or_else(|| {
-                EngineError::UnknownEnvironment {
-                    name: name.clone(),
-                    suggestion: did_you_mean(
-                        name,
-                        self.project.environments.keys().map(String::as_str),
-                    )
-                    .map(str::to_string),
-                }
-            })?),
-            None => None,
-        };
+        let environment = self.environment(env_name.as_deref())?;
         let (branch, commit) = match (&request.branch, &request.commit) {
             (None, None) => git_head(&self.project.root),
             _ => (request.branch.clone(), request.commit.clone()),
@@ -252,13 +240,7 @@ impl Engine {
             });
         }
 
-        let workspace = self.state_dir.join("workspaces").join(run.to_string());
-        std::fs::create_dir_all(&workspace).map_err(|e| EngineError::Workspace {
-            path: workspace.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        self.store
-            .set_run_workspace(run, &workspace.display().to_string())?;
+        let workspace = self.workspace(run)?;
 
         let empty = IndexMap::new();
         let env_vars = environment.map(|e| &e.vars).unwrap_or(&empty);
@@ -291,7 +273,58 @@ impl Engine {
                     .find(|e| e.branch.as_deref() == Some(b))
             })
             .map(|e| e.name.clone());
-        let env = Arc::new(StepEnv {
+        let env = self.step_env(rc, &emitter, &cancel);
+        emitter.emit(EventKind::RunStarted);
+        let (status, reason) = match mode {
+            Mode::Normal { reuse } => {
+                Walk::new(self, pipeline, env.clone(), shelf, reuse)
+                    .run()
+                    .await
+            }
+            Mode::Rollback { of, stages } => self.rollback_stages(pipeline, &env, of, stages).await,
+        };
+        Ok(finish(&emitter, status, reason))
+    }
+
+    /// The named environment, if any; naming one that does not exist is an error.
+    pub(crate) fn environment(
+        &self,
+        name: Option<&str>,
+    ) -> Result<Option<&Environment>, EngineError> {
+        let Some(name) = name else { return Ok(None) };
+        self.project
+            .environments
+            .get(name)
+            .map(Some)
+            .ok_or_else(|| EngineError::UnknownEnvironment {
+                name: name.to_string(),
+                suggestion: did_you_mean(
+                    name,
+                    self.project.environments.keys().map(String::as_str),
+                )
+                .map(str::to_string),
+            })
+    }
+
+    /// Create the run's own directory and record it.
+    pub(crate) fn workspace(&self, run: RunId) -> Result<PathBuf, EngineError> {
+        let workspace = self.state_dir.join("workspaces").join(run.to_string());
+        std::fs::create_dir_all(&workspace).map_err(|e| EngineError::Workspace {
+            path: workspace.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        self.store
+            .set_run_workspace(run, &workspace.display().to_string())?;
+        Ok(workspace)
+    }
+
+    pub(crate) fn step_env(
+        &self,
+        rc: RunContext,
+        emitter: &Emitter,
+        cancel: &CancellationToken,
+    ) -> Arc<StepEnv> {
+        Arc::new(StepEnv {
             rc,
             emitter: emitter.clone(),
             targets: self.targets.clone(),
@@ -300,29 +333,19 @@ impl Engine {
             http_cache: self.state_dir.join("http-cache"),
             cancel: cancel.clone(),
             log_limit: self.log_limit,
-        });
-        emitter.emit(EventKind::RunStarted);
-        let (mut status, mut reason) = match mode {
-            Mode::Normal { reuse } => {
-                Walk::new(self, pipeline, env.clone(), shelf, reuse)
-                    .run()
-                    .await
-            }
-            Mode::Rollback { of, stages } => self.rollback_stages(pipeline, &env, of, stages).await,
-        };
-        if let Some(store_error) = emitter.store_error() {
-            status = Status::Failed;
-            reason = Some(format!("the store could not record the run: {store_error}"));
-        }
-        emitter.emit(EventKind::RunFinished {
-            status,
-            reason: reason.clone(),
-        });
-        Ok(RunOutcome {
-            run,
-            status,
-            reason,
         })
+    }
+
+    pub(crate) fn project(&self) -> &Arc<Project> {
+        &self.project
+    }
+
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub(crate) fn sinks(&self) -> &Arc<Vec<Arc<dyn EventSink>>> {
+        &self.sinks
     }
 
     fn pipeline(&self, name: &str) -> Result<&Pipeline, EngineError> {
@@ -429,6 +452,27 @@ impl Engine {
                 Some(format!("rollback failed for: {}", failed.join(", "))),
             )
         }
+    }
+}
+
+/// Record how a run ended; a store failure during the run turns it into a failure.
+pub(crate) fn finish(
+    emitter: &Emitter,
+    mut status: Status,
+    mut reason: Option<String>,
+) -> RunOutcome {
+    if let Some(store_error) = emitter.store_error() {
+        status = Status::Failed;
+        reason = Some(format!("the store could not record the run: {store_error}"));
+    }
+    emitter.emit(EventKind::RunFinished {
+        status,
+        reason: reason.clone(),
+    });
+    RunOutcome {
+        run: emitter.run(),
+        status,
+        reason,
     }
 }
 

@@ -8,8 +8,9 @@
 //!   INI line looks like that).
 //! - **INI.** `[group]` sections of host lines `name key=value key2="quoted value"`,
 //!   `[group:children]` of child group names, `[group:vars]` of `key=value`; hosts before any
-//!   section are ungrouped; `#` and `;` start comment lines, and `#` outside quotes ends a host
-//!   line. Host lines are split like a POSIX shell (as Ansible's `shlex`); `name:2222` sets the
+//!   section are ungrouped; `#` and `;` start comment lines, `#` outside quotes ends a host
+//!   line, and ` #` outside quotes ends a header, child or var line. A group may be named (as a
+//!   child or in `:vars`) before its own section. Host lines are split like a POSIX shell (as Ansible's `shlex`); `name:2222` sets the
 //!   port; ranges `web[01:03]`, `db-[a:c]`, `n[0:10:2]` expand as Ansible does (leading zeros
 //!   keep the width, which both ends must share). Values are read as Python literals, as
 //!   Ansible's `literal_eval`: integers, floats, `True`/`False`, `None`, quoted strings, lists
@@ -30,8 +31,8 @@
 //!   node's `host`, `port`, `user` and `key` and leave `vars`. A relative key resolves against
 //!   the inventory's directory; `~/` expands with `$HOME`. Without `ansible_host` a host is
 //!   reached by its name. Every other variable (other `ansible_*` included) stays in `vars`.
-//! - **Special hosts.** A host with `ansible_connection=local` is skipped: baton's own `local`
-//!   node is this machine. A host named `local` is an error (that name is baton's). A host
+//! - **Special hosts.** A host with `ansible_connection=local` (set at any level) is skipped:
+//!   baton's own `local` node is this machine, and groups holding only such hosts give no role. A host named `local` is an error (that name is baton's). A host
 //!   named `localhost` without `ansible_connection=local` is an ordinary SSH host. Host names
 //!   must be valid baton node names (so a raw IPv6 address needs a name and `ansible_host`).
 //! - **Errors** (unreadable file, malformed line, bad port, range syntax, a cycle in `children`)
@@ -39,7 +40,8 @@
 //!
 //! Merging with `nodes:` happens in the loader: inventory hosts come first, in inventory order;
 //! fields written in a `nodes:` entry of the same name override the inventory's, roles are the
-//! union, labels and vars merge with `baton.yaml` winning.
+//! union (the inventory's first), labels and vars merge with `baton.yaml` winning, and the
+//! node's span is its `nodes:` entry.
 
 use std::path::{Path, PathBuf};
 

@@ -148,6 +148,7 @@ impl From<EngineError> for Failure {
             | EngineError::UnknownEnvironment { .. }
             | EngineError::UnknownRun(_)
             | EngineError::RunState { .. }
+            | EngineError::Selector(_)
             | EngineError::BadVar(_) => Failure::usage(e.to_string()),
             EngineError::Store(store) => store.into(),
             other => Failure::failed(other.to_string()),
@@ -218,4 +219,12 @@ impl App {
 /// The store directory of a project.
 pub fn state_dir(root: &Path) -> PathBuf {
     root.join(".baton")
+}
+
+/// The async runtime for commands that do I/O concurrently.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::failed(format!("cannot start the async runtime: {e}")))
 }

@@ -55,6 +55,12 @@ pub enum Command {
     Rollback(RunRef),
     /// Re-run the failed stages of a run and their dependents, reusing what succeeded.
     Retry(RetryArgs),
+    /// Run an ad-hoc command on the selected nodes in parallel: `baton exec role:web -- uptime`.
+    Exec(ExecArgs),
+    /// Check that nodes are reachable over SSH (connect, authenticate, run `true`).
+    Ping(PingArgs),
+    /// The inventory: nodes, addresses, roles, labels; `--facts` gathers facts over SSH.
+    Nodes(NodesArgs),
     /// Artifacts stored by pipeline runs.
     #[command(subcommand)]
     Artifact(ArtifactCommand),
@@ -145,6 +151,49 @@ pub struct RetryArgs {
     pub run: i64,
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Target selector: `all`, a node, a glob, `role:web`, `label:zone=a`, combined with `,&!`.
+    pub selector: String,
+    /// The command, after `--`; run under `bash -eo pipefail -c` on each node.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+    /// Print output lines as they arrive, prefixed with the node, instead of grouped per node.
+    #[arg(long)]
+    pub stream: bool,
+    /// Per-node time limit; the remote process tree is killed on expiry.
+    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Environment whose vars the command's templates see.
+    #[arg(long)]
+    pub env: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PingArgs {
+    /// Which nodes (default `all`).
+    pub selector: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NodesArgs {
+    /// Which nodes (default: every node, `local` included).
+    pub selector: Option<String>,
+    /// Gather facts over SSH: os, kernel, cpus, memory, load, disk, uptime.
+    #[arg(long)]
+    pub facts: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    baton_model::duration::parse_duration(text)
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod live;
 mod output;
+mod targets;
 
 use std::process::ExitCode;
 
@@ -28,6 +29,9 @@ fn main() -> ExitCode {
         Command::Cancel(args) => commands::cancel::run(&cli, &ui, args),
         Command::Rollback(args) => commands::run::rollback(&cli, &ui, args),
         Command::Retry(args) => commands::run::retry(&cli, &ui, args),
+        Command::Exec(args) => commands::exec::run(&cli, &ui, args),
+        Command::Ping(args) => commands::ping::run(&cli, &ui, args),
+        Command::Nodes(args) => commands::nodes::run(&cli, &ui, args),
         Command::Artifact(cmd) => commands::artifact::run(&cli, &ui, cmd),
     };
     match result {

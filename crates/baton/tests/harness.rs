@@ -231,3 +231,36 @@ fn process_count_sees_sessions_and_nothing_remains_after_drop() {
     assert_eq!(ours, 0, "processes naming the harness dir survived drop");
     assert!(!dir.exists(), "temp dir not removed");
 }
+
+#[test]
+fn fifty_nodes_start_and_take_fifty_parallel_connections() {
+    let started = Instant::now();
+    let nodes = TestNodes::start(50);
+    let start_time = started.elapsed();
+    eprintln!("started 50 sshd nodes in {start_time:?}");
+    assert_eq!(nodes.sshd_process_count(), 50);
+
+    // 50 parallel clients, one per node, plus 50 more at node01 at once (MaxStartups is raised).
+    let started = Instant::now();
+    let mut clients: Vec<(usize, std::process::Child)> = (0..50)
+        .chain(std::iter::repeat_n(0, 50))
+        .map(|i| {
+            let child = nodes
+                .ssh(i, "echo ok")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (i, child)
+        })
+        .collect();
+    for (i, child) in clients.drain(..) {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
+            "{}: {out:?}",
+            nodes.name(i)
+        );
+    }
+    eprintln!("100 parallel ssh echo ok in {:?}", started.elapsed());
+}

@@ -2,8 +2,11 @@
 
 pub mod artifact;
 pub mod cancel;
+pub mod exec;
 pub mod init;
 pub mod logs;
+pub mod nodes;
+pub mod ping;
 pub mod pipelines;
 pub mod run;
 pub mod runs;

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use baton_engine::{Engine, LocalOnly, RunOutcome, RunRequest};
+use baton_engine::{Engine, RunOutcome, RunRequest};
 use baton_store::Status;
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -14,6 +14,7 @@ use crate::app::{App, CommandResult, EXIT_FAILED, EXIT_OK, Failure, Style, Ui};
 use crate::cli::{Cli, RetryArgs, RunArgs, RunRef};
 use crate::live::LiveView;
 use crate::output;
+use crate::targets::NodeTargets;
 
 pub fn run(cli: &Cli, ui: &Ui, args: &RunArgs) -> CommandResult {
     let app = App::open(cli, ui)?;
@@ -136,28 +137,28 @@ where
         verbose,
         stage_widths.into_iter(),
     ));
+    let targets = Arc::new(NodeTargets::new(&app.project));
     let engine = Arc::new(Engine::new(
         app.project.clone(),
         app.store.clone(),
-        Arc::new(LocalOnly::default()),
+        targets.clone(),
         vec![live.clone()],
         app.state_dir.clone(),
     ));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::failed(format!("cannot start the async runtime: {e}")))?;
+    let runtime = crate::app::runtime()?;
     let outcome = runtime.block_on(async {
         let cancel = CancellationToken::new();
         watch_signals(cancel.clone());
-        work(engine, cancel).await
+        let outcome = work(engine, cancel).await;
+        targets.disconnect_all().await;
+        outcome
     })?;
     runtime.shutdown_background();
     summarize(app, ui, pipeline, &outcome)
 }
 
 /// First Ctrl-C or SIGTERM cancels the run cleanly; a second one stops waiting.
-fn watch_signals(cancel: CancellationToken) {
+pub fn watch_signals(cancel: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
     tokio::spawn(async move {
         let (Ok(mut int), Ok(mut term)) = (

@@ -247,7 +247,7 @@ impl TestNodes {
     }
 
     /// The system OpenSSH client, set up for node `i` (key, port, this `known_hosts`, strict host
-    /// key checking, batch mode), running `remote`.
+    /// key checking, batch mode, no ssh_config, curve25519 key exchange), running `remote`.
     pub fn ssh(&self, i: usize, remote: &str) -> Command {
         self.ssh_with_key(i, &self.client_key(), remote)
     }
@@ -274,6 +274,9 @@ impl TestNodes {
                 "IdentitiesOnly=yes",
                 "-o",
                 "ConnectTimeout=5",
+                // The cheap key exchange: the default post-quantum one costs ~3x the CPU.
+                "-o",
+                "KexAlgorithms=curve25519-sha256",
                 "-F",
                 "/dev/null",
             ])
@@ -500,11 +503,20 @@ impl TestNodes {
         }
     }
 
-    /// Wait (bounded, best effort) until the short-lived sshd children forked for the readiness
-    /// probes are gone, so `sshd_process_count` starts at one per node.
+    /// Wait until the short-lived sshd children forked for the readiness probes are gone, so
+    /// that `sshd_process_count` is exactly one per running node when `start` returns.
     fn settle(&self) {
         let started = Instant::now();
-        while self.sshd_process_count() > self.len() && started.elapsed() < Duration::from_secs(5) {
+        loop {
+            let count = self.sshd_process_count();
+            if count == self.len() {
+                return;
+            }
+            assert!(
+                started.elapsed() < START_LIMIT,
+                "{count} sshd processes for {} nodes {START_LIMIT:?} after start",
+                self.len()
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
