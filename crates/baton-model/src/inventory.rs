@@ -10,8 +10,8 @@
 //!   `[group:children]` of child group names, `[group:vars]` of `key=value`; hosts before any
 //!   section are ungrouped; `#` and `;` start comment lines, `#` outside quotes ends a host
 //!   line, and ` #` outside quotes ends a header, child or var line. A group may be named (as a
-//!   child or in `:vars`) before its own section. Host lines are split like a POSIX shell (as Ansible's `shlex`); `name:2222` sets the
-//!   port; ranges `web[01:03]`, `db-[a:c]`, `n[0:10:2]` expand as Ansible does (leading zeros
+//!   child or in `:vars`) before its own section. Host lines are split like a POSIX shell (as
+//!   Ansible's `shlex`); `name:2222` sets the port; ranges `web[01:03]`, `db-[a:c]`, `n[0:10:2]` expand as Ansible does (leading zeros
 //!   keep the width, which both ends must share). Values are read as Python literals, as
 //!   Ansible's `literal_eval`: integers, floats, `True`/`False`, `None`, quoted strings, lists
 //!   and dicts; anything else stays a string — so `true` and `yes` are strings, and shell quotes
@@ -32,8 +32,8 @@
 //!   the inventory's directory; `~/` expands with `$HOME`. Without `ansible_host` a host is
 //!   reached by its name. Every other variable (other `ansible_*` included) stays in `vars`.
 //! - **Special hosts.** A host with `ansible_connection=local` (set at any level) is skipped:
-//!   baton's own `local` node is this machine, and groups holding only such hosts give no role. A host named `local` is an error (that name is baton's). A host
-//!   named `localhost` without `ansible_connection=local` is an ordinary SSH host. Host names
+//!   baton's own `local` node is this machine, and groups holding only such hosts give no role.
+//!   A host named `local` is an error (that name is baton's). A host named `localhost` without `ansible_connection=local` is an ordinary SSH host. Host names
 //!   must be valid baton node names (so a raw IPv6 address needs a name and `ansible_host`).
 //! - **Errors** (unreadable file, malformed line, bad port, range syntax, a cycle in `children`)
 //!   are [`Diagnostic`]s at the inventory's file, line and column; all are collected.
