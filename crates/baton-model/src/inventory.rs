@@ -11,11 +11,12 @@
 //!   section are ungrouped; `#` and `;` start comment lines, `#` outside quotes ends a host
 //!   line, and ` #` outside quotes ends a header, child or var line. A group may be named (as a
 //!   child or in `:vars`) before its own section. Host lines are split like a POSIX shell (as
-//!   Ansible's `shlex`); `name:2222` sets the port; ranges `web[01:03]`, `db-[a:c]`, `n[0:10:2]` expand as Ansible does (leading zeros
-//!   keep the width, which both ends must share). Values are read as Python literals, as
-//!   Ansible's `literal_eval`: integers, floats, `True`/`False`, `None`, quoted strings, lists
-//!   and dicts; anything else stays a string — so `true` and `yes` are strings, and shell quotes
-//!   on a host line do not make `port="22"` a string (Ansible's behaviour, kept).
+//!   Ansible's `shlex`); `name:2222` sets the port; ranges `web[01:03]`, `db-[a:c]`,
+//!   `n[0:10:2]` expand as Ansible does (leading zeros keep the width, which both ends must
+//!   share). Values are read as Python literals, as Ansible's `literal_eval`: integers, floats,
+//!   `True`/`False`, `None`, quoted strings, lists and dicts; anything else stays a string — so
+//!   `true` and `yes` are strings, and shell quotes on a host line do not make `port="22"` a
+//!   string (Ansible's behaviour, kept).
 //! - **YAML.** `all: { hosts: {NAME: {vars} | null}, vars: {…}, children: {GROUP: {hosts, vars,
 //!   children}} }`; other top-level groups are children of `all`. Host names may hold ranges and
 //!   `:port` there too. Keys other than `hosts`, `vars` and `children` in a group are errors
