@@ -31,6 +31,8 @@ pub enum Atom {
         key: String,
         value: String,
     },
+    /// `!x` inside an intersection: `role:web&!label:zone=b`.
+    Not(Box<Atom>),
 }
 
 /// What a selector is resolved against: one entry per node, `local` included.
@@ -88,13 +90,17 @@ impl Selector {
         Ok(selector)
     }
 
-    /// Every atom, for validation against the inventory.
+    /// Every atom (negated ones unwrapped), for validation against the inventory.
     pub fn atoms(&self) -> impl Iterator<Item = &Atom> {
         self.include
             .iter()
             .flatten()
             .chain(&self.require)
             .chain(&self.exclude)
+            .map(|atom| match atom {
+                Atom::Not(inner) => inner.as_ref(),
+                other => other,
+            })
     }
 
     /// The matching node names, in inventory order. Matching nothing is an error.
@@ -122,6 +128,9 @@ impl Atom {
     fn parse(text: &str) -> Result<Atom, SelectorError> {
         if text.is_empty() {
             return Err(SelectorError::BadAtom(text.to_string(), "it is empty"));
+        }
+        if let Some(rest) = text.strip_prefix('!') {
+            return Ok(Atom::Not(Box::new(Atom::parse(rest.trim())?)));
         }
         if text == "all" || text == "*" {
             return Ok(Atom::All);
@@ -178,6 +187,7 @@ impl Atom {
             }
             Atom::Role(role) => inventory.has_role(node, role),
             Atom::Label { key, value } => inventory.label(node, key) == Some(value.as_str()),
+            Atom::Not(inner) => !inner.matches(node, inventory),
         }
     }
 }
@@ -246,6 +256,8 @@ mod tests {
         case("role:web,&label:zone=b", &["web02"]);
         case("!db01", &["web01", "web02"]);
         case("all,local", &["web01", "web02", "db01", "local"]);
+        case("role:web&!label:zone=b", &["web01"]);
+        case("all&!web*", &["db01"]);
     }
 
     #[test]

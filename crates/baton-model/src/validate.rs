@@ -213,6 +213,8 @@ impl Validator<'_> {
                         .any(|n| n.labels.get(key) == Some(value));
                     (!has).then(|| (format!("no node has label `{key}={value}`"), None))
                 }
+                // `atoms()` unwraps one negation; a double one checks nothing more.
+                Atom::Not(_) => None,
             };
             if let Some((message, suggestion)) = problem {
                 let mut d = Diagnostic::new(

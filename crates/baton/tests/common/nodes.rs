@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -48,7 +48,8 @@ impl TestNodes {
     /// Start `n` sshd daemons on 127.0.0.2 .. 127.0.0.(n+1). They share one free port when it is
     /// free on every address (the usual case); a node whose bind fails gets a port of its own, so
     /// always ask `port(i)`. Returns once every daemon has written its pid file (sshd does so after
-    /// binding) and accepts a TCP connection.
+    /// binding), accepts a TCP connection and sends its SSH banner, and the processes sshd forked
+    /// for those probes have ended (`sshd_process_count() == n`).
     pub fn start(n: usize) -> TestNodes {
         assert!(
             (1..=250).contains(&n),
@@ -476,9 +477,7 @@ impl TestNodes {
                 let written = fs::read_to_string(self.pid_file(i))
                     .ok()
                     .and_then(|s| s.trim().parse::<u32>().ok());
-                if written == Some(pid)
-                    && TcpStream::connect_timeout(&self.addr(i), Duration::from_secs(1)).is_ok()
-                {
+                if written == Some(pid) && answers_ssh(&self.addr(i)) {
                     continue;
                 }
                 still.push(i);
@@ -547,6 +546,25 @@ impl Drop for TestNodes {
         }
         // The TempDir removes the directory when it drops, right after this.
     }
+}
+
+/// Whether an SSH server at `addr` accepts a connection and sends its banner. Waiting for the
+/// banner (rather than only connecting) makes sure sshd has forked the connection's process, so
+/// that `settle` sees it and waits for it to end.
+fn answers_ssh(addr: &SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(addr, Duration::from_secs(1)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while !got.contains(&b'\n') && got.len() < 4096 {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    got.starts_with(b"SSH-")
 }
 
 fn ip(i: usize) -> Ipv4Addr {
