@@ -7,13 +7,19 @@
 //! It owns the event types because it is their log: every consumer reads the same records.
 
 mod blob;
+mod config_store;
 mod event;
 mod owner;
 mod record;
 mod sqlite;
+mod sqlite_config;
+mod sqlite_state;
+mod state_store;
 mod store;
 
 pub use blob::BlobStore;
+pub use config_store::ConfigStore;
+pub use state_store::StateStore;
 pub use event::{Event, EventKind, Phase, StepRef};
 pub use owner::{Owner, process_alive};
 pub use record::*;

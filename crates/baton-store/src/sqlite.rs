@@ -14,7 +14,11 @@ use crate::record::*;
 use crate::store::{Store, StoreError, StoreResult};
 
 /// Schema versions, oldest first. Never edit a released migration: append a new one.
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("migrations/001_runs.sql"))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("migrations/001_runs.sql")),
+    M::up(include_str!("migrations/002_configs.sql")),
+    M::up(include_str!("migrations/003_infra.sql")),
+];
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -56,7 +60,7 @@ impl SqliteStore {
         self.with(|conn| conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)))
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut conn).map_err(map_err)
     }
