@@ -120,6 +120,8 @@ fn stop_refuses_connections_and_start_again_restores_the_node() {
     let before = nodes.host_key_fingerprint(1);
     nodes.stop(1);
     assert!(refused(&nodes, 1), "stopped node still accepts TCP");
+    assert!(!nodes.is_running(1));
+    assert_eq!(nodes.sshd_process_count(), 2);
     let out = run(&mut nodes.ssh(1, "echo ok"));
     assert!(!out.status.success());
     assert!(
@@ -131,6 +133,7 @@ fn stop_refuses_connections_and_start_again_restores_the_node() {
     answers(&nodes, 2);
 
     nodes.start_again(1);
+    assert_eq!(nodes.sshd_process_count(), 3);
     answers(&nodes, 1);
     assert_eq!(nodes.host_key_fingerprint(1), before);
 }

@@ -104,7 +104,7 @@ impl TestNodes {
         }
         nodes.wait_ready(&(0..n).collect::<Vec<_>>(), true);
         nodes.write_known_hosts();
-        nodes.settle();
+        nodes.settle(&(0..n).collect::<Vec<_>>());
         nodes
     }
 
@@ -133,12 +133,12 @@ impl TestNodes {
 
     /// The role of node `i` in `baton_yaml`: `web` for even `i`, `db` for odd `i`.
     pub fn role(&self, i: usize) -> &'static str {
-        if i % 2 == 0 { "web" } else { "db" }
+        if i.is_multiple_of(2) { "web" } else { "db" }
     }
 
     /// The `zone` label of node `i` in `baton_yaml`: `a` for i = 0, 1, `b` for 2, 3, `a` for 4, 5, …
     pub fn zone(&self, i: usize) -> &'static str {
-        if (i / 2) % 2 == 0 { "a" } else { "b" }
+        if (i / 2).is_multiple_of(2) { "a" } else { "b" }
     }
 
     /// The client's ed25519 private key (mode 0600), accepted by every node.
@@ -323,6 +323,7 @@ impl TestNodes {
         self.stop(i);
         self.spawn(i);
         self.wait_ready(&[i], false);
+        self.settle(&[i]);
     }
 
     /// Regenerate node `i`'s host key and restart it. `known_hosts` is NOT updated, so clients
@@ -336,6 +337,7 @@ impl TestNodes {
         keygen_wait(child, &what);
         self.spawn(i);
         self.wait_ready(&[i], false);
+        self.settle(&[i]);
     }
 
     /// Live (non-zombie) `sshd` processes of these daemons: the listeners and every sshd process
@@ -502,19 +504,41 @@ impl TestNodes {
         }
     }
 
-    /// Wait until the short-lived sshd children forked for the readiness probes are gone, so
-    /// that `sshd_process_count` is exactly one per running node when `start` returns.
-    fn settle(&self) {
+    /// Wait until the short-lived sshd processes forked for the readiness probes of the (just
+    /// started) nodes `which` are gone: each of them is then its listener alone, and
+    /// `sshd_process_count` is exactly one per running node when `start` returns.
+    fn settle(&self, which: &[usize]) {
         let started = Instant::now();
         loop {
-            let count = self.sshd_process_count();
-            if count == self.len() {
+            let table = process_table();
+            let busy: Vec<usize> = which
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    let Some(listener) = self.nodes[i].child.as_ref().map(|c| c.id() as i32) else {
+                        return false;
+                    };
+                    table
+                        .iter()
+                        .filter(|(pid, p)| {
+                            !p.zombie
+                                && p.comm == "sshd"
+                                && descends_from(&table, **pid, &[listener])
+                        })
+                        .count()
+                        > 1
+                })
+                .collect();
+            if busy.is_empty() {
                 return;
             }
             assert!(
                 started.elapsed() < START_LIMIT,
-                "{count} sshd processes for {} nodes {START_LIMIT:?} after start",
-                self.len()
+                "the readiness probes of {} still have sshd processes {START_LIMIT:?} after start",
+                busy.iter()
+                    .map(|&i| self.name(i))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             std::thread::sleep(Duration::from_millis(10));
         }
