@@ -19,7 +19,7 @@ mod store;
 
 pub use blob::BlobStore;
 pub use config_store::ConfigStore;
-pub use state_store::StateStore;
+pub use state_store::{InfraState, ResourceState, StateChange, StateStore};
 pub use event::{Event, EventKind, Phase, StepRef};
 pub use owner::{Owner, process_alive};
 pub use record::*;
