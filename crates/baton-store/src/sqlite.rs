@@ -1,5 +1,6 @@
 //! The embedded backend: one SQLite database in WAL mode under `.baton/`.
 
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -23,6 +24,19 @@ const MIGRATIONS: &[M<'static>] = &[
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     path: PathBuf,
+    /// Step output, one file per step: `logs/RUN/STEP.log`.
+    logs: PathBuf,
+}
+
+/// Largest piece `log_chunks` returns at once.
+const LOG_READ_PIECE: i64 = 1024 * 1024;
+
+fn io_error(path: &Path, e: std::io::Error) -> StoreError {
+    if e.raw_os_error() == Some(28) {
+        StoreError::DiskFull(format!("{}: {e}", path.display()))
+    } else {
+        StoreError::Database(format!("{}: {e}", path.display()))
+    }
 }
 
 impl SqliteStore {
@@ -46,6 +60,7 @@ impl SqliteStore {
             .map_err(|e| open_err(e.to_string()))?;
         migrate(&mut conn)?;
         Ok(SqliteStore {
+            logs: dir.join("logs"),
             conn: Mutex::new(conn),
             path,
         })
@@ -58,6 +73,42 @@ impl SqliteStore {
     /// SQLite's own consistency check: `ok` when the database is sound.
     pub fn integrity_check(&self) -> StoreResult<String> {
         self.with(|conn| conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)))
+    }
+
+    fn log_path(&self, run: RunId, step: StepId) -> PathBuf {
+        self.logs.join(run.to_string()).join(format!("{step}.log"))
+    }
+
+    /// Output goes to a file per step, the byte count to the database. Bytes are written at the
+    /// recorded length (not appended), then the length is committed: after a crash between the
+    /// two, readers still stop at the committed length and the next write overwrites the rest.
+    /// A gigabyte of output stays out of the database and its write-ahead log.
+    fn append_output(&self, run: RunId, step: &StepRef, data: &[u8]) -> StoreResult<()> {
+        let (r, stage, target, phase, idx, attempt) = step_key(run, step);
+        let found: Option<(StepId, i64)> = self.with(|conn| {
+            conn.prepare_cached(&format!("SELECT id, log_bytes FROM steps WHERE {STEP_KEY}"))?
+                .query_row(params![r, stage, target, phase, idx, attempt], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+        })?;
+        let Some((id, length)) = found else { return Ok(()) };
+        let path = self.log_path(run, id);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| io_error(&path, e))?;
+        file.write_all_at(data, length as u64).map_err(|e| io_error(&path, e))?;
+        self.with(|conn| {
+            conn.prepare_cached("UPDATE steps SET log_bytes = ?2 WHERE id = ?1")?
+                .execute(params![id, length + data.len() as i64])?;
+            Ok(())
+        })
     }
 
     pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
@@ -147,32 +198,8 @@ fn record_event(conn: &mut Connection, event: &Event) -> rusqlite::Result<()> {
     let run = event.run;
     let at = event.at;
     match &event.kind {
-        EventKind::Output { step, data } => {
-            // Output is logged as chunks keyed by byte offset, not as events: a stage printing
-            // a gigabyte must not become millions of rows.
-            let (r, stage, target, phase, idx, attempt) = step_key(run, step);
-            let inserted = tx
-                .prepare_cached(&format!(
-                    "INSERT INTO log_chunks (step_id, offset, data) \
-                 SELECT id, log_bytes, ?7 FROM steps WHERE {STEP_KEY}"
-                ))?
-                .execute(params![r, stage, target, phase, idx, attempt, data])?;
-            if inserted > 0 {
-                tx.prepare_cached(&format!(
-                    "UPDATE steps SET log_bytes = log_bytes + ?7 WHERE {STEP_KEY}"
-                ))?
-                .execute(params![
-                    r,
-                    stage,
-                    target,
-                    phase,
-                    idx,
-                    attempt,
-                    data.len() as i64
-                ])?;
-            }
-            return tx.commit();
-        }
+        // Output never reaches this function: see `SqliteStore::append_output`.
+        EventKind::Output { .. } => return tx.commit(),
         EventKind::RunStarted => {
             tx.prepare_cached(
                 "UPDATE runs SET started_at = COALESCE(started_at, ?2) WHERE id = ?1",
@@ -321,7 +348,10 @@ impl Store for SqliteStore {
     }
 
     fn record(&self, event: &Event) -> StoreResult<()> {
-        self.with(|conn| record_event(conn, event))
+        match &event.kind {
+            EventKind::Output { step, data } => self.append_output(event.run, step, data),
+            _ => self.with(|conn| record_event(conn, event)),
+        }
     }
 
     fn set_step_process_group(&self, run: RunId, step: &StepRef, pgid: i32) -> StoreResult<()> {
@@ -445,13 +475,29 @@ impl Store for SqliteStore {
     }
 
     fn log_chunks(&self, step: StepId, offset: i64) -> StoreResult<Vec<(i64, Vec<u8>)>> {
-        self.with(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT offset, data FROM log_chunks WHERE step_id = ?1 AND offset >= ?2 ORDER BY offset",
-            )?;
-            let rows = stmt.query_map(params![step, offset], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect()
-        })
+        let found: Option<(RunId, i64)> = self.with(|conn| {
+            conn.prepare_cached("SELECT run_id, log_bytes FROM steps WHERE id = ?1")?
+                .query_row(params![step], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })?;
+        let Some((run, length)) = found else { return Ok(Vec::new()) };
+        if offset >= length {
+            return Ok(Vec::new());
+        }
+        let path = self.log_path(run, step);
+        let file = std::fs::File::open(&path).map_err(|e| io_error(&path, e))?;
+        // Only the recorded length counts: bytes past it are from a write whose commit never
+        // happened (a crash between the two), and will be overwritten.
+        let mut out = Vec::new();
+        let mut at = offset;
+        while at < length {
+            let size = (length - at).min(LOG_READ_PIECE) as usize;
+            let mut piece = vec![0u8; size];
+            file.read_exact_at(&mut piece, at as u64).map_err(|e| io_error(&path, e))?;
+            out.push((at, piece));
+            at += size as i64;
+        }
+        Ok(out)
     }
 
     fn events(&self, run: RunId, after: i64) -> StoreResult<Vec<(i64, Event)>> {

@@ -250,9 +250,11 @@ impl EventSink for LiveView {
     }
 }
 
-/// The last non-empty line of a chunk, for the spinner's message.
+/// The last non-empty line of a chunk, for the spinner's message. Only the chunk's tail is
+/// decoded: chunks can be half a megabyte.
 fn last_line(data: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(data);
+    let tail = &data[data.len().saturating_sub(1024)..];
+    let text = String::from_utf8_lossy(tail);
     let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
     Some(line.chars().take(200).collect())
 }

@@ -53,13 +53,7 @@ CREATE TABLE steps (
     UNIQUE (run_id, stage, target, phase, idx, attempt)
 );
 
--- Output in chunks keyed by byte offset, so `logs -f` resumes where it stopped.
-CREATE TABLE log_chunks (
-    step_id INTEGER NOT NULL REFERENCES steps (id),
-    offset  INTEGER NOT NULL,
-    data    BLOB    NOT NULL,
-    PRIMARY KEY (step_id, offset)
-) WITHOUT ROWID;
+-- Step output lives in files (logs/RUN/STEP.log); steps.log_bytes is its committed length.
 
 CREATE TABLE events (
     seq    INTEGER PRIMARY KEY,
