@@ -52,6 +52,7 @@ pub struct Engine {
     state_dir: PathBuf,
     http: reqwest::Client,
     pub log_limit: u64,
+    infra: Option<Arc<dyn crate::infra::InfraRunner>>,
 }
 
 /// What a run does besides the plain DAG walk.
@@ -88,7 +89,15 @@ impl Engine {
             state_dir,
             http,
             log_limit: crate::DEFAULT_LOG_LIMIT,
+            infra: None,
         }
+    }
+
+    /// Let `infra:` steps run through `runner` (the binary composes it; the engine cannot
+    /// depend on the infrastructure crate, which builds on this one).
+    pub fn with_infra(mut self, runner: Arc<dyn crate::infra::InfraRunner>) -> Engine {
+        self.infra = Some(runner);
+        self
     }
 
     /// Run a pipeline now; returns when it finished (or was cancelled).
@@ -333,6 +342,7 @@ impl Engine {
             http_cache: self.state_dir.join("http-cache"),
             cancel: cancel.clone(),
             log_limit: self.log_limit,
+            infra: self.infra.clone(),
         })
     }
 

@@ -279,6 +279,13 @@ fn step_works(stage: &Stage) -> Vec<(String, StepWork<'_>)> {
                 Step::Upload(upload) => {
                     vec![(label("upload", &upload.dest), StepWork::Upload(upload))]
                 }
+                Step::Infra(action) => {
+                    let name = match action {
+                        baton_model::InfraAction::Plan => "infra: plan",
+                        baton_model::InfraAction::Apply => "infra: apply",
+                    };
+                    vec![(name.to_string(), StepWork::Infra(*action))]
+                }
                 other => vec![(
                     other.kind().to_string(),
                     StepWork::Unavailable(format!(

@@ -27,6 +27,8 @@ pub struct StepEnv {
     pub http_cache: PathBuf,
     pub cancel: CancellationToken,
     pub log_limit: u64,
+    /// Runs `infra:` steps; `None` when the binary did not provide one.
+    pub infra: Option<Arc<dyn crate::infra::InfraRunner>>,
 }
 
 /// What a step does, borrowed from the model.
@@ -34,6 +36,7 @@ pub enum StepWork<'a> {
     Command(&'a str),
     Http(&'a baton_model::HttpRequest),
     Upload(&'a Upload),
+    Infra(baton_model::InfraAction),
     /// A step kind this build cannot perform yet; it fails with this explanation.
     Unavailable(String),
 }
@@ -113,6 +116,16 @@ pub async fn run_step(
             StepWork::Upload(spec) => match upload(env, &step, spec, &mut output).await {
                 Ok(()) => StepResult::ok(),
                 Err(reason) => StepResult::failed(reason),
+            },
+            StepWork::Infra(action) => match &env.infra {
+                Some(runner) => {
+                    let mut sink = |bytes: &[u8]| output.push(bytes);
+                    match runner.run(action, &mut sink, &env.cancel).await {
+                        Ok(()) => StepResult::ok(),
+                        Err(reason) => StepResult::failed(reason),
+                    }
+                }
+                None => StepResult::failed("the `infra` step is not available in this build of baton"),
             },
             StepWork::Unavailable(reason) => StepResult::failed(reason),
         }

@@ -1,0 +1,284 @@
+//! The apply walk: the plan's changes as a graph (creates and updates after what they depend
+//! on, destroys before what they depended on), independent ones in parallel, state saved after
+//! each resource, so a failure or a kill half-way keeps everything that finished.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use baton_store::{Owner, ResourceState};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::Infra;
+use crate::plan::{Action, Change, Plan, conceal, node_of, type_of};
+use crate::provider::{Attrs, ChangeRequest, ResourceType, Target};
+use crate::render;
+
+/// Progress of the walk, for the terminal or a pipeline log.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ApplyEvent {
+    Started { id: String, action: Action },
+    Finished { id: String, action: Action, elapsed_ms: u64 },
+    Failed { id: String, action: Action, error: String },
+    Skipped { id: String, reason: String },
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ApplyReport {
+    pub added: usize,
+    pub changed: usize,
+    pub destroyed: usize,
+    /// Resources that failed, with the error.
+    pub failed: Vec<(String, String)>,
+    /// Resources not attempted because something they need failed (or the walk was cancelled).
+    pub skipped: Vec<String>,
+}
+
+impl ApplyReport {
+    pub fn ok(&self) -> bool {
+        self.failed.is_empty() && self.skipped.is_empty()
+    }
+}
+
+/// Apply `plan`. The caller holds the state lock.
+pub async fn apply(
+    infra: &Infra,
+    plan: &Plan,
+    parallelism: usize,
+    on_event: Arc<dyn Fn(ApplyEvent) + Send + Sync>,
+) -> ApplyReport {
+    let work: Vec<&Change> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
+    let ids: HashSet<&str> = work.iter().map(|c| c.id.as_str()).collect();
+
+    // Edges: `waits[x]` = vertices x must wait for.
+    let mut waits: HashMap<String, HashSet<String>> = HashMap::new();
+    let destroyed: HashSet<&str> =
+        work.iter().filter(|c| c.action == Action::Destroy).map(|c| c.id.as_str()).collect();
+    for c in &work {
+        let entry = waits.entry(c.id.clone()).or_default();
+        if c.action == Action::Destroy {
+            // A destroy waits for the destroys of what depended on it.
+            for other in &work {
+                if other.action == Action::Destroy
+                    && other.stored.as_ref().is_some_and(|s| s.depends_on.contains(&c.id))
+                {
+                    entry.insert(other.id.clone());
+                }
+            }
+        } else {
+            for dep in &c.depends_on {
+                if ids.contains(dep.as_str()) && !destroyed.contains(dep.as_str()) {
+                    entry.insert(dep.clone());
+                }
+            }
+        }
+    }
+
+    // What templates see: stored attributes, updated as resources are applied.
+    let known: Arc<Mutex<HashMap<String, Attrs>>> = Arc::new(Mutex::new(
+        plan.changes
+            .iter()
+            .filter_map(|c| c.stored.as_ref().map(|s| (c.id.clone(), s.attrs.clone())))
+            .collect(),
+    ));
+    let changes: HashMap<String, Change> = work.iter().map(|c| (c.id.clone(), (*c).clone())).collect();
+    let who = Owner::current().who();
+    let mut report = ApplyReport::default();
+    let mut pending: Vec<String> = work.iter().map(|c| c.id.clone()).collect();
+    let mut finished: HashSet<String> = HashSet::new();
+    let mut blocked: HashSet<String> = HashSet::new();
+    let mut running = tokio::task::JoinSet::new();
+
+    loop {
+        // Anything waiting on a failure is skipped, transitively.
+        loop {
+            let newly: Vec<String> = pending
+                .iter()
+                .filter(|id| waits[*id].iter().any(|w| blocked.contains(w)))
+                .cloned()
+                .collect();
+            if newly.is_empty() {
+                break;
+            }
+            for id in newly {
+                let cause = waits[&id].iter().find(|w| blocked.contains(*w)).cloned().unwrap_or_default();
+                pending.retain(|p| *p != id);
+                on_event(ApplyEvent::Skipped {
+                    id: id.clone(),
+                    reason: format!("`{cause}` was not applied"),
+                });
+                report.skipped.push(id.clone());
+                blocked.insert(id);
+            }
+        }
+        if infra.ctx.cancel.is_cancelled() {
+            for id in pending.drain(..) {
+                on_event(ApplyEvent::Skipped { id: id.clone(), reason: "cancelled".into() });
+                report.skipped.push(id);
+            }
+        }
+        // Start what is ready, up to the parallelism.
+        let mut index = 0;
+        while running.len() < parallelism.max(1) && index < pending.len() {
+            let id = &pending[index];
+            if waits[id].iter().all(|w| finished.contains(w)) {
+                let id = pending.remove(index);
+                let change = changes[&id].clone();
+                let infra = infra.clone();
+                let known = known.clone();
+                let who = who.clone();
+                let on_event = on_event.clone();
+                running.spawn(async move {
+                    on_event(ApplyEvent::Started { id: id.clone(), action: change.action });
+                    let started = Instant::now();
+                    let result = apply_one(&infra, &change, &known, &who).await;
+                    match &result {
+                        Ok(()) => on_event(ApplyEvent::Finished {
+                            id: id.clone(),
+                            action: change.action,
+                            elapsed_ms: started.elapsed().as_millis() as u64,
+                        }),
+                        Err(error) => on_event(ApplyEvent::Failed {
+                            id: id.clone(),
+                            action: change.action,
+                            error: error.clone(),
+                        }),
+                    }
+                    (id, change.action, result)
+                });
+            } else {
+                index += 1;
+            }
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        let (id, action, result) = match joined {
+            Ok(r) => r,
+            Err(e) => {
+                // A panic in one resource must not take the others down; it counts as a failure.
+                report.failed.push(("(unknown)".into(), e.to_string()));
+                continue;
+            }
+        };
+        match result {
+            Ok(()) => {
+                match action {
+                    Action::Create => report.added += 1,
+                    Action::Update => report.changed += 1,
+                    Action::Replace => {
+                        report.added += 1;
+                        report.destroyed += 1
+                    }
+                    Action::Destroy => report.destroyed += 1,
+                    Action::NoOp => {}
+                }
+                finished.insert(id);
+            }
+            Err(error) => {
+                report.failed.push((id.clone(), error));
+                blocked.insert(id);
+            }
+        }
+    }
+    report
+}
+
+async fn apply_one(
+    infra: &Infra,
+    change: &Change,
+    known: &Mutex<HashMap<String, Attrs>>,
+    who: &str,
+) -> Result<(), String> {
+    let store = &infra.store;
+    let db = |e: baton_store::StoreError| format!("saving the state: {e}");
+    if matches!(change.action, Action::Destroy | Action::Replace) {
+        let stored = change.stored.as_ref().expect("destroy and replace have a stored record");
+        let old_type = infra
+            .registry
+            .get(&stored.kind)
+            .cloned()
+            .ok_or_else(|| format!("type `{}` is not known to this build: cannot destroy it", stored.kind))?;
+        let target = target(infra, &stored.node)?;
+        let response = old_type
+            .delete(&infra.ctx, ChangeRequest { id: &change.id, target: &target, attrs: &stored.attrs, prior: None })
+            .await;
+        if let Some(d) = response.diagnostics.first() {
+            return Err(d.to_string());
+        }
+        let action = if change.action == Action::Replace { "replace" } else { "delete" };
+        store.remove_resource(&change.id, action, who).map_err(db)?;
+        known.lock().unwrap_or_else(|p| p.into_inner()).remove(&change.id);
+        if change.action == Action::Destroy {
+            return Ok(());
+        }
+    }
+
+    let resource = &infra.project.resources[&change.id];
+    let rtype = type_of(infra, &resource.kind.value);
+    let attrs = desired(infra, rtype.as_ref(), resource, known)?;
+    let target = target(infra, &node_of(resource))?;
+    let request = ChangeRequest { id: &change.id, target: &target, attrs: &attrs, prior: change.prior.as_ref() };
+    let response = match change.action {
+        Action::Update => rtype.update(&infra.ctx, request).await,
+        _ => rtype.create(&infra.ctx, request).await,
+    };
+    if let Some(d) = response.diagnostics.first() {
+        return Err(d.to_string());
+    }
+    let mut saved = attrs.clone();
+    saved.extend(response.computed);
+    for spec in rtype.attributes().iter().filter(|a| a.sensitive) {
+        if let Some(v) = saved.get_mut(spec.name) {
+            *v = conceal(v);
+        }
+    }
+    let record = ResourceState {
+        id: change.id.clone(),
+        kind: resource.kind.value.clone(),
+        node: node_of(resource),
+        attrs: saved.clone(),
+        depends_on: change.depends_on.clone(),
+        serial: 0,
+        updated_at: 0,
+    };
+    let action = match change.action {
+        Action::Update => "update",
+        Action::Replace => "replace",
+        _ => "create",
+    };
+    store.save_resource(&record, action, who).map_err(db)?;
+    known.lock().unwrap_or_else(|p| p.into_inner()).insert(change.id.clone(), saved);
+    Ok(())
+}
+
+/// The desired attributes rendered with what is known now (dependencies already applied).
+fn desired(
+    infra: &Infra,
+    rtype: &dyn ResourceType,
+    resource: &baton_model::Resource,
+    known: &Mutex<HashMap<String, Attrs>>,
+) -> Result<Attrs, String> {
+    let raw = crate::schema::desired_attrs(resource, rtype);
+    if !render::has_templates(&raw) {
+        return Ok(raw);
+    }
+    let mut resources = serde_json::Map::new();
+    {
+        let known = known.lock().unwrap_or_else(|p| p.into_inner());
+        for dep in resource.dependencies() {
+            if let Some(attrs) = known.get(&dep) {
+                resources.insert(dep, Value::Object(attrs.clone()));
+            }
+        }
+    }
+    let ctx = render::context(&infra.project.vars, resources);
+    render::render_attrs(rtype, &raw, &ctx).map_err(|(attr, message)| format!("`{attr}`: {message}"))
+}
+
+fn target(infra: &Infra, node: &str) -> Result<Target, String> {
+    let executor = infra.targets.executor(node).map_err(|e| e.to_string())?;
+    Ok(Target { node: node.to_string(), executor })
+}
