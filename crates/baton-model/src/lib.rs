@@ -36,6 +36,24 @@ pub fn find_project_file(start: &Path) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+/// Check that `text` is one well-formed YAML document under baton's own rules (duplicate keys
+/// and alias bombs are errors), for validating YAML config files. The first problem: 1-based
+/// line, column and message.
+pub fn check_yaml(text: &str) -> Result<(), (u32, u32, String)> {
+    match yaml::parse(text, FileId(0)) {
+        Ok(_) => Ok(()),
+        Err(problems) => {
+            let first = problems.into_iter().next();
+            let (line, col) = first
+                .as_ref()
+                .and_then(|d| d.span)
+                .map(|s| (s.line, s.col))
+                .unwrap_or((1, 1));
+            Err((line, col, first.map(|d| d.message).unwrap_or_default()))
+        }
+    }
+}
+
 /// Read, decode and validate a project. Every problem found is returned, not just the first.
 pub fn load(path: &Path) -> Result<Project, Diagnostics> {
     let mut project = decode::load_files(path)?;

@@ -1,7 +1,134 @@
 //! Storage of configuration versions (SPEC §3): per (config, environment), each version keeps the
 //! rendered content per target, when, who and the action.
 //!
-//! Filled in by the configuration-manager work; implemented for SQLite in `sqlite_config.rs`.
+//! Implemented for SQLite in `sqlite_config.rs` (tables in `migrations/002_configs.sql`).
+//!
+//! ## Model
+//! - A **version** (1, 2, …) is recorded only when an apply or a rollback changed at least one
+//!   target. It lists every target that is in the desired state after the action (changed or
+//!   already right), with its content, mode and owner as they are on the node afterwards. A
+//!   target that failed (node down) is absent from the version: the next apply converges it.
+//! - **Version 0** is what each node held before baton first wrote it, "absent" included. It is
+//!   captured per node the first time that node is written ([`NewConfigVersion::originals`]) and
+//!   never overwritten, so a node added to the targets later gets its own original too.
+//! - Versions are per environment: `env` is the environment's name, `""` for none.
+//!
+//! ## Secrets (designed now, filled in by the secrets work)
+//! A rendered config may contain secret values; the store must never hold them in plaintext.
+//! The renderer knows which substrings came from secrets, so before recording it replaces each
+//! secret value with a placeholder naming it (`{{ secret.NAME }}`, the template expression that
+//! produced it) and sets [`ConfigTarget::redacted`]. Then:
+//! - [`ConfigTarget::content`] holds the redacted text (safe to show in history and diffs);
+//! - [`ConfigTarget::sha256`] is still the hash of the bytes really written, so drift is found by
+//!   comparing the node's hash with it, never by reading the secret back. (The secrets work
+//!   should make it a keyed hash — HMAC with a key kept beside the identity — so a short secret
+//!   cannot be guessed by hashing candidates; the column holds any hex digest.)
+//! - a rollback to a redacted version re-renders its placeholders with the secrets' current
+//!   values (a rotated secret is not resurrected); until the secrets work lands, a redacted
+//!   version cannot be rolled back to and says so.
+//!
+//! Originals (version 0) may hold secrets baton never rendered; they are stored as read, like
+//! etckeeper's first commit, and are shown only as diffs the user asks for.
 
-/// Configuration versions. Part of [`crate::Store`].
-pub trait ConfigStore {}
+use serde::{Deserialize, Serialize};
+
+use crate::Millis;
+use crate::store::StoreResult;
+
+/// What one target held (or holds) in a version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigTarget {
+    pub node: String,
+    pub path: String,
+    /// The bytes (redacted when `redacted`); `None` = no file there.
+    pub content: Option<Vec<u8>>,
+    /// sha256 (hex) of the bytes really on the node; `None` when absent.
+    pub sha256: Option<String>,
+    /// Permission bits.
+    pub mode: Option<u32>,
+    /// `user:group`.
+    pub owner: Option<String>,
+    /// Secret values in `content` were replaced by placeholders.
+    pub redacted: bool,
+    /// This action wrote (or removed) the file on this node.
+    pub changed: bool,
+}
+
+impl ConfigTarget {
+    pub fn present(&self) -> bool {
+        self.content.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ConfigAction {
+    Applied,
+    RolledBack { from: i64, to: i64 },
+}
+
+impl std::fmt::Display for ConfigAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigAction::Applied => write!(f, "applied"),
+            ConfigAction::RolledBack { from, to } => write!(f, "rolled back from v{from} to v{to}"),
+        }
+    }
+}
+
+/// A version to record, with the originals of nodes written for the first time.
+#[derive(Debug, Clone)]
+pub struct NewConfigVersion {
+    pub config: String,
+    /// `""` for no environment.
+    pub env: String,
+    /// `user@host`.
+    pub who: String,
+    pub action: ConfigAction,
+    pub targets: Vec<ConfigTarget>,
+    /// What nodes held before this action; kept as version 0 only for nodes that have none yet.
+    pub originals: Vec<ConfigTarget>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConfigVersionRecord {
+    pub config: String,
+    pub env: String,
+    pub version: i64,
+    pub at: Millis,
+    pub who: String,
+    pub action: ConfigAction,
+    /// Sorted by node; contents are filled by [`ConfigStore::config_version`] only.
+    pub targets: Vec<ConfigTarget>,
+}
+
+/// Configuration versions. Part of [`crate::Store`]. Each write is one transaction.
+pub trait ConfigStore {
+    /// Record the next version of (config, env) and the originals not yet known; returns its
+    /// number.
+    fn record_config_version(&self, version: &NewConfigVersion) -> StoreResult<i64>;
+    /// Keep what nodes hold before they are first written, as version 0 (nodes that already
+    /// have an original keep it). Called before writing, so a killed apply cannot lose them.
+    fn record_config_originals(
+        &self,
+        config: &str,
+        env: &str,
+        originals: &[ConfigTarget],
+    ) -> StoreResult<()>;
+    /// Versions newest last, with targets but without their contents; `None` = every config /
+    /// every environment.
+    fn config_history(
+        &self,
+        config: Option<&str>,
+        env: Option<&str>,
+    ) -> StoreResult<Vec<ConfigVersionRecord>>;
+    /// One version with contents. Version 0 is synthesized from the originals (`who` empty).
+    fn config_version(
+        &self,
+        config: &str,
+        env: &str,
+        version: i64,
+    ) -> StoreResult<Option<ConfigVersionRecord>>;
+    /// The newest version number, 0 when nothing was ever recorded.
+    fn config_current_version(&self, config: &str, env: &str) -> StoreResult<i64>;
+}

@@ -18,7 +18,9 @@ mod state_store;
 mod store;
 
 pub use blob::BlobStore;
-pub use config_store::ConfigStore;
+pub use config_store::{
+    ConfigAction, ConfigStore, ConfigTarget, ConfigVersionRecord, NewConfigVersion,
+};
 pub use state_store::{InfraState, ResourceState, StateChange, StateStore};
 pub use event::{Event, EventKind, Phase, StepRef};
 pub use owner::{Owner, process_alive};

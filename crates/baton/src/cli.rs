@@ -64,6 +64,9 @@ pub enum Command {
     /// Artifacts stored by pipeline runs.
     #[command(subcommand)]
     Artifact(ArtifactCommand),
+    /// Configurations: list, validate, diff, apply [--check], rollback [--to N], history.
+    #[command(subcommand)]
+    Config(crate::commands::config::ConfigCommand),
 }
 
 #[derive(Debug, Args)]

@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         Command::Ping(args) => commands::ping::run(&cli, &ui, args),
         Command::Nodes(args) => commands::nodes::run(&cli, &ui, args),
         Command::Artifact(cmd) => commands::artifact::run(&cli, &ui, cmd),
+        Command::Config(cmd) => commands::config::run(&cli, &ui, cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -2,6 +2,7 @@
 
 pub mod artifact;
 pub mod cancel;
+pub mod config;
 pub mod exec;
 pub mod init;
 pub mod logs;
