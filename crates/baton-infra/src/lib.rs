@@ -28,7 +28,7 @@ use baton_model::Project;
 use baton_store::Store;
 
 pub use apply::{ApplyEvent, ApplyReport, apply};
-pub use error::InfraError;
+pub use error::{InfraError, describe_lock, format_millis};
 pub use graph::{closure, dot, order};
 pub use lock::{LOCK_NAME, StateLock};
 pub use plan::{Action, AttrChange, Change, Plan, PlanOptions, plan};

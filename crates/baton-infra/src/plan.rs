@@ -57,6 +57,9 @@ pub struct AttrChange {
     pub sensitive: bool,
     /// This change is why the resource is replaced.
     pub forces_replace: bool,
+    /// Set by the provider (e.g. a file's `sha256`); shown only when nothing else explains
+    /// the change (a large or remote file edited by hand).
+    pub computed: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -347,6 +350,10 @@ pub(crate) fn node_of(resource: &baton_model::Resource) -> String {
         .unwrap_or_else(|| baton_model::LOCAL_NODE.to_string())
 }
 
+fn is_computed(rtype: &dyn ResourceType, name: &str) -> bool {
+    rtype.attributes().iter().any(|a| a.name == name && a.computed)
+}
+
 fn is_sensitive(rtype: &dyn ResourceType, name: &str) -> bool {
     rtype.attributes().iter().any(|a| a.name == name && a.sensitive)
 }
@@ -378,6 +385,7 @@ fn all_attrs(rtype: &dyn ResourceType, want: &Attrs, _replace: bool) -> Vec<Attr
             after: shown(rtype, name, Some(value)),
             sensitive: is_sensitive(rtype, name),
             forces_replace: false,
+            computed: is_computed(rtype, name),
         })
         .collect()
 }
@@ -399,6 +407,7 @@ fn compare(rtype: &dyn ResourceType, want: &Attrs, prior: &Attrs) -> Vec<AttrCha
                 after: shown(rtype, name, Some(value)),
                 sensitive: is_sensitive(rtype, name),
                 forces_replace: rtype.needs_replace(name, want),
+                computed: is_computed(rtype, name),
             });
         }
     }

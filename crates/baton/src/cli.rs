@@ -67,6 +67,19 @@ pub enum Command {
     /// Configurations: list, validate, diff, apply [--check], rollback [--to N], history.
     #[command(subcommand)]
     Config(crate::commands::config::ConfigCommand),
+    /// Refresh real state and show what `apply` would change; exit 3 when changes are pending.
+    Plan(PlanArgs),
+    /// Apply the plan: create, update, replace and destroy resources in dependency order.
+    Apply(ApplyArgs),
+    /// Destroy every resource in the state, dependents first.
+    Destroy(DestroyArgs),
+    /// Outputs (`outputs:`) rendered from the state.
+    Output(OutputArgs),
+    /// The resource graph in Graphviz DOT (`baton graph | dot -Tsvg > graph.svg`).
+    Graph,
+    /// Infrastructure state: list, show, rm, unlock, history, pull.
+    #[command(subcommand)]
+    State(StateCommand),
 }
 
 #[derive(Debug, Args)]
@@ -210,6 +223,89 @@ pub struct ArtifactListArgs {
     /// Only artifacts on this environment's shelf.
     #[arg(long)]
     pub env: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Only this resource and what it depends on (repeatable).
+    #[arg(long, value_name = "ID")]
+    pub target: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Apply without asking (required when stdin is not a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Only this resource and what it depends on (repeatable).
+    #[arg(long, value_name = "ID")]
+    pub target: Vec<String>,
+    /// How many independent resources to apply at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallelism: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Destroy without asking (required when stdin is not a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// How many independent resources to destroy at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallelism: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// One output (printed bare, for scripts).
+    pub name: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Resources in the state.
+    List(ListArgs),
+    /// One resource's stored attributes (sensitive values hidden).
+    Show(StateShowArgs),
+    /// Forget a resource without destroying it.
+    Rm(StateIdArgs),
+    /// Break the state lock left by a process that died.
+    Unlock(UnlockArgs),
+    /// Changes to the state, newest first, each with its serial.
+    History(StateHistoryArgs),
+    /// The whole state as JSON.
+    Pull,
+}
+
+#[derive(Debug, Args)]
+pub struct StateShowArgs {
+    pub id: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StateIdArgs {
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// Break the lock even though its holder is still running.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StateHistoryArgs {
+    #[arg(long, short = 'n', default_value_t = 50)]
+    pub limit: usize,
     #[arg(long)]
     pub json: bool,
 }

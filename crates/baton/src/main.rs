@@ -34,6 +34,12 @@ fn main() -> ExitCode {
         Command::Nodes(args) => commands::nodes::run(&cli, &ui, args),
         Command::Artifact(cmd) => commands::artifact::run(&cli, &ui, cmd),
         Command::Config(cmd) => commands::config::run(&cli, &ui, cmd),
+        Command::Plan(args) => commands::infra::plan(&cli, &ui, args),
+        Command::Apply(args) => commands::infra::apply(&cli, &ui, args),
+        Command::Destroy(args) => commands::infra::destroy(&cli, &ui, args),
+        Command::Output(args) => commands::infra::output_cmd(&cli, &ui, args),
+        Command::Graph => commands::infra::graph(&cli),
+        Command::State(cmd) => commands::infra::state(&cli, &ui, cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -4,6 +4,7 @@ pub mod artifact;
 pub mod cancel;
 pub mod config;
 pub mod exec;
+pub mod infra;
 pub mod init;
 pub mod logs;
 pub mod nodes;
