@@ -86,6 +86,21 @@ fn locked(lock: &LockInfo) -> Failure {
     }
 }
 
+/// What runs `infra: plan | apply` steps of pipelines: the same engine, auto-approved (the
+/// pipeline is the approval), holding the same lock as `baton apply`.
+pub fn step_runner(app: &App, targets: Arc<NodeTargets>) -> Arc<dyn baton_engine::InfraRunner> {
+    Arc::new(baton_infra::InfraStep {
+        infra: Infra::new(
+            app.project.clone(),
+            app.store.clone(),
+            targets,
+            app.state_dir.clone(),
+            CancellationToken::new(),
+        ),
+        parallelism: 10,
+    })
+}
+
 pub fn plan(cli: &Cli, ui: &Ui, args: &PlanArgs) -> CommandResult {
     let session = Session::open(cli, ui)?;
     let planned = session.plan(&PlanOptions {

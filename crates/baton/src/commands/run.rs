@@ -138,13 +138,17 @@ where
         stage_widths.into_iter(),
     ));
     let targets = Arc::new(NodeTargets::new(&app.project));
-    let engine = Arc::new(Engine::new(
-        app.project.clone(),
-        app.store.clone(),
-        targets.clone(),
-        vec![live.clone()],
-        app.state_dir.clone(),
-    ));
+    let engine = Arc::new(
+        Engine::new(
+            app.project.clone(),
+            app.store.clone(),
+            targets.clone(),
+            vec![live.clone()],
+            app.state_dir.clone(),
+        )
+        .with_infra(crate::commands::infra::step_runner(app, targets.clone()))
+        .with_configs(crate::commands::config::step_applier(app, targets.clone())),
+    );
     let runtime = crate::app::runtime()?;
     let outcome = runtime.block_on(async {
         let cancel = CancellationToken::new();
