@@ -1135,3 +1135,90 @@ fn service_script(unit: &str, state: Option<ServiceState>) -> String {
          echo 'no systemd on this node'; exit 1; fi; systemctl daemon-reload; {action}"
     )
 }
+
+/// The `config: NAME` pipeline step ([`baton_engine::ConfigApplier`]): applies the config in
+/// the run's environment with the run's vars. On a stage target that is one of the config's
+/// targets, only that node is applied (so rolling `strategy:` batches work); on `local`, when
+/// the config does not target `local`, every target of the config is applied at once.
+pub struct StepApplier {
+    pub project: Arc<Project>,
+    pub store: Arc<dyn Store>,
+    pub targets: Arc<dyn Targets>,
+    pub scratch: PathBuf,
+}
+
+impl baton_engine::ConfigApplier for StepApplier {
+    fn apply<'a>(
+        &'a self,
+        step: baton_engine::ConfigStep<'a>,
+        output: &'a mut (dyn FnMut(&[u8]) + Send),
+        cancel: &'a CancellationToken,
+    ) -> baton_engine::ConfigFuture<'a> {
+        Box::pin(async move {
+            let notes: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+            let mut manager = ConfigManager::new(
+                self.project.clone(),
+                self.store.clone(),
+                self.targets.clone(),
+                self.scratch.clone(),
+            );
+            manager.cancel = cancel.clone();
+            let sink = notes.clone();
+            manager.notes = Arc::new(move |note: &str| {
+                sink.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(note.to_string())
+            });
+            let config = manager.config(step.config).map_err(|e| e.to_string())?;
+            let nodes = manager.target_nodes(config).map_err(|e| e.to_string())?;
+            let only = if nodes.iter().any(|n| n == step.target) {
+                Some(vec![step.target.to_string()])
+            } else if step.target == LOCAL_NODE {
+                None
+            } else {
+                return Err(format!(
+                    "config `{}` does not target node `{}` (its targets: {})",
+                    step.config,
+                    step.target,
+                    nodes.join(", ")
+                ));
+            };
+            let scope = Scope {
+                env: step.env.map(str::to_string),
+                vars: step.vars.clone(),
+                run: Some(step.run),
+                only,
+            };
+            let result = manager.apply(step.config, &scope, false).await;
+            for note in notes.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                output(format!("note: {note}\n").as_bytes());
+            }
+            let report = result.map_err(|e| e.to_string())?;
+            for node in &report.nodes {
+                let reason = node.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+                output(format!("{} {} {}{reason}\n", node.node, node.path, node.result).as_bytes());
+                if let Some(log) = &node.on_change {
+                    output(log.as_bytes());
+                }
+            }
+            match report.version {
+                Some(v) => output(format!("config `{}`: version {v}\n", report.config).as_bytes()),
+                None => output(
+                    format!("config `{}`: unchanged (version {})\n", report.config, report.current)
+                        .as_bytes(),
+                ),
+            }
+            let failed: Vec<&str> = report
+                .nodes
+                .iter()
+                .filter(|n| n.result == "failed")
+                .map(|n| n.node.as_str())
+                .collect();
+            if failed.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("config `{}` failed on {}", report.config, failed.join(", ")))
+            }
+        })
+    }
+}

@@ -5,6 +5,7 @@
 //! traits; it knows nothing of the CLI, terminals, HTTP servers or SQL.
 
 mod artifacts;
+mod configs;
 mod context;
 mod emitter;
 mod error;
@@ -18,6 +19,7 @@ mod stage;
 mod step;
 mod targets;
 
+pub use configs::{ConfigApplier, ConfigFuture, ConfigStep};
 pub use emitter::{Emitter, EventSink};
 pub use error::EngineError;
 pub use exec::{EXEC_STAGE, ExecRequest};

@@ -53,6 +53,7 @@ pub struct Engine {
     http: reqwest::Client,
     pub log_limit: u64,
     infra: Option<Arc<dyn crate::infra::InfraRunner>>,
+    configs: Option<Arc<dyn crate::configs::ConfigApplier>>,
 }
 
 /// What a run does besides the plain DAG walk.
@@ -90,6 +91,7 @@ impl Engine {
             http,
             log_limit: crate::DEFAULT_LOG_LIMIT,
             infra: None,
+            configs: None,
         }
     }
 
@@ -97,6 +99,12 @@ impl Engine {
     /// depend on the infrastructure crate, which builds on this one).
     pub fn with_infra(mut self, runner: Arc<dyn crate::infra::InfraRunner>) -> Engine {
         self.infra = Some(runner);
+        self
+    }
+
+    /// Let `config:` steps apply through `applier` (composed by the binary, like `with_infra`).
+    pub fn with_configs(mut self, applier: Arc<dyn crate::configs::ConfigApplier>) -> Engine {
+        self.configs = Some(applier);
         self
     }
 
@@ -343,6 +351,7 @@ impl Engine {
             cancel: cancel.clone(),
             log_limit: self.log_limit,
             infra: self.infra.clone(),
+            configs: self.configs.clone(),
         })
     }
 

@@ -286,6 +286,9 @@ fn step_works(stage: &Stage) -> Vec<(String, StepWork<'_>)> {
                     };
                     vec![(name.to_string(), StepWork::Infra(*action))]
                 }
+                Step::Config(name) => {
+                    vec![(label("config", &name.value), StepWork::Config(&name.value))]
+                }
                 other => vec![(
                     other.kind().to_string(),
                     StepWork::Unavailable(format!(

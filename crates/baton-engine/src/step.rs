@@ -29,6 +29,8 @@ pub struct StepEnv {
     pub log_limit: u64,
     /// Runs `infra:` steps; `None` when the binary did not provide one.
     pub infra: Option<Arc<dyn crate::infra::InfraRunner>>,
+    /// Applies `config:` steps; `None` when the binary did not provide one.
+    pub configs: Option<Arc<dyn crate::configs::ConfigApplier>>,
 }
 
 /// What a step does, borrowed from the model.
@@ -37,6 +39,7 @@ pub enum StepWork<'a> {
     Http(&'a baton_model::HttpRequest),
     Upload(&'a Upload),
     Infra(baton_model::InfraAction),
+    Config(&'a str),
     /// A step kind this build cannot perform yet; it fails with this explanation.
     Unavailable(String),
 }
@@ -126,6 +129,24 @@ pub async fn run_step(
                     }
                 }
                 None => StepResult::failed("the `infra` step is not available in this build of baton"),
+            },
+            StepWork::Config(name) => match &env.configs {
+                Some(applier) => {
+                    let run = env.rc.template_context(&step.target)["run"].clone();
+                    let request = crate::configs::ConfigStep {
+                        config: name,
+                        env: env.rc.env_name.as_deref(),
+                        target: &step.target,
+                        vars: &env.rc.vars,
+                        run,
+                    };
+                    let mut sink = |bytes: &[u8]| output.push(bytes);
+                    match applier.apply(request, &mut sink, &env.cancel).await {
+                        Ok(()) => StepResult::ok(),
+                        Err(reason) => StepResult::failed(reason),
+                    }
+                }
+                None => StepResult::failed("the `config` step is not available in this build of baton"),
             },
             StepWork::Unavailable(reason) => StepResult::failed(reason),
         }

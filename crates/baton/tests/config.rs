@@ -314,3 +314,23 @@ fn check_mode_env_files_services_and_usage_errors() {
         .code(2)
         .stderr_has("no version 7");
 }
+
+#[test]
+fn the_pipeline_step_applies_in_the_runs_environment() {
+    let nodes = TestNodes::start(2);
+    let files: Vec<PathBuf> = (0..2).map(|i| target(&nodes, i, "app.json")).collect();
+    let p = Project::new(&format!(
+        "{}environments:\n  prod: {{ vars: {{ port: 443 }} }}\nvars: {{ port: 80 }}\nconfigs:\n{APP}    content: '{{\"port\": {{{{ vars.port }}}}}}'\npipelines:\n  deploy:\n    env: prod\n    stages:\n      all_at_once:\n        steps:\n          - config: app\n      per_node:\n        needs: [all_at_once]\n        targets: role:web\n        steps:\n          - config: app\n",
+        nodes.baton_yaml()
+    ));
+    p.baton(&["run", "deploy"]).code(0);
+    for f in &files {
+        assert_eq!(read(f).unwrap(), "{\"port\": 443}");
+    }
+    // The pipeline's apply is recorded like the CLI's, in the run's environment.
+    let history = p.baton(&["config", "history", "--json"]).code(0).json();
+    assert_eq!(history.as_array().unwrap().len(), 1);
+    assert_eq!(history[0]["env"], "prod");
+    p.baton(&["config", "diff", "app", "--env", "prod"]).code(0);
+    p.baton(&["config", "diff", "app"]).code(3);
+}
