@@ -2,7 +2,7 @@
 //! on, destroys before what they depended on), independent ones in parallel, state saved after
 //! each resource, so a failure or a kill half-way keeps everything that finished.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -86,45 +86,24 @@ pub async fn apply(
     let changes: HashMap<String, Change> = work.iter().map(|c| (c.id.clone(), (*c).clone())).collect();
     let who = Owner::current().who();
     let mut report = ApplyReport::default();
-    let mut pending: Vec<String> = work.iter().map(|c| c.id.clone()).collect();
-    let mut finished: HashSet<String> = HashSet::new();
-    let mut blocked: HashSet<String> = HashSet::new();
+    // Kahn's algorithm: a count of unfinished prerequisites per vertex, a queue of ready ones
+    // (plan order among them), and reverse edges to release or skip dependents in O(edges).
+    let mut remaining: HashMap<String, usize> = waits.iter().map(|(k, v)| (k.clone(), v.len())).collect();
+    let mut dependents: HashMap<String, Vec<String>> = HashMap::new();
+    for (id, prerequisites) in &waits {
+        for p in prerequisites {
+            dependents.entry(p.clone()).or_default().push(id.clone());
+        }
+    }
+    let mut ready: VecDeque<String> =
+        work.iter().filter(|c| remaining[&c.id] == 0).map(|c| c.id.clone()).collect();
+    let mut settled: HashSet<String> = HashSet::new();
     let mut running = tokio::task::JoinSet::new();
 
     loop {
-        // Anything waiting on a failure is skipped, transitively.
-        loop {
-            let newly: Vec<String> = pending
-                .iter()
-                .filter(|id| waits[*id].iter().any(|w| blocked.contains(w)))
-                .cloned()
-                .collect();
-            if newly.is_empty() {
-                break;
-            }
-            for id in newly {
-                let cause = waits[&id].iter().find(|w| blocked.contains(*w)).cloned().unwrap_or_default();
-                pending.retain(|p| *p != id);
-                on_event(ApplyEvent::Skipped {
-                    id: id.clone(),
-                    reason: format!("`{cause}` was not applied"),
-                });
-                report.skipped.push(id.clone());
-                blocked.insert(id);
-            }
-        }
-        if infra.ctx.cancel.is_cancelled() {
-            for id in pending.drain(..) {
-                on_event(ApplyEvent::Skipped { id: id.clone(), reason: "cancelled".into() });
-                report.skipped.push(id);
-            }
-        }
-        // Start what is ready, up to the parallelism.
-        let mut index = 0;
-        while running.len() < parallelism.max(1) && index < pending.len() {
-            let id = &pending[index];
-            if waits[id].iter().all(|w| finished.contains(w)) {
-                let id = pending.remove(index);
+        if !infra.ctx.cancel.is_cancelled() {
+            while running.len() < parallelism.max(1) {
+                let Some(id) = ready.pop_front() else { break };
                 let change = changes[&id].clone();
                 let infra = infra.clone();
                 let known = known.clone();
@@ -148,8 +127,6 @@ pub async fn apply(
                     }
                     (id, change.action, result)
                 });
-            } else {
-                index += 1;
             }
         }
         let Some(joined) = running.join_next().await else {
@@ -163,6 +140,7 @@ pub async fn apply(
                 continue;
             }
         };
+        settled.insert(id.clone());
         match result {
             Ok(()) => {
                 match action {
@@ -175,12 +153,33 @@ pub async fn apply(
                     Action::Destroy => report.destroyed += 1,
                     Action::NoOp => {}
                 }
-                finished.insert(id);
+                for d in dependents.get(&id).into_iter().flatten() {
+                    let count = remaining.get_mut(d).expect("every vertex has a count");
+                    *count -= 1;
+                    if *count == 0 && !settled.contains(d) {
+                        ready.push_back(d.clone());
+                    }
+                }
             }
             Err(error) => {
                 report.failed.push((id.clone(), error));
-                blocked.insert(id);
+                // Everything that needs it, transitively, is not attempted.
+                let mut stack: Vec<String> = dependents.get(&id).cloned().unwrap_or_default();
+                while let Some(d) = stack.pop() {
+                    if settled.insert(d.clone()) {
+                        on_event(ApplyEvent::Skipped { id: d.clone(), reason: format!("`{id}` was not applied") });
+                        report.skipped.push(d.clone());
+                        stack.extend(dependents.get(&d).cloned().unwrap_or_default());
+                    }
+                }
             }
+        }
+    }
+    // Cancelled: what never started is reported as such.
+    for c in &work {
+        if !settled.contains(&c.id) {
+            on_event(ApplyEvent::Skipped { id: c.id.clone(), reason: "cancelled".into() });
+            report.skipped.push(c.id.clone());
         }
     }
     report

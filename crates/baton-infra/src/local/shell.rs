@@ -121,11 +121,19 @@ pub async fn upload(
         mode,
         owner,
     };
-    target
-        .executor
-        .upload(&spec)
-        .await
-        .map_err(|e| Diagnostic::error(format!("cannot write `{dest}` on `{}`: {e}", target.node)))
+    let failed = |e: String| Diagnostic::error(format!("cannot write `{dest}` on `{}`: {e}", target.node));
+    if target.is_local() {
+        // The local upload does its file I/O (fsync included) inline; run it on a blocking
+        // thread so `--parallelism` uploads really overlap instead of holding the async
+        // workers (one per core) for every fsync.
+        let executor = target.executor.clone();
+        let handle = tokio::runtime::Handle::current();
+        return tokio::task::spawn_blocking(move || handle.block_on(executor.upload(&spec)))
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .map_err(|e| failed(e.to_string()));
+    }
+    target.executor.upload(&spec).await.map_err(|e| failed(e.to_string()))
 }
 
 #[cfg(test)]
