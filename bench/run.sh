@@ -4,6 +4,7 @@
 #   bench/run.sh                 everything
 #   RUNS=5 bench/run.sh          fewer repetitions (default 10, medians are reported)
 #   SKIP_BUILD=1 bench/run.sh    use target/release/baton as it is (or BATON=path)
+#   SKIP_INFRA=1 bench/run.sh    leave out the infrastructure benchmark (1,000 and 10,000 files)
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -35,6 +36,10 @@ echo
 "$BENCH_DIR/pipeline_overhead.sh"
 echo
 "$BENCH_DIR/log_capture.sh"
+if [ -z "${SKIP_INFRA:-}" ]; then
+  echo
+  "$BENCH_DIR/infra_scale.sh"
+fi
 
 get() { awk -F'\t' -v k="$1" '$1 == k { v = $2 } END { print (v == "" ? "-" : v) }' "$BENCH_RESULTS"; }
 
@@ -59,3 +64,8 @@ for v in seq wide; do
   row "log $v: generator | cat > /dev/null MB/s" "$(get "log_${v}_cat_mbps")"
   row "log $v: ratio time baton / cat" "$(get "log_${v}_ratio")"
 done
+if [ -z "${SKIP_INFRA:-}" ]; then
+  for n in ${INFRA_SIZES:-1000 10000}; do
+    row "infra $n files: no-op plan / first apply (s)" "$(get "infra_${n}_plan_s" | cut -c1-5) / $(get "infra_${n}_apply_s" | cut -c1-6)"
+  done
+fi

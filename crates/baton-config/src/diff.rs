@@ -6,8 +6,16 @@ use similar::TextDiff;
 /// stands for an absent file. Binary content is summarised, not dumped on a terminal.
 pub fn unified(label: &str, old: Option<&[u8]>, new: Option<&[u8]>) -> String {
     let (old_label, new_label) = (
-        if old.is_some() { format!("{label} (now)") } else { "/dev/null".to_string() },
-        if new.is_some() { format!("{label} (desired)") } else { "/dev/null".to_string() },
+        if old.is_some() {
+            format!("{label} (now)")
+        } else {
+            "/dev/null".to_string()
+        },
+        if new.is_some() {
+            format!("{label} (desired)")
+        } else {
+            "/dev/null".to_string()
+        },
     );
     let (Ok(a), Ok(b)) = (
         std::str::from_utf8(old.unwrap_or_default()),

@@ -27,7 +27,9 @@ use std::time::Duration;
 
 use baton_engine::Targets;
 use baton_exec::{CancellationToken, Executor};
-use baton_model::{Config, ConfigKind, ConfigSource, LOCAL_NODE, Project, ServiceState, Validator, template};
+use baton_model::{
+    Config, ConfigKind, ConfigSource, LOCAL_NODE, Project, ServiceState, Validator, template,
+};
 use baton_store::{
     ConfigAction, ConfigTarget, LockInfo, NewConfigVersion, Owner, Store, StoreError,
 };
@@ -51,11 +53,17 @@ pub enum ConfigError {
     Targets { config: String, message: String },
     /// Rendering or validation failed on some target: nothing was written anywhere.
     #[error("config `{config}` is invalid; nothing was written:\n{}", list(.problems))]
-    Invalid { config: String, problems: Vec<Problem> },
+    Invalid {
+        config: String,
+        problems: Vec<Problem>,
+    },
     /// A target cannot take the file (a symbolic link, a directory, no systemd): nothing was
     /// written anywhere.
     #[error("config `{config}` cannot be applied; nothing was written:\n{}", list(.problems))]
-    Refused { config: String, problems: Vec<Problem> },
+    Refused {
+        config: String,
+        problems: Vec<Problem>,
+    },
     #[error("config `{config}`: {message}")]
     NoVersion { config: String, message: String },
     #[error("config `{0}` is locked by {1}")]
@@ -267,7 +275,10 @@ impl ConfigManager {
                             problems: vec![Problem {
                                 node: "*".into(),
                                 path: path.value.clone(),
-                                message: format!("cannot read the template `{}`: {e}", file.display()),
+                                message: format!(
+                                    "cannot read the template `{}`: {e}",
+                                    file.display()
+                                ),
                             }],
                         });
                     }
@@ -401,7 +412,12 @@ impl ConfigManager {
     }
 
     /// Render, validate, and converge every target (or only show diffs with `check`).
-    pub async fn apply(&self, name: &str, scope: &Scope, check: bool) -> Result<Report, ConfigError> {
+    pub async fn apply(
+        &self,
+        name: &str,
+        scope: &Scope,
+        check: bool,
+    ) -> Result<Report, ConfigError> {
         let config = self.config(name)?;
         let desired = self.render_all(config, scope)?;
         if check {
@@ -465,7 +481,11 @@ impl ConfigManager {
         }
         let mut desired = Vec::new();
         for t in version.targets {
-            if scope.only.as_ref().is_some_and(|only| !only.contains(&t.node)) {
+            if scope
+                .only
+                .as_ref()
+                .is_some_and(|only| !only.contains(&t.node))
+            {
                 continue;
             }
             desired.push(Desired {
@@ -495,7 +515,8 @@ impl ConfigManager {
         let limit = Arc::new(Semaphore::new(self.project.ssh.forks.max(1) as usize));
         let mut running = JoinSet::new();
         for (index, d) in desired.into_iter().enumerate() {
-            let (limit, targets, cancel) = (limit.clone(), self.targets.clone(), self.cancel.clone());
+            let (limit, targets, cancel) =
+                (limit.clone(), self.targets.clone(), self.cancel.clone());
             running.spawn(async move {
                 let _permit = limit.acquire_owned().await.expect("semaphore stays open");
                 let probe = match targets.executor(&d.node) {
@@ -538,7 +559,9 @@ impl ConfigManager {
         let limit = Arc::new(Semaphore::new(self.project.ssh.forks.max(1) as usize));
         let mut running = JoinSet::new();
         for d in desired {
-            let Some(content) = d.content.clone() else { continue };
+            let Some(content) = d.content.clone() else {
+                continue;
+            };
             let (limit, targets, cancel, scratch) = (
                 limit.clone(),
                 self.targets.clone(),
@@ -585,7 +608,11 @@ impl ConfigManager {
         while let Some(joined) = running.join_next().await {
             let (node, path, result) = joined.expect("validate task does not panic");
             if let Err(message) = result {
-                problems.push(Problem { node, path, message });
+                problems.push(Problem {
+                    node,
+                    path,
+                    message,
+                });
             }
         }
         if problems.is_empty() {
@@ -613,7 +640,12 @@ impl ConfigManager {
         // baton is already safe in the store.
         let originals: Vec<ConfigTarget> = planned
             .iter()
-            .filter_map(|p| p.probe.as_ref().ok().map(|probe| state_of(&p.desired, probe)))
+            .filter_map(|p| {
+                p.probe
+                    .as_ref()
+                    .ok()
+                    .map(|probe| state_of(&p.desired, probe))
+            })
             .collect();
         self.store
             .record_config_originals(&config.name, env, &originals)?;
@@ -651,24 +683,34 @@ impl ConfigManager {
                         let script = service_script(unit.as_deref().unwrap_or(&name), state);
                         let (ok, out) = remote::run(&x, script, vars.clone(), &cancel)
                             .await
-                            .map_err(|e| WriteFailure::AfterWrite(installed.clone(), e.to_string()))?;
+                            .map_err(|e| {
+                                WriteFailure::AfterWrite(installed.clone(), e.to_string())
+                            })?;
                         log.push_str(&String::from_utf8_lossy(&out));
                         if !ok {
                             return Err(WriteFailure::AfterWrite(
                                 installed,
-                                format!("systemctl failed: {}", String::from_utf8_lossy(&out).trim()),
+                                format!(
+                                    "systemctl failed: {}",
+                                    String::from_utf8_lossy(&out).trim()
+                                ),
                             ));
                         }
                     }
                     if let Some(command) = &d.on_change {
                         let (ok, out) = remote::run(&x, command.clone(), vars, &cancel)
                             .await
-                            .map_err(|e| WriteFailure::AfterWrite(installed.clone(), e.to_string()))?;
+                            .map_err(|e| {
+                                WriteFailure::AfterWrite(installed.clone(), e.to_string())
+                            })?;
                         log.push_str(&String::from_utf8_lossy(&out));
                         if !ok {
                             return Err(WriteFailure::AfterWrite(
                                 installed,
-                                format!("on_change failed: {}", String::from_utf8_lossy(&out).trim()),
+                                format!(
+                                    "on_change failed: {}",
+                                    String::from_utf8_lossy(&out).trim()
+                                ),
                             ));
                         }
                     }
@@ -679,14 +721,15 @@ impl ConfigManager {
             });
         }
         // Per changed target: the mode/owner it has now (when written) and what went wrong.
-        let mut written: BTreeMap<usize, (Option<Installed>, Option<String>, Option<String>)> =
-            BTreeMap::new();
+        let mut written: BTreeMap<usize, Written> = BTreeMap::new();
         while let Some(joined) = running.join_next().await {
             let (index, result) = joined.expect("write task does not panic");
             let entry = match result {
                 Ok((installed, log)) => (Some(installed), Some(log), None),
                 // Written, but on_change failed: the file is in place, the node reported.
-                Err(WriteFailure::AfterWrite(installed, reason)) => (Some(installed), None, Some(reason)),
+                Err(WriteFailure::AfterWrite(installed, reason)) => {
+                    (Some(installed), None, Some(reason))
+                }
                 Err(WriteFailure::Before(reason)) => (None, None, Some(reason)),
             };
             written.insert(index, entry);
@@ -816,7 +859,11 @@ impl ConfigManager {
 
     /// Every target's state compared to the newest version's sha256 (no rendering): drift is
     /// a target changed behind baton's back. `None` per node when it cannot be read.
-    pub async fn drift(&self, name: &str, env: &str) -> Result<Vec<(String, Option<bool>)>, ConfigError> {
+    pub async fn drift(
+        &self,
+        name: &str,
+        env: &str,
+    ) -> Result<Vec<(String, Option<bool>)>, ConfigError> {
         let config = self.config(name)?;
         let current = self.store.config_current_version(name, env)?;
         let Some(version) = self.store.config_version(name, env, current)? else {
@@ -893,7 +940,11 @@ fn validator_name(v: &Validator, config: &Config) -> String {
 }
 
 /// The text of a config for one node.
-fn render_content(config: &Config, template_text: Option<&str>, ctx: &Value) -> Result<String, String> {
+fn render_content(
+    config: &Config,
+    template_text: Option<&str>,
+    ctx: &Value,
+) -> Result<String, String> {
     let located = |what: &str, e: template::TemplateError| match e.line {
         Some(line) => format!("{what} line {line}: {}", e.message),
         None => format!("{what}: {}", e.message),
@@ -943,7 +994,14 @@ fn compare(config: &Config, d: &Desired, probe: &Probe) -> (bool, String) {
     match (&probe.current, &d.content) {
         (Current::Absent, None) => (false, String::new()),
         (Current::Absent, Some(new)) => (true, diff::unified(&label, None, Some(new))),
-        (Current::File { content, mode, owner }, want) => {
+        (
+            Current::File {
+                content,
+                mode,
+                owner,
+            },
+            want,
+        ) => {
             let mut text = String::new();
             let mut changed = false;
             if want.as_deref() != Some(content.as_slice()) {
@@ -1013,9 +1071,11 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// What a probe found, as a store record (an original, or an unchanged target).
 fn state_of(d: &Desired, probe: &Probe) -> ConfigTarget {
     let (content, mode, owner) = match &probe.current {
-        Current::File { content, mode, owner } => {
-            (Some(content.clone()), Some(*mode), Some(owner.clone()))
-        }
+        Current::File {
+            content,
+            mode,
+            owner,
+        } => (Some(content.clone()), Some(*mode), Some(owner.clone())),
         _ => (None, None, None),
     };
     ConfigTarget {
@@ -1048,6 +1108,10 @@ fn target_record(d: &Desired, installed: Option<(u32, String)>, changed: bool) -
 /// Mode and owner of a file after it was written; `None` when it was removed.
 type Installed = Option<(u32, String)>;
 
+/// Per written target: what it is now (when the write happened), the output of `on_change`,
+/// and the failure.
+type Written = (Option<Installed>, Option<String>, Option<String>);
+
 enum WriteFailure {
     Before(String),
     AfterWrite(Installed, String),
@@ -1058,7 +1122,6 @@ impl From<String> for WriteFailure {
         WriteFailure::Before(reason)
     }
 }
-
 
 async fn probe(
     executor: &Arc<dyn Executor>,
@@ -1195,7 +1258,11 @@ impl baton_engine::ConfigApplier for StepApplier {
             }
             let report = result.map_err(|e| e.to_string())?;
             for node in &report.nodes {
-                let reason = node.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+                let reason = node
+                    .reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default();
                 output(format!("{} {} {}{reason}\n", node.node, node.path, node.result).as_bytes());
                 if let Some(log) = &node.on_change {
                     output(log.as_bytes());
@@ -1204,8 +1271,11 @@ impl baton_engine::ConfigApplier for StepApplier {
             match report.version {
                 Some(v) => output(format!("config `{}`: version {v}\n", report.config).as_bytes()),
                 None => output(
-                    format!("config `{}`: unchanged (version {})\n", report.config, report.current)
-                        .as_bytes(),
+                    format!(
+                        "config `{}`: unchanged (version {})\n",
+                        report.config, report.current
+                    )
+                    .as_bytes(),
                 ),
             }
             let failed: Vec<&str> = report
@@ -1217,7 +1287,11 @@ impl baton_engine::ConfigApplier for StepApplier {
             if failed.is_empty() {
                 Ok(())
             } else {
-                Err(format!("config `{}` failed on {}", report.config, failed.join(", ")))
+                Err(format!(
+                    "config `{}` failed on {}",
+                    report.config,
+                    failed.join(", ")
+                ))
             }
         })
     }

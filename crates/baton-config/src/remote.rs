@@ -57,7 +57,12 @@ pub fn parse_probe(output: &[u8]) -> Result<Probe, String> {
     let start = output
         .windows(mark.len())
         .position(|w| w == mark)
-        .ok_or_else(|| format!("unexpected probe output: {}", String::from_utf8_lossy(output).trim()))?;
+        .ok_or_else(|| {
+            format!(
+                "unexpected probe output: {}",
+                String::from_utf8_lossy(output).trim()
+            )
+        })?;
     let rest = &output[start + mark.len()..];
     let end = rest
         .iter()
@@ -250,9 +255,10 @@ mod tests {
         std::os::unix::fs::symlink(&file, &link).unwrap();
         let probe = parse_probe(&sh(&probe_script(&link.display().to_string()))).unwrap();
         assert_eq!(probe.current, Current::Symlink(file.display().to_string()));
-        let probe =
-            parse_probe(&sh(&probe_script(&dir.path().join("none").display().to_string())))
-                .unwrap();
+        let probe = parse_probe(&sh(&probe_script(
+            &dir.path().join("none").display().to_string(),
+        )))
+        .unwrap();
         assert_eq!(probe.current, Current::Absent);
         let probe = parse_probe(&sh(&probe_script(&dir.path().display().to_string()))).unwrap();
         assert!(matches!(probe.current, Current::NotAFile(_)));

@@ -42,12 +42,18 @@ pub fn effective(validator: &Validator, path: &str) -> Validator {
 
 /// Run a local validator on `text`. `Command` and `None` pass here.
 pub fn check(validator: &Validator, text: &[u8]) -> Result<(), Invalid> {
-    let needs_text = !matches!(validator, Validator::None | Validator::Command(_) | Validator::Auto);
+    let needs_text = !matches!(
+        validator,
+        Validator::None | Validator::Command(_) | Validator::Auto
+    );
     let text = if needs_text {
         std::str::from_utf8(text).map_err(|e| Invalid {
             line: None,
             col: None,
-            message: format!("not UTF-8 text (invalid byte at offset {})", e.valid_up_to()),
+            message: format!(
+                "not UTF-8 text (invalid byte at offset {})",
+                e.valid_up_to()
+            ),
         })?
     } else {
         return Ok(());
@@ -68,10 +74,7 @@ pub fn check(validator: &Validator, text: &[u8]) -> Result<(), Invalid> {
         Validator::Toml => toml::from_str::<toml::Table>(text)
             .map(|_| ())
             .map_err(|e| {
-                let (line, col) = e
-                    .span()
-                    .map(|s| line_col(text, s.start))
-                    .unwrap_or((1, 1));
+                let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
                 Invalid {
                     line: Some(line),
                     col: Some(col),
@@ -125,7 +128,10 @@ fn check_ini(text: &str) -> Result<(), Invalid> {
         }
         if trimmed.starts_with('[') {
             let Some(name) = trimmed.strip_prefix('[').and_then(|t| t.strip_suffix(']')) else {
-                return Err(err(indent + 1, "section header without a closing `]`".into()));
+                return Err(err(
+                    indent + 1,
+                    "section header without a closing `]`".into(),
+                ));
             };
             if !sections.insert(name.to_string()) {
                 return Err(err(indent + 1, format!("section `[{name}]` appears twice")));
@@ -136,17 +142,26 @@ fn check_ini(text: &str) -> Result<(), Invalid> {
             continue;
         }
         let Some(at) = trimmed.find(['=', ':']) else {
-            return Err(err(indent + 1, format!("expected `key = value`, found `{trimmed}`")));
+            return Err(err(
+                indent + 1,
+                format!("expected `key = value`, found `{trimmed}`"),
+            ));
         };
         let key = trimmed[..at].trim().to_ascii_lowercase();
         if key.is_empty() {
             return Err(err(indent + 1, "a value without a key".into()));
         }
         let Some(name) = &section else {
-            return Err(err(indent + 1, format!("key `{key}` before any `[section]`")));
+            return Err(err(
+                indent + 1,
+                format!("key `{key}` before any `[section]`"),
+            ));
         };
         if !keys.insert(key.clone()) {
-            return Err(err(indent + 1, format!("key `{key}` appears twice in `[{name}]`")));
+            return Err(err(
+                indent + 1,
+                format!("key `{key}` appears twice in `[{name}]`"),
+            ));
         }
         after_key = true;
     }
@@ -234,7 +249,9 @@ pub fn check_env(text: &[u8]) -> Result<(), Invalid> {
             return Err(Invalid {
                 line: Some(i + 1),
                 col: Some(line.len() - body.len() + 1),
-                message: format!("`{name}` is not an environment variable name (^[A-Z_][A-Z0-9_]*$)"),
+                message: format!(
+                    "`{name}` is not an environment variable name (^[A-Z_][A-Z0-9_]*$)"
+                ),
             });
         }
         for q in ['"', '\''] {
@@ -323,7 +340,13 @@ mod tests {
 
     #[test]
     fn ini_rules() {
-        assert!(check(&Validator::Ini, b"; c\n[a]\nx = 1\ny: 2\n  more\n[b]\nx=3\n").is_ok());
+        assert!(
+            check(
+                &Validator::Ini,
+                b"; c\n[a]\nx = 1\ny: 2\n  more\n[b]\nx=3\n"
+            )
+            .is_ok()
+        );
         let err = check(&Validator::Ini, b"x = 1\n").unwrap_err();
         assert_eq!(err.line, Some(1));
         let err = check(&Validator::Ini, b"[a]\nx = 1\nX = 2\n").unwrap_err();
@@ -346,7 +369,10 @@ mod tests {
     fn extension_picks_the_validator() {
         assert_eq!(effective(&Validator::Auto, "/etc/a.json"), Validator::Json);
         assert_eq!(effective(&Validator::Auto, "/etc/a.YML"), Validator::Yaml);
-        assert_eq!(effective(&Validator::Auto, "/etc/nginx.conf"), Validator::None);
+        assert_eq!(
+            effective(&Validator::Auto, "/etc/nginx.conf"),
+            Validator::None
+        );
         assert_eq!(effective(&Validator::Ini, "/etc/a.json"), Validator::Ini);
     }
 

@@ -192,7 +192,11 @@ impl ConfigStore for SqliteStore {
                     params![config, env, version],
                     |r| {
                         let kind: String = r.get(2)?;
-                        Ok((r.get(0)?, r.get(1)?, action_from(&kind, r.get(3)?, r.get(4)?)))
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            action_from(&kind, r.get(3)?, r.get(4)?),
+                        ))
                     },
                 )
                 .optional()?

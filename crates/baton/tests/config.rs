@@ -55,14 +55,22 @@ fn apply_change_rollback_and_back_to_the_originals() {
     assert_eq!(std::fs::metadata(&files[0]).unwrap().mode() & 0o7777, 0o640);
 
     p.write("baton.yaml", &v(2));
-    p.baton(&["config", "diff", "app"]).code(3).stdout_has("+{\"v\": 2");
-    p.baton(&["config", "apply", "app"]).code(0).stdout_has("version 2");
+    p.baton(&["config", "diff", "app"])
+        .code(3)
+        .stdout_has("+{\"v\": 2");
+    p.baton(&["config", "apply", "app"])
+        .code(0)
+        .stdout_has("version 2");
     assert_eq!(read(&files[2]).unwrap(), "{\"v\": 2, \"node\": \"node03\"}");
     // A second apply with nothing to change records nothing.
-    p.baton(&["config", "apply", "app"]).code(0).stdout_has("0 changed");
+    p.baton(&["config", "apply", "app"])
+        .code(0)
+        .stdout_has("0 changed");
     p.baton(&["config", "diff", "app"]).code(0);
 
-    p.baton(&["config", "rollback", "app"]).code(0).stdout_has("version 3");
+    p.baton(&["config", "rollback", "app"])
+        .code(0)
+        .stdout_has("version 3");
     for (file, before) in files.iter().zip(&v1) {
         assert_eq!(std::fs::read(file).unwrap(), before.as_bytes());
     }
@@ -75,7 +83,10 @@ fn apply_change_rollback_and_back_to_the_originals() {
     assert_eq!(std::fs::metadata(&files[0]).unwrap().mode() & 0o7777, 0o640);
     assert!(!files[1].exists() && !files[2].exists());
 
-    let history = p.baton(&["config", "history", "app", "--json"]).code(0).json();
+    let history = p
+        .baton(&["config", "history", "app", "--json"])
+        .code(0)
+        .json();
     let actions: Vec<&str> = history
         .as_array()
         .unwrap()
@@ -185,7 +196,10 @@ fn concurrent_applies_are_serialized_and_a_killed_apply_leaves_a_stale_lock() {
         assert!(!target(&nodes, i, ".app.json.baton-new").exists());
     }
     let store = SqliteStore::open(&p.file(".baton")).unwrap();
-    let lock = store.lock("config:app:").unwrap().expect("the lock is left");
+    let lock = store
+        .lock("config:app:")
+        .unwrap()
+        .expect("the lock is left");
     assert!(lock.is_stale());
     drop(store);
     p.baton(&["config", "apply", "app"])
@@ -262,7 +276,11 @@ fn mode_and_owner_are_kept_and_symlinks_are_refused() {
     // Asked mode and owner win; a rollback gives the earlier ones back.
     p.write(
         "baton.yaml",
-        &yaml("node01", "newer\\n", "    mode: \"0640\"\n    owner: root\n"),
+        &yaml(
+            "node01",
+            "newer\\n",
+            "    mode: \"0640\"\n    owner: root\n",
+        ),
     );
     p.baton(&["config", "apply", "app"]).code(0);
     let meta = std::fs::metadata(&file).unwrap();
@@ -288,11 +306,15 @@ fn check_mode_env_files_services_and_usage_errors() {
         .code(0)
         .stdout_has("+LEVEL=info");
     assert!(!file.exists());
-    p.baton(&["config", "apply", "envf", "--env", "prod"]).code(0);
+    p.baton(&["config", "apply", "envf", "--env", "prod"])
+        .code(0);
     // A shell reads the values back unchanged.
     let out = std::process::Command::new("bash")
         .arg("-c")
-        .arg(format!("source {}; printf '%s|%s' \"$APP_NAME\" \"$LEVEL\"", file.display()))
+        .arg(format!(
+            "source {}; printf '%s|%s' \"$APP_NAME\" \"$LEVEL\"",
+            file.display()
+        ))
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "it's $HOME|info");
@@ -309,7 +331,8 @@ fn check_mode_env_files_services_and_usage_errors() {
     p.baton(&["config", "apply", "nope"])
         .code(2)
         .stderr_has("no config named `nope`");
-    p.baton(&["config", "diff", "envf", "--env", "nope"]).code(2);
+    p.baton(&["config", "diff", "envf", "--env", "nope"])
+        .code(2);
     p.baton(&["config", "rollback", "envf", "--env", "prod", "--to", "7"])
         .code(2)
         .stderr_has("no version 7");

@@ -154,7 +154,9 @@ fn scope(manager: &ConfigManager, env: &Option<String>) -> Result<Scope, Failure
     if let Some(env) = env
         && !manager.project().environments.contains_key(env)
     {
-        return Err(Failure::usage(format!("no environment named `{env}` in the project")));
+        return Err(Failure::usage(format!(
+            "no environment named `{env}` in the project"
+        )));
     }
     Ok(Scope::env(env.as_deref()))
 }
@@ -167,7 +169,10 @@ async fn validate(manager: &ConfigManager, ui: &Ui, which: &Which) -> CommandRes
         match manager.validate(&name, &scope).await {
             Ok(count) => {
                 if !which.json {
-                    println!("{} {name}: valid on {count} target(s)", ui.paint(Style::Ok, "✓"));
+                    println!(
+                        "{} {name}: valid on {count} target(s)",
+                        ui.paint(Style::Ok, "✓")
+                    );
                 }
                 results.push(json!({ "config": name, "valid": true, "targets": count }));
             }
@@ -184,7 +189,11 @@ async fn validate(manager: &ConfigManager, ui: &Ui, which: &Which) -> CommandRes
     if which.json {
         output::print_json(&results);
     }
-    Ok(if failed.is_some() { EXIT_FAILED } else { EXIT_OK })
+    Ok(if failed.is_some() {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    })
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -241,7 +250,10 @@ fn print_report(ui: &Ui, report: &Report, mode: Mode) {
     } else {
         format!(" ({})", report.env)
     };
-    println!("{}{env}", ui.paint(Style::Bold, &format!("config {}", report.config)));
+    println!(
+        "{}{env}",
+        ui.paint(Style::Bold, &format!("config {}", report.config))
+    );
     for node in &report.nodes {
         let (mark, style) = match node.result {
             "unchanged" => ("·", Style::Dim),
@@ -291,7 +303,11 @@ fn print_report(ui: &Ui, report: &Report, mode: Mode) {
             .count()
     };
     let changed = count(&["changed", "removed"]);
-    let word = if mode == Mode::Apply { "changed" } else { "differ" };
+    let word = if mode == Mode::Apply {
+        "changed"
+    } else {
+        "differ"
+    };
     let tail = match report.version {
         Some(v) => format!(" → version {v}"),
         None if mode == Mode::Apply => format!(" (version {} unchanged)", report.current),
@@ -349,12 +365,18 @@ fn history(manager: &ConfigManager, ui: &Ui, args: &HistoryArgs) -> CommandResul
         output::print_json(&rows);
         return Ok(EXIT_OK);
     }
-    let mut table = output::Table::new(&["CONFIG", "ENV", "VERSION", "WHEN", "WHO", "ACTION", "CHANGED"]);
+    let mut table = output::Table::new(&[
+        "CONFIG", "ENV", "VERSION", "WHEN", "WHO", "ACTION", "CHANGED",
+    ]);
     for r in &records {
         let changed = r.targets.iter().filter(|t| t.changed).count();
         table.row(vec![
             r.config.clone(),
-            if r.env.is_empty() { "-".into() } else { r.env.clone() },
+            if r.env.is_empty() {
+                "-".into()
+            } else {
+                r.env.clone()
+            },
             format!("v{}", r.version),
             output::time(r.at),
             r.who.clone(),
