@@ -56,7 +56,22 @@ pub fn check_yaml(text: &str) -> Result<(), (u32, u32, String)> {
 
 /// Read, decode and validate a project. Every problem found is returned, not just the first.
 pub fn load(path: &Path) -> Result<Project, Diagnostics> {
-    let mut project = decode::load_files(path)?;
-    validate::validate(&mut project)?;
-    Ok(project)
+    let decode::Decoded {
+        mut project,
+        problems,
+        declared,
+    } = decode::load_files(path)?;
+    if problems.is_empty() {
+        validate::validate(&mut project, None)?;
+        return Ok(project);
+    }
+    // Shape problems and reference problems are reported together.
+    let mut items = problems;
+    if let Err(more) = validate::validate(&mut project, Some(&declared)) {
+        items.extend(more.items);
+    }
+    Err(Diagnostics {
+        items: decode::in_file_order(items),
+        sources: project.sources,
+    })
 }

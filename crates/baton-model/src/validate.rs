@@ -9,10 +9,17 @@ use crate::selector::{Atom, Selector};
 use crate::span::{Span, Spanned};
 use crate::types::*;
 
-pub(crate) fn validate(project: &mut Project) -> Result<(), Diagnostics> {
+/// Cross-reference checks. `declared` (given when decoding had problems) holds every name
+/// written in the files: a reference to one of those is not reported missing, since the thing
+/// exists but failed to decode and has its own diagnostic.
+pub(crate) fn validate(
+    project: &mut Project,
+    declared: Option<&std::collections::HashSet<String>>,
+) -> Result<(), Diagnostics> {
     let mut v = Validator {
         project,
         diags: Vec::new(),
+        declared,
     };
     v.pipelines();
     v.environments();
@@ -30,6 +37,7 @@ pub(crate) fn validate(project: &mut Project) -> Result<(), Diagnostics> {
 
 struct Validator<'p> {
     project: &'p Project,
+    declared: Option<&'p std::collections::HashSet<String>>,
     diags: Vec<Diagnostic>,
 }
 
@@ -43,6 +51,9 @@ impl Validator<'_> {
         context: &str,
     ) {
         if candidates.clone().into_iter().any(|c| *c == name.value) {
+            return;
+        }
+        if self.declared.is_some_and(|d| d.contains(&name.value)) {
             return;
         }
         let mut d = Diagnostic::new(format!("no {kind} `{}`{context}", name.value), name.span);

@@ -133,13 +133,17 @@ fn invalid_projects_exit_2_with_locations_and_touch_nothing() {
 #[test]
 fn validate_reports_every_problem_at_once() {
     let p = Project::new(
-        "pipelines:\n  p:\n    stages:\n      a: { run: 'true', timout: 5s }\n      b: { run: 'true', timeout: soon }\n",
+        "pipelines:\n  p:\n    stages:\n      a: { run: 'true', timout: 5s }\n      b: { run: 'true', needs: [zz] }\n      c: { run: 'true', timeout: soon }\n      d: broken\n      e: { run: 'true', needs: [d] }\n",
     );
     let out = p.baton(&["validate"]);
     out.code(2)
         .stderr_has("baton.yaml:4:")
-        .stderr_has("baton.yaml:5:")
-        .stderr_has("2 problems");
+        .stderr_has("no stage `zz`")
+        .stderr_has("baton.yaml:6:")
+        .stderr_has("baton.yaml:7:");
+    // `d` is written but malformed: it has its own error, and `e: needs [d]` is not another.
+    assert!(!out.stderr.contains("no stage `d`"), "{}", out.stderr);
+    out.stderr_has("4 problems");
 }
 
 #[test]

@@ -37,7 +37,18 @@ const NAMED_SECTIONS: &[(&str, &str)] = &[
 /// Sections only the main file may hold.
 const MAIN_ONLY: &[&str] = &["project", "include"];
 
-pub(crate) fn load_files(path: &Path) -> Result<Project, Diagnostics> {
+/// What decoding produced: the project (possibly partial), the problems found, and every
+/// mapping key written anywhere, so that reference checks on a partial project do not report a
+/// thing as missing when it is written but failed to decode.
+pub(crate) struct Decoded {
+    pub project: Project,
+    pub problems: Vec<Diagnostic>,
+    pub declared: std::collections::HashSet<String>,
+}
+
+/// Read and decode. `Err` only when nothing could be decoded at all (unreadable or unparsable
+/// main file); otherwise every problem is in `Decoded::problems`.
+pub(crate) fn load_files(path: &Path) -> Result<Decoded, Diagnostics> {
     let mut sources = Sources::default();
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
@@ -99,14 +110,30 @@ pub(crate) fn load_files(path: &Path) -> Result<Project, Diagnostics> {
         );
     }
 
-    if dec.diags.is_empty() {
-        project.sources = sources;
-        Ok(project)
-    } else {
-        Err(Diagnostics {
-            items: in_file_order(dec.diags),
-            sources,
-        })
+    let mut declared = std::collections::HashSet::new();
+    for document in &documents {
+        collect_keys(document, &mut declared);
+    }
+    project.sources = sources;
+    Ok(Decoded {
+        project,
+        problems: dec.diags,
+        declared,
+    })
+}
+
+fn collect_keys(node: &Node, keys: &mut std::collections::HashSet<String>) {
+    match &node.kind {
+        Kind::Map(entries) => {
+            for (key, value) in entries {
+                if let Some(text) = key.scalar_text() {
+                    keys.insert(text.to_string());
+                }
+                collect_keys(value, keys);
+            }
+        }
+        Kind::Seq(items) => items.iter().for_each(|item| collect_keys(item, keys)),
+        _ => {}
     }
 }
 
