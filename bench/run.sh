@@ -4,6 +4,7 @@
 #   bench/run.sh                 everything
 #   RUNS=5 bench/run.sh          fewer repetitions (default 10, medians are reported)
 #   SKIP_BUILD=1 bench/run.sh    use target/release/baton as it is (or BATON=path)
+#   SKIP_CONFIG=1 bench/run.sh   leave out the config push benchmark (sshd nodes, Ansible, pyinfra)
 #   SKIP_INFRA=1 bench/run.sh    leave out the infrastructure benchmark (1,000 and 10,000 files)
 set -euo pipefail
 
@@ -36,6 +37,17 @@ echo
 "$BENCH_DIR/pipeline_overhead.sh"
 echo
 "$BENCH_DIR/log_capture.sh"
+configpush=""
+if [ -n "${SKIP_CONFIG:-}" ]; then
+  :
+elif [ "$(id -u)" -ne 0 ] || [ ! -x /usr/sbin/sshd ]; then
+  echo
+  echo "== config push left out: it needs root and openssh-server (apt-get install -y openssh-server)"
+else
+  echo
+  CONFIG_NODES=${CONFIG_NODES:-20 50} "$BENCH_DIR/config_push.sh"
+  configpush=1
+fi
 if [ -z "${SKIP_INFRA:-}" ]; then
   echo
   "$BENCH_DIR/infra_scale.sh"
@@ -67,5 +79,12 @@ done
 if [ -z "${SKIP_INFRA:-}" ]; then
   for n in ${INFRA_SIZES:-1000 10000}; do
     row "infra $n files: no-op plan / first apply (s)" "$(get "infra_${n}_plan_s" | cut -c1-5) / $(get "infra_${n}_apply_s" | cut -c1-6)"
+  done
+fi
+if [ -n "$configpush" ]; then
+  for n in ${CONFIG_NODES:-20 50}; do
+    row "config push $n nodes: baton changed / no-op (s)" "$(get "config_${n}_baton_changed_s" | cut -c1-5) / $(get "config_${n}_baton_noop_s" | cut -c1-5)"
+    row "config push $n: x vs Ansible changed / no-op" "$(get "config_${n}_changed_speedup_ansible" | cut -c1-5) / $(get "config_${n}_noop_speedup_ansible" | cut -c1-5)"
+    row "config push $n: x vs pyinfra changed / no-op" "$(get "config_${n}_changed_speedup_pyinfra" | cut -c1-5) / $(get "config_${n}_noop_speedup_pyinfra" | cut -c1-5)"
   done
 fi
