@@ -19,10 +19,24 @@ use crate::render;
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum ApplyEvent {
-    Started { id: String, action: Action },
-    Finished { id: String, action: Action, elapsed_ms: u64 },
-    Failed { id: String, action: Action, error: String },
-    Skipped { id: String, reason: String },
+    Started {
+        id: String,
+        action: Action,
+    },
+    Finished {
+        id: String,
+        action: Action,
+        elapsed_ms: u64,
+    },
+    Failed {
+        id: String,
+        action: Action,
+        error: String,
+    },
+    Skipped {
+        id: String,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -49,20 +63,30 @@ pub async fn apply(
     parallelism: usize,
     on_event: Arc<dyn Fn(ApplyEvent) + Send + Sync>,
 ) -> ApplyReport {
-    let work: Vec<&Change> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
+    let work: Vec<&Change> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .collect();
     let ids: HashSet<&str> = work.iter().map(|c| c.id.as_str()).collect();
 
     // Edges: `waits[x]` = vertices x must wait for.
     let mut waits: HashMap<String, HashSet<String>> = HashMap::new();
-    let destroyed: HashSet<&str> =
-        work.iter().filter(|c| c.action == Action::Destroy).map(|c| c.id.as_str()).collect();
+    let destroyed: HashSet<&str> = work
+        .iter()
+        .filter(|c| c.action == Action::Destroy)
+        .map(|c| c.id.as_str())
+        .collect();
     for c in &work {
         let entry = waits.entry(c.id.clone()).or_default();
         if c.action == Action::Destroy {
             // A destroy waits for the destroys of what depended on it.
             for other in &work {
                 if other.action == Action::Destroy
-                    && other.stored.as_ref().is_some_and(|s| s.depends_on.contains(&c.id))
+                    && other
+                        .stored
+                        .as_ref()
+                        .is_some_and(|s| s.depends_on.contains(&c.id))
                 {
                     entry.insert(other.id.clone());
                 }
@@ -83,20 +107,25 @@ pub async fn apply(
             .filter_map(|c| c.stored.as_ref().map(|s| (c.id.clone(), s.attrs.clone())))
             .collect(),
     ));
-    let changes: HashMap<String, Change> = work.iter().map(|c| (c.id.clone(), (*c).clone())).collect();
+    let changes: HashMap<String, Change> =
+        work.iter().map(|c| (c.id.clone(), (*c).clone())).collect();
     let who = Owner::current().who();
     let mut report = ApplyReport::default();
     // Kahn's algorithm: a count of unfinished prerequisites per vertex, a queue of ready ones
     // (plan order among them), and reverse edges to release or skip dependents in O(edges).
-    let mut remaining: HashMap<String, usize> = waits.iter().map(|(k, v)| (k.clone(), v.len())).collect();
+    let mut remaining: HashMap<String, usize> =
+        waits.iter().map(|(k, v)| (k.clone(), v.len())).collect();
     let mut dependents: HashMap<String, Vec<String>> = HashMap::new();
     for (id, prerequisites) in &waits {
         for p in prerequisites {
             dependents.entry(p.clone()).or_default().push(id.clone());
         }
     }
-    let mut ready: VecDeque<String> =
-        work.iter().filter(|c| remaining[&c.id] == 0).map(|c| c.id.clone()).collect();
+    let mut ready: VecDeque<String> = work
+        .iter()
+        .filter(|c| remaining[&c.id] == 0)
+        .map(|c| c.id.clone())
+        .collect();
     let mut settled: HashSet<String> = HashSet::new();
     let mut running = tokio::task::JoinSet::new();
 
@@ -110,7 +139,10 @@ pub async fn apply(
                 let who = who.clone();
                 let on_event = on_event.clone();
                 running.spawn(async move {
-                    on_event(ApplyEvent::Started { id: id.clone(), action: change.action });
+                    on_event(ApplyEvent::Started {
+                        id: id.clone(),
+                        action: change.action,
+                    });
                     let started = Instant::now();
                     let result = apply_one(&infra, &change, &known, &who).await;
                     match &result {
@@ -167,7 +199,10 @@ pub async fn apply(
                 let mut stack: Vec<String> = dependents.get(&id).cloned().unwrap_or_default();
                 while let Some(d) = stack.pop() {
                     if settled.insert(d.clone()) {
-                        on_event(ApplyEvent::Skipped { id: d.clone(), reason: format!("`{id}` was not applied") });
+                        on_event(ApplyEvent::Skipped {
+                            id: d.clone(),
+                            reason: format!("`{id}` was not applied"),
+                        });
                         report.skipped.push(d.clone());
                         stack.extend(dependents.get(&d).cloned().unwrap_or_default());
                     }
@@ -178,7 +213,10 @@ pub async fn apply(
     // Cancelled: what never started is reported as such.
     for c in &work {
         if !settled.contains(&c.id) {
-            on_event(ApplyEvent::Skipped { id: c.id.clone(), reason: "cancelled".into() });
+            on_event(ApplyEvent::Skipped {
+                id: c.id.clone(),
+                reason: "cancelled".into(),
+            });
             report.skipped.push(c.id.clone());
         }
     }
@@ -194,22 +232,41 @@ async fn apply_one(
     let store = &infra.store;
     let db = |e: baton_store::StoreError| format!("saving the state: {e}");
     if matches!(change.action, Action::Destroy | Action::Replace) {
-        let stored = change.stored.as_ref().expect("destroy and replace have a stored record");
-        let old_type = infra
-            .registry
-            .get(&stored.kind)
-            .cloned()
-            .ok_or_else(|| format!("type `{}` is not known to this build: cannot destroy it", stored.kind))?;
+        let stored = change
+            .stored
+            .as_ref()
+            .expect("destroy and replace have a stored record");
+        let old_type = infra.registry.get(&stored.kind).cloned().ok_or_else(|| {
+            format!(
+                "type `{}` is not known to this build: cannot destroy it",
+                stored.kind
+            )
+        })?;
         let target = target(infra, &stored.node)?;
         let response = old_type
-            .delete(&infra.ctx, ChangeRequest { id: &change.id, target: &target, attrs: &stored.attrs, prior: None })
+            .delete(
+                &infra.ctx,
+                ChangeRequest {
+                    id: &change.id,
+                    target: &target,
+                    attrs: &stored.attrs,
+                    prior: None,
+                },
+            )
             .await;
         if let Some(d) = response.diagnostics.first() {
             return Err(d.to_string());
         }
-        let action = if change.action == Action::Replace { "replace" } else { "delete" };
+        let action = if change.action == Action::Replace {
+            "replace"
+        } else {
+            "delete"
+        };
         store.remove_resource(&change.id, action, who).map_err(db)?;
-        known.lock().unwrap_or_else(|p| p.into_inner()).remove(&change.id);
+        known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&change.id);
         if change.action == Action::Destroy {
             return Ok(());
         }
@@ -219,7 +276,12 @@ async fn apply_one(
     let rtype = type_of(infra, &resource.kind.value);
     let attrs = desired(infra, rtype.as_ref(), resource, known)?;
     let target = target(infra, &node_of(resource))?;
-    let request = ChangeRequest { id: &change.id, target: &target, attrs: &attrs, prior: change.prior.as_ref() };
+    let request = ChangeRequest {
+        id: &change.id,
+        target: &target,
+        attrs: &attrs,
+        prior: change.prior.as_ref(),
+    };
     let response = match change.action {
         Action::Update => rtype.update(&infra.ctx, request).await,
         _ => rtype.create(&infra.ctx, request).await,
@@ -249,7 +311,10 @@ async fn apply_one(
         _ => "create",
     };
     store.save_resource(&record, action, who).map_err(db)?;
-    known.lock().unwrap_or_else(|p| p.into_inner()).insert(change.id.clone(), saved);
+    known
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(change.id.clone(), saved);
     Ok(())
 }
 
@@ -274,10 +339,14 @@ fn desired(
         }
     }
     let ctx = render::context(&infra.project.vars, resources);
-    render::render_attrs(rtype, &raw, &ctx).map_err(|(attr, message)| format!("`{attr}`: {message}"))
+    render::render_attrs(rtype, &raw, &ctx)
+        .map_err(|(attr, message)| format!("`{attr}`: {message}"))
 }
 
 fn target(infra: &Infra, node: &str) -> Result<Target, String> {
     let executor = infra.targets.executor(node).map_err(|e| e.to_string())?;
-    Ok(Target { node: node.to_string(), executor })
+    Ok(Target {
+        node: node.to_string(),
+        executor,
+    })
 }

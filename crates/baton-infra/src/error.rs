@@ -9,7 +9,10 @@ pub enum InfraError {
     #[error("{0}")]
     Invalid(Diagnostics),
     #[error("no resource `{id}` in the project or the state{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
-    UnknownTarget { id: String, suggestion: Option<String> },
+    UnknownTarget {
+        id: String,
+        suggestion: Option<String>,
+    },
     #[error("the state lock is held by {}", describe_lock(.0))]
     Locked(LockInfo),
     #[error("cannot refresh `{id}`: {message}")]
@@ -34,7 +37,11 @@ pub fn describe_lock(lock: &LockInfo) -> String {
         lock.purpose,
         format_millis(lock.since),
         age,
-        if lock.is_stale() { " — stale: that process is no longer running" } else { "" }
+        if lock.is_stale() {
+            " — stale: that process is no longer running"
+        } else {
+            ""
+        }
     )
 }
 
@@ -53,7 +60,12 @@ pub fn format_millis(ms: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -61,6 +73,9 @@ mod tests {
     #[test]
     fn formats_times() {
         assert_eq!(super::format_millis(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(super::format_millis(1_700_000_000_000), "2023-11-14 22:13:20 UTC");
+        assert_eq!(
+            super::format_millis(1_700_000_000_000),
+            "2023-11-14 22:13:20 UTC"
+        );
     }
 }

@@ -10,7 +10,12 @@ use baton_model::Project;
 pub fn order(project: &Project) -> Vec<String> {
     let mut done: HashSet<&str> = HashSet::new();
     let mut out = Vec::new();
-    fn visit<'a>(id: &'a str, project: &'a Project, done: &mut HashSet<&'a str>, out: &mut Vec<String>) {
+    fn visit<'a>(
+        id: &'a str,
+        project: &'a Project,
+        done: &mut HashSet<&'a str>,
+        out: &mut Vec<String>,
+    ) {
         if !done.insert(id) {
             return;
         }
@@ -50,7 +55,11 @@ pub fn dot(project: &Project) -> String {
     let mut out = String::from("digraph baton {\n  rankdir = \"RL\";\n  node [shape = box];\n");
     let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
     for (id, resource) in &project.resources {
-        let node = resource.node.as_ref().map(|n| format!(" @{}", n.value)).unwrap_or_default();
+        let node = resource
+            .node
+            .as_ref()
+            .map(|n| format!(" @{}", n.value))
+            .unwrap_or_default();
         out.push_str(&format!(
             "  {} [label = {}];\n",
             quote(id),

@@ -85,9 +85,11 @@ impl Infra {
         let ctx = render::context(&self.project.vars, resources);
         let mut out = indexmap::IndexMap::new();
         for (name, text) in &self.project.outputs {
-            let value = baton_model::template::render(&text.value, &ctx).map_err(|e| InfraError::Output {
-                name: name.clone(),
-                message: e.message,
+            let value = baton_model::template::render(&text.value, &ctx).map_err(|e| {
+                InfraError::Output {
+                    name: name.clone(),
+                    message: e.message,
+                }
             })?;
             out.insert(name.clone(), value);
         }

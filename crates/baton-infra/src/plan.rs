@@ -128,11 +128,16 @@ pub async fn plan(infra: &Infra, options: &PlanOptions) -> Result<Plan, InfraErr
     let project = &infra.project;
     crate::schema::validate(project, &infra.registry).map_err(InfraError::Invalid)?;
     let state = infra.store.infra_state()?;
-    let stored: HashMap<&str, &ResourceState> = state.resources.iter().map(|r| (r.id.as_str(), r)).collect();
+    let stored: HashMap<&str, &ResourceState> =
+        state.resources.iter().map(|r| (r.id.as_str(), r)).collect();
 
     for id in &options.targets {
         if !project.resources.contains_key(id) && !stored.contains_key(id.as_str()) {
-            let names = project.resources.keys().map(String::as_str).chain(stored.keys().copied());
+            let names = project
+                .resources
+                .keys()
+                .map(String::as_str)
+                .chain(stored.keys().copied());
             return Err(InfraError::UnknownTarget {
                 id: id.clone(),
                 suggestion: did_you_mean(id, names).map(str::to_string),
@@ -146,7 +151,11 @@ pub async fn plan(infra: &Infra, options: &PlanOptions) -> Result<Plan, InfraErr
     // Render desired attributes in dependency order.
     let mut desired: HashMap<String, Attrs> = HashMap::new();
     let mut problems = Vec::new();
-    let order = if options.destroy { Vec::new() } else { crate::graph::order(project) };
+    let order = if options.destroy {
+        Vec::new()
+    } else {
+        crate::graph::order(project)
+    };
     let order: Vec<String> = order.into_iter().filter(|id| wanted(id)).collect();
     for id in &order {
         let resource = &project.resources[id];
@@ -155,22 +164,37 @@ pub async fn plan(infra: &Infra, options: &PlanOptions) -> Result<Plan, InfraErr
         let rendered = if render::has_templates(&raw) {
             let mut resources = serde_json::Map::new();
             for dep in resource.dependencies() {
-                let Some(dep_resource) = project.resources.get(&dep) else { continue };
+                let Some(dep_resource) = project.resources.get(&dep) else {
+                    continue;
+                };
                 let dep_type = type_of(infra, &dep_resource.kind.value);
                 // What is known of a dependency: its stored attributes, overlaid with its
                 // desired ones; computed values it has never had are unknown until apply.
-                let mut known = stored.get(dep.as_str()).map(|r| r.attrs.clone()).unwrap_or_default();
+                let mut known = stored
+                    .get(dep.as_str())
+                    .map(|r| r.attrs.clone())
+                    .unwrap_or_default();
                 if let Some(d) = desired.get(&dep) {
                     known.extend(d.iter().map(|(k, v)| (k.clone(), v.clone())));
                 }
-                resources.insert(dep.clone(), render::visible(dep_type.as_ref(), Some(&known)));
+                resources.insert(
+                    dep.clone(),
+                    render::visible(dep_type.as_ref(), Some(&known)),
+                );
             }
             let ctx = render::context(&project.vars, resources);
             match render::render_attrs(rtype.as_ref(), &raw, &ctx) {
                 Ok(r) => r,
                 Err((attr, message)) => {
-                    let span = resource.attrs.get(&attr).map(|a| a.span).unwrap_or(resource.span);
-                    problems.push(ModelDiagnostic::new(format!("resource `{id}`: `{attr}`: {message}"), span));
+                    let span = resource
+                        .attrs
+                        .get(&attr)
+                        .map(|a| a.span)
+                        .unwrap_or(resource.span);
+                    problems.push(ModelDiagnostic::new(
+                        format!("resource `{id}`: `{attr}`: {message}"),
+                        span,
+                    ));
                     continue;
                 }
             }
@@ -192,7 +216,9 @@ pub async fn plan(infra: &Infra, options: &PlanOptions) -> Result<Plan, InfraErr
     for id in &order {
         let resource = &project.resources[id];
         let node = node_of(resource);
-        let Some(record) = stored.get(id.as_str()) else { continue };
+        let Some(record) = stored.get(id.as_str()) else {
+            continue;
+        };
         if record.kind != resource.kind.value || record.node != node {
             continue;
         }
@@ -205,7 +231,10 @@ pub async fn plan(infra: &Infra, options: &PlanOptions) -> Result<Plan, InfraErr
                 look.insert(k.clone(), v.clone());
             }
         }
-        groups.entry((record.kind.clone(), node)).or_default().push((id.clone(), look));
+        groups
+            .entry((record.kind.clone(), node))
+            .or_default()
+            .push((id.clone(), look));
     }
     let mut reads = tokio::task::JoinSet::new();
     for ((kind, node), items) in groups {
@@ -213,21 +242,42 @@ pub async fn plan(infra: &Infra, options: &PlanOptions) -> Result<Plan, InfraErr
         reads.spawn(async move {
             let rtype = type_of(&infra, &kind);
             let first = items.first().map(|(id, _)| id.clone()).unwrap_or_default();
-            let executor = infra.targets.executor(&node).map_err(|e| InfraError::Refresh {
-                id: first.clone(),
-                message: e.to_string(),
-            })?;
+            let executor = infra
+                .targets
+                .executor(&node)
+                .map_err(|e| InfraError::Refresh {
+                    id: first.clone(),
+                    message: e.to_string(),
+                })?;
             let target = Target { node, executor };
-            let response = rtype.read(&infra.ctx, ReadRequest { target: &target, items: &items }).await;
+            let response = rtype
+                .read(
+                    &infra.ctx,
+                    ReadRequest {
+                        target: &target,
+                        items: &items,
+                    },
+                )
+                .await;
             if let Some(d) = response.diagnostics.first() {
-                return Err(InfraError::Refresh { id: first, message: d.to_string() });
+                return Err(InfraError::Refresh {
+                    id: first,
+                    message: d.to_string(),
+                });
             }
-            Ok(items.into_iter().map(|(id, _)| id).zip(response.states).collect::<Vec<_>>())
+            Ok(items
+                .into_iter()
+                .map(|(id, _)| id)
+                .zip(response.states)
+                .collect::<Vec<_>>())
         });
     }
     let mut real: HashMap<String, Option<Attrs>> = HashMap::new();
     while let Some(joined) = reads.join_next().await {
-        let pairs = joined.map_err(|e| InfraError::Refresh { id: String::new(), message: e.to_string() })??;
+        let pairs = joined.map_err(|e| InfraError::Refresh {
+            id: String::new(),
+            message: e.to_string(),
+        })??;
         real.extend(pairs);
     }
 
@@ -241,7 +291,10 @@ pub async fn plan(infra: &Infra, options: &PlanOptions) -> Result<Plan, InfraErr
         if let Err(message) = rtype.expected(&infra.ctx, &mut expected) {
             let span = resource.span;
             return Err(InfraError::Invalid(Diagnostics {
-                items: vec![ModelDiagnostic::new(format!("resource `{id}`: {message}"), span)],
+                items: vec![ModelDiagnostic::new(
+                    format!("resource `{id}`: {message}"),
+                    span,
+                )],
                 sources: project.sources.clone(),
             }));
         }
@@ -275,7 +328,8 @@ pub async fn plan(infra: &Infra, options: &PlanOptions) -> Result<Plan, InfraErr
             Some(r) => match real.get(id).cloned().flatten() {
                 None => {
                     change.action = Action::Create;
-                    change.reason = Some("it no longer exists: it was deleted outside baton".into());
+                    change.reason =
+                        Some("it no longer exists: it was deleted outside baton".into());
                     change.attributes = all_attrs(rtype.as_ref(), &want, false);
                 }
                 Some(seen) => {
@@ -284,7 +338,11 @@ pub async fn plan(infra: &Infra, options: &PlanOptions) -> Result<Plan, InfraErr
                     let diffs = compare(rtype.as_ref(), &want, &prior);
                     if !diffs.is_empty() {
                         let replace = diffs.iter().any(|d| d.forces_replace);
-                        change.action = if replace { Action::Replace } else { Action::Update };
+                        change.action = if replace {
+                            Action::Replace
+                        } else {
+                            Action::Update
+                        };
                         change.attributes = diffs;
                     }
                     change.prior = Some(prior);
@@ -299,7 +357,12 @@ pub async fn plan(infra: &Infra, options: &PlanOptions) -> Result<Plan, InfraErr
         .resources
         .iter()
         .filter(|r| options.destroy || !project.resources.contains_key(&r.id))
-        .filter(|r| options.destroy || selected.as_ref().is_none_or(|_| options.targets.contains(&r.id)))
+        .filter(|r| {
+            options.destroy
+                || selected
+                    .as_ref()
+                    .is_none_or(|_| options.targets.contains(&r.id))
+        })
         .collect();
     gone.sort_by_key(|r| std::cmp::Reverse(depth(&r.id, &stored)));
     for r in gone {
@@ -332,14 +395,24 @@ fn depth(id: &str, stored: &HashMap<&str, &ResourceState>) -> usize {
         }
         stored
             .get(id)
-            .map(|r| r.depends_on.iter().map(|d| 1 + walk(d, stored, seen)).max().unwrap_or(0))
+            .map(|r| {
+                r.depends_on
+                    .iter()
+                    .map(|d| 1 + walk(d, stored, seen))
+                    .max()
+                    .unwrap_or(0)
+            })
             .unwrap_or(0)
     }
     walk(id, stored, &mut HashSet::new())
 }
 
 pub(crate) fn type_of(infra: &Infra, kind: &str) -> Arc<dyn ResourceType> {
-    infra.registry.get(kind).cloned().expect("types were validated")
+    infra
+        .registry
+        .get(kind)
+        .cloned()
+        .expect("types were validated")
 }
 
 pub(crate) fn node_of(resource: &baton_model::Resource) -> String {
@@ -351,11 +424,17 @@ pub(crate) fn node_of(resource: &baton_model::Resource) -> String {
 }
 
 fn is_computed(rtype: &dyn ResourceType, name: &str) -> bool {
-    rtype.attributes().iter().any(|a| a.name == name && a.computed)
+    rtype
+        .attributes()
+        .iter()
+        .any(|a| a.name == name && a.computed)
 }
 
 fn is_sensitive(rtype: &dyn ResourceType, name: &str) -> bool {
-    rtype.attributes().iter().any(|a| a.name == name && a.sensitive)
+    rtype
+        .attributes()
+        .iter()
+        .any(|a| a.name == name && a.sensitive)
 }
 
 /// `sha256:HEX` of a sensitive value: what the state keeps instead of the value.
@@ -367,14 +446,21 @@ pub(crate) fn conceal(value: &Value) -> Value {
                 Value::String(s) => s.clone(),
                 v => v.to_string(),
             };
-            Value::String(format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes()))))
+            Value::String(format!(
+                "sha256:{}",
+                hex::encode(Sha256::digest(text.as_bytes()))
+            ))
         }
     }
 }
 
 fn shown(rtype: &dyn ResourceType, name: &str, value: Option<&Value>) -> Option<Value> {
     let value = value?;
-    Some(if is_sensitive(rtype, name) { Value::String("(sensitive value)".into()) } else { value.clone() })
+    Some(if is_sensitive(rtype, name) {
+        Value::String("(sensitive value)".into())
+    } else {
+        value.clone()
+    })
 }
 
 fn all_attrs(rtype: &dyn ResourceType, want: &Attrs, _replace: bool) -> Vec<AttrChange> {

@@ -235,12 +235,21 @@ pub trait ResourceType: Send + Sync {
         Ok(())
     }
     fn read<'a>(&'a self, ctx: &'a Context, req: ReadRequest<'a>) -> BoxFuture<'a, ReadResponse>;
-    fn create<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>)
-    -> BoxFuture<'a, ChangeResponse>;
-    fn update<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>)
-    -> BoxFuture<'a, ChangeResponse>;
-    fn delete<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>)
-    -> BoxFuture<'a, ChangeResponse>;
+    fn create<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse>;
+    fn update<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse>;
+    fn delete<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse>;
 }
 
 /// A source of resource types. Types of provider `aws` are named `aws.*`; the built-in local

@@ -23,7 +23,10 @@ pub fn has_templates(attrs: &Attrs) -> bool {
 }
 
 /// The template context: project vars and the given resources' attributes.
-pub fn context(vars: &indexmap::IndexMap<String, Value>, resources: serde_json::Map<String, Value>) -> Value {
+pub fn context(
+    vars: &indexmap::IndexMap<String, Value>,
+    resources: serde_json::Map<String, Value>,
+) -> Value {
     json!({ "vars": vars, "resources": resources })
 }
 
@@ -40,19 +43,27 @@ pub fn visible(rtype: &dyn ResourceType, known: Option<&Attrs>) -> Value {
 
 /// Render every template in `attrs`; typed attributes written as templates (`uid: "{{ … }}"`)
 /// are converted after rendering. On error: the attribute's name and the message.
-pub fn render_attrs(rtype: &dyn ResourceType, attrs: &Attrs, ctx: &Value) -> Result<Attrs, (String, String)> {
+pub fn render_attrs(
+    rtype: &dyn ResourceType,
+    attrs: &Attrs,
+    ctx: &Value,
+) -> Result<Attrs, (String, String)> {
     let mut out = Attrs::new();
     for (name, value) in attrs {
         let rendered = render_value(value, ctx).map_err(|e| (name.clone(), e))?;
-        let rendered = match (rtype.attributes().iter().find(|a| &a.name == name), &rendered) {
-            (Some(spec), Value::String(s)) if s != value.as_str().unwrap_or_default() && !s.contains(UNKNOWN) => {
+        let rendered = match (
+            rtype.attributes().iter().find(|a| a.name == name),
+            &rendered,
+        ) {
+            (Some(spec), Value::String(s))
+                if s != value.as_str().unwrap_or_default() && !s.contains(UNKNOWN) =>
+            {
                 match spec.kind {
-                    AttrKind::Int => s
-                        .trim()
-                        .parse::<i64>()
-                        .map(Value::from)
-                        .map_err(|_| (name.clone(), format!("rendered to `{s}`, not an integer")))?,
-                    _ => crate::schema::normalize(spec, &rendered).map_err(|e| (name.clone(), format!("rendered to `{s}`, which {e}")))?,
+                    AttrKind::Int => s.trim().parse::<i64>().map(Value::from).map_err(|_| {
+                        (name.clone(), format!("rendered to `{s}`, not an integer"))
+                    })?,
+                    _ => crate::schema::normalize(spec, &rendered)
+                        .map_err(|e| (name.clone(), format!("rendered to `{s}`, which {e}")))?,
                 }
             }
             _ => rendered,
@@ -67,7 +78,12 @@ fn render_value(value: &Value, ctx: &Value) -> Result<Value, String> {
         Value::String(s) if template::is_template(s) => {
             Value::String(template::render(s, ctx).map_err(|e| e.message)?)
         }
-        Value::Array(items) => Value::Array(items.iter().map(|i| render_value(i, ctx)).collect::<Result<_, _>>()?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|i| render_value(i, ctx))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| Ok((k.clone(), render_value(v, ctx)?)))

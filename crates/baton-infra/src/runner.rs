@@ -33,7 +33,9 @@ impl InfraRunner for InfraStep {
             };
             // Apply holds the lock from before the plan until the last resource is saved.
             let _lock = match action {
-                InfraAction::Apply => Some(StateLock::acquire(infra.store.clone(), "apply").map_err(error)?),
+                InfraAction::Apply => {
+                    Some(StateLock::acquire(infra.store.clone(), "apply").map_err(error)?)
+                }
                 InfraAction::Plan => None,
             };
             let planned = plan(&infra, &PlanOptions::default()).await.map_err(error)?;
@@ -46,13 +48,19 @@ impl InfraRunner for InfraStep {
             let on_event = Arc::new(move |event: ApplyEvent| {
                 let line = match event {
                     ApplyEvent::Started { id, action } => format!("{id}: {}…\n", action.verb()),
-                    ApplyEvent::Finished { id, action, elapsed_ms } => {
+                    ApplyEvent::Finished {
+                        id,
+                        action,
+                        elapsed_ms,
+                    } => {
                         format!("{id}: {} done ({elapsed_ms} ms)\n", action.verb())
                     }
                     ApplyEvent::Failed { id, error, .. } => format!("{id}: failed: {error}\n"),
                     ApplyEvent::Skipped { id, reason } => format!("{id}: skipped: {reason}\n"),
                 };
-                sink.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(line.as_bytes());
+                sink.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend_from_slice(line.as_bytes());
             });
             let report = apply(&infra, &planned, self.parallelism, on_event).await;
             output(&lines.lock().unwrap_or_else(|p| p.into_inner()));
@@ -81,7 +89,9 @@ pub fn render_plan(plan: &Plan) -> String {
     }
     let (a, c, d) = plan.counts();
     if plan.has_changes() {
-        out.push_str(&format!("Plan: {a} to add, {c} to change, {d} to destroy.\n"));
+        out.push_str(&format!(
+            "Plan: {a} to add, {c} to change, {d} to destroy.\n"
+        ));
     } else {
         out.push_str("No changes. The infrastructure matches the project.\n");
     }

@@ -120,17 +120,15 @@ fn check_resource(resource: &Resource, rtype: &dyn ResourceType, items: &mut Vec
     }
     for spec in specs.iter().filter(|s| s.required) {
         if !resource.attrs.contains_key(spec.name) {
-            items.push(
-                Diagnostic::new(
-                    format!(
-                        "resource `{}`: a `{}` needs `{}`",
-                        resource.id,
-                        rtype.name(),
-                        spec.name
-                    ),
-                    resource.span,
+            items.push(Diagnostic::new(
+                format!(
+                    "resource `{}`: a `{}` needs `{}`",
+                    resource.id,
+                    rtype.name(),
+                    spec.name
                 ),
-            );
+                resource.span,
+            ));
         }
     }
     if items.len() == before {
@@ -182,7 +180,9 @@ pub fn normalize(spec: &AttrSpec, value: &Value) -> Result<Value, String> {
             }
             Value::Array(out)
         }
-        (AttrKind::Mode, Value::String(s)) if baton_model::template::is_template(s) => value.clone(),
+        (AttrKind::Mode, Value::String(s)) if baton_model::template::is_template(s) => {
+            value.clone()
+        }
         (AttrKind::Mode, Value::String(s)) => Value::String(mode(s).ok_or_else(wrong)?),
         (AttrKind::Mode, Value::Number(n)) => {
             Value::String(mode(&n.to_string()).ok_or_else(wrong)?)
@@ -223,7 +223,11 @@ pub fn attribute_references(text: &str) -> Vec<(String, String)> {
     let is_name = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
     let mut out = Vec::new();
     let mut rest = text;
-    while let Some(open) = [rest.find("{{"), rest.find("{%")].into_iter().flatten().min() {
+    while let Some(open) = [rest.find("{{"), rest.find("{%")]
+        .into_iter()
+        .flatten()
+        .min()
+    {
         let inner = &rest[open + 2..];
         let close = [inner.find("}}"), inner.find("%}")]
             .into_iter()
@@ -234,7 +238,10 @@ pub fn attribute_references(text: &str) -> Vec<(String, String)> {
         let mut from = 0;
         while let Some(i) = block[from..].find(PREFIX) {
             let at = from + i;
-            let preceded = block[..at].chars().next_back().is_some_and(|c| is_name(c) || c == '.');
+            let preceded = block[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| is_name(c) || c == '.');
             let tail = &block[at + PREFIX.len()..];
             let id: String = tail.chars().take_while(|c| is_name(*c)).collect();
             let after = &tail[id.len()..];
@@ -257,7 +264,15 @@ mod tests {
 
     #[test]
     fn modes_are_normalised_and_bad_ones_refused() {
-        for (input, expected) in [("644", Some("0644")), ("0755", Some("0755")), ("1777", Some("1777")), ("0o600", Some("0600")), ("9", None), ("0888", None), ("rw", None)] {
+        for (input, expected) in [
+            ("644", Some("0644")),
+            ("0755", Some("0755")),
+            ("1777", Some("1777")),
+            ("0o600", Some("0600")),
+            ("9", None),
+            ("0888", None),
+            ("rw", None),
+        ] {
             assert_eq!(mode(input).as_deref(), expected, "{input}");
         }
         let spec = AttrSpec::optional("mode", AttrKind::Mode);
@@ -268,8 +283,13 @@ mod tests {
     #[test]
     fn finds_attribute_references() {
         assert_eq!(
-            attribute_references("{{ resources.dir.path }}/x {{ resources.b.id|upper }} resources.c.d"),
-            [("dir".to_string(), "path".to_string()), ("b".into(), "id".into())]
+            attribute_references(
+                "{{ resources.dir.path }}/x {{ resources.b.id|upper }} resources.c.d"
+            ),
+            [
+                ("dir".to_string(), "path".to_string()),
+                ("b".into(), "id".into())
+            ]
         );
         assert!(attribute_references("{{ resources.dir }}").is_empty());
     }

@@ -14,9 +14,11 @@ impl StateStore for SqliteStore {
             // One read transaction, so the serial and the rows are of the same moment.
             let tx = conn.transaction()?;
             let meta: Option<(String, i64)> = tx
-                .query_row("SELECT lineage, serial FROM infra_state WHERE id = 1", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
+                .query_row(
+                    "SELECT lineage, serial FROM infra_state WHERE id = 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
                 .optional()?;
             let resources = {
                 let mut stmt = tx.prepare(
@@ -51,12 +53,7 @@ impl StateStore for SqliteStore {
         })
     }
 
-    fn save_resource(
-        &self,
-        resource: &ResourceState,
-        action: &str,
-        who: &str,
-    ) -> StoreResult<i64> {
+    fn save_resource(&self, resource: &ResourceState, action: &str, who: &str) -> StoreResult<i64> {
         self.with(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let serial = bump_serial(&tx)?;
@@ -126,11 +123,16 @@ impl StateStore for SqliteStore {
 /// Next serial, creating the state row (and its lineage) on the first change.
 fn bump_serial(tx: &Transaction) -> rusqlite::Result<i64> {
     let current: Option<i64> = tx
-        .query_row("SELECT serial FROM infra_state WHERE id = 1", [], |r| r.get(0))
+        .query_row("SELECT serial FROM infra_state WHERE id = 1", [], |r| {
+            r.get(0)
+        })
         .optional()?;
     match current {
         Some(serial) => {
-            tx.execute("UPDATE infra_state SET serial = ?1 WHERE id = 1", params![serial + 1])?;
+            tx.execute(
+                "UPDATE infra_state SET serial = ?1 WHERE id = 1",
+                params![serial + 1],
+            )?;
             Ok(serial + 1)
         }
         None => {
@@ -188,7 +190,10 @@ mod tests {
             id: id.into(),
             kind: "file".into(),
             node: "local".into(),
-            attrs: serde_json::json!({"path": "/tmp/x"}).as_object().unwrap().clone(),
+            attrs: serde_json::json!({"path": "/tmp/x"})
+                .as_object()
+                .unwrap()
+                .clone(),
             depends_on: vec![],
             serial: 0,
             updated_at: 0,
@@ -200,11 +205,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
         assert_eq!(store.infra_state().unwrap(), InfraState::default());
-        assert_eq!(store.save_resource(&resource("a"), "create", "me@h").unwrap(), 1);
-        assert_eq!(store.save_resource(&resource("b"), "create", "me@h").unwrap(), 2);
-        assert_eq!(store.save_resource(&resource("a"), "update", "me@h").unwrap(), 3);
+        assert_eq!(
+            store
+                .save_resource(&resource("a"), "create", "me@h")
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store
+                .save_resource(&resource("b"), "create", "me@h")
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            store
+                .save_resource(&resource("a"), "update", "me@h")
+                .unwrap(),
+            3
+        );
         assert_eq!(store.remove_resource("zz", "rm", "me@h").unwrap(), None);
-        assert_eq!(store.remove_resource("b", "delete", "me@h").unwrap(), Some(4));
+        assert_eq!(
+            store.remove_resource("b", "delete", "me@h").unwrap(),
+            Some(4)
+        );
         let state = store.infra_state().unwrap();
         let lineage = state.lineage.clone().unwrap();
         assert_eq!(lineage.len(), 36);
@@ -218,10 +241,17 @@ mod tests {
             .collect();
         assert_eq!(
             actions,
-            [(4, "delete", "b"), (3, "update", "a"), (2, "create", "b"), (1, "create", "a")]
+            [
+                (4, "delete", "b"),
+                (3, "update", "a"),
+                (2, "create", "b"),
+                (1, "create", "a")
+            ]
         );
         // The lineage stays for the life of the state.
-        store.save_resource(&resource("c"), "create", "me@h").unwrap();
+        store
+            .save_resource(&resource("c"), "create", "me@h")
+            .unwrap();
         assert_eq!(store.infra_state().unwrap().lineage.unwrap(), lineage);
     }
 }

@@ -55,8 +55,7 @@ pub struct StateChange {
 pub trait StateStore {
     fn infra_state(&self) -> StoreResult<InfraState>;
     /// Insert or replace a resource; returns the new serial.
-    fn save_resource(&self, resource: &ResourceState, action: &str, who: &str)
-    -> StoreResult<i64>;
+    fn save_resource(&self, resource: &ResourceState, action: &str, who: &str) -> StoreResult<i64>;
     /// Forget a resource; returns the new serial, or `None` when it was not in the state.
     fn remove_resource(&self, id: &str, action: &str, who: &str) -> StoreResult<Option<i64>>;
     /// Newest first.

@@ -89,7 +89,10 @@ outputs:
     let history = history.as_array().unwrap();
     assert_eq!(history[0]["action"], "delete");
     // Serials count every change, newest first.
-    let serials: Vec<i64> = history.iter().map(|h| h["serial"].as_i64().unwrap()).collect();
+    let serials: Vec<i64> = history
+        .iter()
+        .map(|h| h["serial"].as_i64().unwrap())
+        .collect();
     assert!(serials.windows(2).all(|w| w[0] == w[1] + 1), "{serials:?}");
     let pulled = p.baton(&["state", "pull"]).code(0).json();
     assert_eq!(pulled["serial"], serials[0]);
@@ -167,7 +170,9 @@ fn kill_9_during_apply_leaves_a_sound_state_and_a_stale_lock_that_can_be_broken(
     p.baton(&["state", "unlock"])
         .code(0)
         .stdout_has("Broke the state lock");
-    p.baton(&["state", "unlock"]).code(0).stdout_has("not locked");
+    p.baton(&["state", "unlock"])
+        .code(0)
+        .stdout_has("not locked");
 
     // The killed apply's command is still waiting (it is the user's process); release it.
     std::fs::write(p.file("release"), "").unwrap();
@@ -204,8 +209,16 @@ fn a_second_apply_fails_at_once_naming_the_holder_and_nothing_is_applied_twice()
 
     std::fs::write(p.file("release"), "").unwrap();
     let out = first.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-    assert_eq!(read(&p, "runs.log"), "run\n", "the blocker ran more than once");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        read(&p, "runs.log"),
+        "run\n",
+        "the blocker ran more than once"
+    );
     p.baton(&["plan"]).code(0);
     p.baton(&["apply", "--auto-approve"])
         .code(0)
@@ -242,11 +255,19 @@ resources:
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["id"].as_str().unwrap().into(), c["action"].as_str().unwrap().into()))
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().into(),
+                c["action"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert_eq!(
         actions,
-        [("a".to_string(), "replace".to_string()), ("b".into(), "destroy".into())]
+        [
+            ("a".to_string(), "replace".to_string()),
+            ("b".into(), "destroy".into())
+        ]
     );
     p.baton(&["apply", "--auto-approve"])
         .code(0)
@@ -266,7 +287,10 @@ resources:
   other: { type: file, path: other.txt, content: "y" }
 "#,
     );
-    let plan = p.baton(&["plan", "--target", "file", "--json"]).code(3).json();
+    let plan = p
+        .baton(&["plan", "--target", "file", "--json"])
+        .code(3)
+        .json();
     let mut ids: Vec<&str> = plan["changes"]
         .as_array()
         .unwrap()
@@ -341,11 +365,15 @@ outputs:
     p.baton(&["apply", "--auto-approve"])
         .code(0)
         .stdout_has(r#"made = "made-d""#);
-    p.baton(&["output", "--json"]).code(0).stdout_has(r#""made": "made-d""#);
+    p.baton(&["output", "--json"])
+        .code(0)
+        .stdout_has(r#""made": "made-d""#);
     let shown = p.baton(&["state", "show", "job", "--json"]).code(0).json();
     assert_eq!(shown["attributes"]["output"], "made-d");
     assert_eq!(shown["depends_on"], serde_json::json!(["dir"]));
-    p.baton(&["state", "rm", "job"]).code(0).stdout_has("Removed `job`");
+    p.baton(&["state", "rm", "job"])
+        .code(0)
+        .stdout_has("Removed `job`");
     assert_eq!(state_ids(&p), ["dir"]);
     p.baton(&["state", "show", "job"]).code(2);
 }
@@ -357,7 +385,8 @@ fn a_user_password_is_sensitive_in_plans_and_never_stored_in_clear() {
         "resources:\n  u: {{ type: user, name: {name}, shell: /bin/sh, password: '$6$salt$secrethash' }}\n"
     ));
     let out = p.baton(&["plan"]);
-    out.code(3).stdout_has(r#"+ password = "(sensitive value)""#);
+    out.code(3)
+        .stdout_has(r#"+ password = "(sensitive value)""#);
     assert!(!out.stdout.contains("secrethash"));
     p.baton(&["apply", "--auto-approve"]).code(0);
     let pulled = p.baton(&["state", "pull"]).code(0).stdout.clone();
@@ -365,7 +394,10 @@ fn a_user_password_is_sensitive_in_plans_and_never_stored_in_clear() {
     assert!(pulled.contains("sha256:"), "{pulled}");
     p.baton(&["plan"]).code(0);
     p.baton(&["destroy", "--auto-approve"]).code(0);
-    let gone = std::process::Command::new("getent").args(["passwd", &name]).output().unwrap();
+    let gone = std::process::Command::new("getent")
+        .args(["passwd", &name])
+        .output()
+        .unwrap();
     assert!(!gone.status.success(), "user {name} still exists");
 }
 
@@ -416,7 +448,10 @@ resources:
     let conf = nodes.node_dir(0).join("app/app.conf");
     assert_eq!(std::fs::read_to_string(&conf).unwrap(), "port=8000\n");
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&conf).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&conf).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     p.baton(&["plan"]).code(0).stdout_has("No changes.");
     // Drift on the node (read back by hash over SSH) is seen and repaired.
     std::fs::write(&conf, "port=9999\n").unwrap();

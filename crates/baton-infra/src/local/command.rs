@@ -46,13 +46,24 @@ impl ResourceType for Command {
                     }
                 }
             }
-            ReadResponse { states, diagnostics }
+            ReadResponse {
+                states,
+                diagnostics,
+            }
         })
     }
-    fn create<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>) -> BoxFuture<'a, ChangeResponse> {
+    fn create<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse> {
         Box::pin(run_script(ctx, req, "create"))
     }
-    fn update<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>) -> BoxFuture<'a, ChangeResponse> {
+    fn update<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse> {
         let changed_create = req.prior.map(|p| p.get("create")) != Some(req.attrs.get("create"));
         if req.attrs.contains_key("update") && changed_create {
             Box::pin(run_script(ctx, req, "update"))
@@ -64,11 +75,18 @@ impl ResourceType for Command {
                 if let Some(output) = output {
                     computed.insert("output".into(), output);
                 }
-                ChangeResponse { computed, diagnostics: Vec::new() }
+                ChangeResponse {
+                    computed,
+                    diagnostics: Vec::new(),
+                }
             })
         }
     }
-    fn delete<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>) -> BoxFuture<'a, ChangeResponse> {
+    fn delete<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse> {
         Box::pin(async move {
             if req.attrs.contains_key("delete") {
                 run_script(ctx, req, "delete").await
@@ -89,12 +107,16 @@ async fn run_script(ctx: &Context, req: ChangeRequest<'_>, which: &str) -> Chang
         Ok(out) if out.ok() => {
             let mut computed = Attrs::new();
             computed.insert("output".into(), json!(out.output.trim_end()));
-            ChangeResponse { computed, diagnostics: Vec::new() }
+            ChangeResponse {
+                computed,
+                diagnostics: Vec::new(),
+            }
         }
         Ok(out) => ChangeResponse::failed(
             Diagnostic::error(format!(
                 "`{which}` exited with {} on `{}`",
-                out.code.map_or("a signal".to_string(), |c| format!("code {c}")),
+                out.code
+                    .map_or("a signal".to_string(), |c| format!("code {c}")),
                 req.target.node
             ))
             .with_detail(out.output),

@@ -89,16 +89,30 @@ impl ResourceType for File {
     fn read<'a>(&'a self, ctx: &'a Context, req: ReadRequest<'a>) -> BoxFuture<'a, ReadResponse> {
         Box::pin(read(ctx, req, Kind::File))
     }
-    fn create<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>) -> BoxFuture<'a, ChangeResponse> {
+    fn create<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse> {
         Box::pin(write_file(ctx, req))
     }
-    fn update<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>) -> BoxFuture<'a, ChangeResponse> {
+    fn update<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse> {
         Box::pin(write_file(ctx, req))
     }
-    fn delete<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>) -> BoxFuture<'a, ChangeResponse> {
+    fn delete<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse> {
         let path = quote(str_attr(req.attrs, "path"));
         let script = format!("rm -f -- {path}");
-        Box::pin(async move { finish(shell::run_ok(ctx, req.target, &script, "removing the file").await) })
+        Box::pin(async move {
+            finish(shell::run_ok(ctx, req.target, &script, "removing the file").await)
+        })
     }
 }
 
@@ -112,13 +126,25 @@ impl ResourceType for Directory {
     fn read<'a>(&'a self, ctx: &'a Context, req: ReadRequest<'a>) -> BoxFuture<'a, ReadResponse> {
         Box::pin(read(ctx, req, Kind::Directory))
     }
-    fn create<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>) -> BoxFuture<'a, ChangeResponse> {
+    fn create<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse> {
         Box::pin(make_directory(ctx, req))
     }
-    fn update<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>) -> BoxFuture<'a, ChangeResponse> {
+    fn update<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse> {
         Box::pin(make_directory(ctx, req))
     }
-    fn delete<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>) -> BoxFuture<'a, ChangeResponse> {
+    fn delete<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse> {
         // Only an empty directory is removed: baton never deletes files it does not manage.
         // Managed files inside it are destroyed first, as they depend on it.
         let p = quote(str_attr(req.attrs, "path"));
@@ -126,7 +152,9 @@ impl ResourceType for Directory {
             "if [ -d {p} ]; then rmdir -- {p} 2>/dev/null || {{ echo \"{} is not empty: baton removes only what it manages\"; exit 1; }}; fi",
             str_attr(req.attrs, "path").replace('"', "\\\"")
         );
-        Box::pin(async move { finish(shell::run_ok(ctx, req.target, &script, "removing the directory").await) })
+        Box::pin(async move {
+            finish(shell::run_ok(ctx, req.target, &script, "removing the directory").await)
+        })
     }
 }
 
@@ -140,16 +168,30 @@ impl ResourceType for Symlink {
     fn read<'a>(&'a self, ctx: &'a Context, req: ReadRequest<'a>) -> BoxFuture<'a, ReadResponse> {
         Box::pin(read(ctx, req, Kind::Symlink))
     }
-    fn create<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>) -> BoxFuture<'a, ChangeResponse> {
+    fn create<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse> {
         Box::pin(make_symlink(ctx, req))
     }
-    fn update<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>) -> BoxFuture<'a, ChangeResponse> {
+    fn update<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse> {
         Box::pin(make_symlink(ctx, req))
     }
-    fn delete<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>) -> BoxFuture<'a, ChangeResponse> {
+    fn delete<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse> {
         let p = quote(str_attr(req.attrs, "path"));
         let script = format!("if [ -L {p} ]; then rm -f -- {p}; fi");
-        Box::pin(async move { finish(shell::run_ok(ctx, req.target, &script, "removing the symlink").await) })
+        Box::pin(async move {
+            finish(shell::run_ok(ctx, req.target, &script, "removing the symlink").await)
+        })
     }
 }
 
@@ -161,7 +203,10 @@ fn finish(result: Result<String, Diagnostic>) -> ChangeResponse {
 }
 
 fn owner_spec(attrs: &Attrs) -> Option<String> {
-    match (attrs.get("owner").and_then(Value::as_str), attrs.get("group").and_then(Value::as_str)) {
+    match (
+        attrs.get("owner").and_then(Value::as_str),
+        attrs.get("group").and_then(Value::as_str),
+    ) {
         (Some(o), Some(g)) => Some(format!("{o}:{g}")),
         (Some(o), None) => Some(o.to_string()),
         (None, Some(g)) => Some(format!(":{g}")),
@@ -195,9 +240,16 @@ async fn write_file(ctx: &Context, req: ChangeRequest<'_>) -> ChangeResponse {
                     )));
                 }
             };
-            (shell::upload(req.target, source, path, mode, owner).await, digest)
+            (
+                shell::upload(req.target, source, path, mode, owner).await,
+                digest,
+            )
         }
-        _ => return ChangeResponse::failed(Diagnostic::error("a `file` needs `content` or `source`")),
+        _ => {
+            return ChangeResponse::failed(Diagnostic::error(
+                "a `file` needs `content` or `source`",
+            ));
+        }
     };
     match result {
         Ok(()) => {
@@ -278,7 +330,9 @@ fn read_local_all(paths: &[String], kind: Kind) -> Vec<Option<Attrs>> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = paths
             .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|p| read_local(p, kind)).collect::<Vec<_>>()))
+            .map(|part| {
+                scope.spawn(move || part.iter().map(|p| read_local(p, kind)).collect::<Vec<_>>())
+            })
             .collect();
         handles
             .into_iter()
@@ -299,10 +353,15 @@ fn read_local(path: &str, kind: Kind) -> Option<Attrs> {
         }
         Kind::File | Kind::Directory => {
             let meta = std::fs::metadata(path_ref).ok()?;
-            if (kind == Kind::File && !meta.is_file()) || (kind == Kind::Directory && !meta.is_dir()) {
+            if (kind == Kind::File && !meta.is_file())
+                || (kind == Kind::Directory && !meta.is_dir())
+            {
                 return None;
             }
-            attrs.insert("mode".into(), json!(format!("{:04o}", meta.permissions().mode() & 0o7777)));
+            attrs.insert(
+                "mode".into(),
+                json!(format!("{:04o}", meta.permissions().mode() & 0o7777)),
+            );
             attrs.insert("owner".into(), json!(user_name(meta.uid())));
             attrs.insert("group".into(), json!(group_name(meta.gid())));
             if kind == Kind::File {
@@ -351,18 +410,26 @@ fn parse_remote(output: &str, paths: &[String], kind: Kind) -> Vec<Option<Attrs>
         let Some(index) = fields.first().and_then(|i| i.parse::<usize>().ok()) else {
             continue;
         };
-        let Some(path) = paths.get(index) else { continue };
+        let Some(path) = paths.get(index) else {
+            continue;
+        };
         let mut attrs = Attrs::new();
         attrs.insert("path".into(), json!(path));
         match (kind, &fields[1..]) {
             (Kind::File, ["f", mode, owner, group, sha]) => {
-                attrs.insert("mode".into(), json!(crate::schema::mode(mode).unwrap_or_default()));
+                attrs.insert(
+                    "mode".into(),
+                    json!(crate::schema::mode(mode).unwrap_or_default()),
+                );
                 attrs.insert("owner".into(), json!(owner));
                 attrs.insert("group".into(), json!(group));
                 attrs.insert("sha256".into(), json!(sha));
             }
             (Kind::Directory, ["d", mode, owner, group]) => {
-                attrs.insert("mode".into(), json!(crate::schema::mode(mode).unwrap_or_default()));
+                attrs.insert(
+                    "mode".into(),
+                    json!(crate::schema::mode(mode).unwrap_or_default()),
+                );
                 attrs.insert("owner".into(), json!(owner));
                 attrs.insert("group".into(), json!(group));
             }

@@ -45,21 +45,27 @@ pub async fn run(
         .run(
             &spec,
             Box::new(|_| {}),
-            Box::new(move |chunk| sink.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(chunk)),
+            Box::new(move |chunk| {
+                sink.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend_from_slice(chunk)
+            }),
             &ctx.cancel,
         )
         .await
         .map_err(|e| Diagnostic::error(format!("on `{}`: {e}", target.node)))?;
-    let output = String::from_utf8_lossy(&captured.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+    let output =
+        String::from_utf8_lossy(&captured.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
     match exit.outcome {
         baton_exec::Outcome::TimedOut => Err(Diagnostic::error(format!(
             "on `{}`: timed out after {:?}",
             target.node, ctx.timeout
         ))
         .with_detail(output)),
-        baton_exec::Outcome::Cancelled => {
-            Err(Diagnostic::error(format!("on `{}`: cancelled", target.node)))
-        }
+        baton_exec::Outcome::Cancelled => Err(Diagnostic::error(format!(
+            "on `{}`: cancelled",
+            target.node
+        ))),
         baton_exec::Outcome::Exited => Ok(ScriptOutput {
             code: exit.code,
             output,
@@ -98,9 +104,12 @@ pub async fn write_file(
 ) -> Result<(), Diagnostic> {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    std::fs::create_dir_all(&ctx.scratch)
-        .map_err(|e| Diagnostic::error(format!("cannot create `{}`: {e}", ctx.scratch.display())))?;
-    let staged = ctx.scratch.join(format!("upload-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&ctx.scratch).map_err(|e| {
+        Diagnostic::error(format!("cannot create `{}`: {e}", ctx.scratch.display()))
+    })?;
+    let staged = ctx
+        .scratch
+        .join(format!("upload-{}-{n}", std::process::id()));
     std::fs::write(&staged, content)
         .map_err(|e| Diagnostic::error(format!("cannot stage `{dest}`: {e}")))?;
     let result = upload(target, staged.clone(), dest, mode, owner).await;
@@ -121,7 +130,8 @@ pub async fn upload(
         mode,
         owner,
     };
-    let failed = |e: String| Diagnostic::error(format!("cannot write `{dest}` on `{}`: {e}", target.node));
+    let failed =
+        |e: String| Diagnostic::error(format!("cannot write `{dest}` on `{}`: {e}", target.node));
     if target.is_local() {
         // The local upload does its file I/O (fsync included) inline; run it on a blocking
         // thread so `--parallelism` uploads really overlap instead of holding the async
@@ -133,7 +143,11 @@ pub async fn upload(
             .map_err(|e| failed(e.to_string()))?
             .map_err(|e| failed(e.to_string()));
     }
-    target.executor.upload(&spec).await.map_err(|e| failed(e.to_string()))
+    target
+        .executor
+        .upload(&spec)
+        .await
+        .map_err(|e| failed(e.to_string()))
 }
 
 #[cfg(test)]

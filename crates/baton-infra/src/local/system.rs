@@ -48,7 +48,12 @@ static CRON_ATTRS: [AttrSpec; 4] = [
 const CRON_DIR: &str = "/etc/cron.d";
 
 /// Read items one command each (these types are few per project; files are the ones batched).
-async fn read_each<'a, F>(ctx: &'a Context, req: ReadRequest<'a>, script: F, parse: fn(&Attrs, &str) -> Option<Attrs>) -> ReadResponse
+async fn read_each<'a, F>(
+    ctx: &'a Context,
+    req: ReadRequest<'a>,
+    script: F,
+    parse: fn(&Attrs, &str) -> Option<Attrs>,
+) -> ReadResponse
 where
     F: Fn(&Attrs) -> String,
 {
@@ -63,7 +68,10 @@ where
             }
         }
     }
-    ReadResponse { states, diagnostics }
+    ReadResponse {
+        states,
+        diagnostics,
+    }
 }
 
 fn done(result: Result<String, Diagnostic>) -> ChangeResponse {
@@ -95,7 +103,10 @@ fn user_parse(desired: &Attrs, out: &str) -> Option<Attrs> {
                 attrs.insert("name".into(), json!(f.first()?));
                 attrs.insert("uid".into(), json!(f.get(2)?.parse::<i64>().ok()?));
                 // gid is compared the way it is written: a number, or a group name.
-                let numeric = desired.get("gid").and_then(Value::as_str).is_some_and(|g| g.parse::<u32>().is_ok());
+                let numeric = desired
+                    .get("gid")
+                    .and_then(Value::as_str)
+                    .is_some_and(|g| g.parse::<u32>().is_ok());
                 if numeric {
                     attrs.insert("gid".into(), json!(f.get(3)?));
                 }
@@ -104,7 +115,8 @@ fn user_parse(desired: &Attrs, out: &str) -> Option<Attrs> {
             }
             "primary" => primary = rest.to_string(),
             "groups" => {
-                let mut groups: Vec<&str> = rest.split_whitespace().filter(|g| *g != primary).collect();
+                let mut groups: Vec<&str> =
+                    rest.split_whitespace().filter(|g| *g != primary).collect();
                 groups.sort();
                 attrs.insert("groups".into(), json!(groups));
             }
@@ -159,15 +171,44 @@ impl ResourceType for User {
     fn read<'a>(&'a self, ctx: &'a Context, req: ReadRequest<'a>) -> BoxFuture<'a, ReadResponse> {
         Box::pin(read_each(ctx, req, user_read_script, user_parse))
     }
-    fn create<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>) -> BoxFuture<'a, ChangeResponse> {
-        let script = format!("useradd{} {}", user_flags(req.attrs, true), quote(str_attr(req.attrs, "name")));
-        Box::pin(async move { with_read_back(ctx, &req, shell::run_ok(ctx, req.target, &script, "useradd").await, user_read_script, user_parse).await })
+    fn create<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse> {
+        let script = format!(
+            "useradd{} {}",
+            user_flags(req.attrs, true),
+            quote(str_attr(req.attrs, "name"))
+        );
+        Box::pin(async move {
+            with_read_back(
+                ctx,
+                &req,
+                shell::run_ok(ctx, req.target, &script, "useradd").await,
+                user_read_script,
+                user_parse,
+            )
+            .await
+        })
     }
-    fn update<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>) -> BoxFuture<'a, ChangeResponse> {
-        let script = format!("usermod{} {}", user_flags(req.attrs, false), quote(str_attr(req.attrs, "name")));
+    fn update<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse> {
+        let script = format!(
+            "usermod{} {}",
+            user_flags(req.attrs, false),
+            quote(str_attr(req.attrs, "name"))
+        );
         Box::pin(async move { done(shell::run_ok(ctx, req.target, &script, "usermod").await) })
     }
-    fn delete<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>) -> BoxFuture<'a, ChangeResponse> {
+    fn delete<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse> {
         // The home directory is kept (userdel without -r): it may hold data baton never made.
         let n = quote(str_attr(req.attrs, "name"));
         let script = format!("if getent passwd {n} >/dev/null; then userdel {n}; fi");
@@ -196,7 +237,10 @@ async fn with_read_back(
             }
         }
     }
-    ChangeResponse { computed, diagnostics: Vec::new() }
+    ChangeResponse {
+        computed,
+        diagnostics: Vec::new(),
+    }
 }
 
 // ---- group ----
@@ -225,17 +269,48 @@ impl ResourceType for Group {
     fn read<'a>(&'a self, ctx: &'a Context, req: ReadRequest<'a>) -> BoxFuture<'a, ReadResponse> {
         Box::pin(read_each(ctx, req, group_read_script, group_parse))
     }
-    fn create<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>) -> BoxFuture<'a, ChangeResponse> {
-        let gid = req.attrs.get("gid").and_then(Value::as_i64).map(|g| format!(" -g {g}")).unwrap_or_default();
+    fn create<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse> {
+        let gid = req
+            .attrs
+            .get("gid")
+            .and_then(Value::as_i64)
+            .map(|g| format!(" -g {g}"))
+            .unwrap_or_default();
         let script = format!("groupadd{gid} {}", quote(str_attr(req.attrs, "name")));
-        Box::pin(async move { with_read_back(ctx, &req, shell::run_ok(ctx, req.target, &script, "groupadd").await, group_read_script, group_parse).await })
+        Box::pin(async move {
+            with_read_back(
+                ctx,
+                &req,
+                shell::run_ok(ctx, req.target, &script, "groupadd").await,
+                group_read_script,
+                group_parse,
+            )
+            .await
+        })
     }
-    fn update<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>) -> BoxFuture<'a, ChangeResponse> {
-        let gid = req.attrs.get("gid").and_then(Value::as_i64).map(|g| format!(" -g {g}")).unwrap_or_default();
+    fn update<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse> {
+        let gid = req
+            .attrs
+            .get("gid")
+            .and_then(Value::as_i64)
+            .map(|g| format!(" -g {g}"))
+            .unwrap_or_default();
         let script = format!("groupmod{gid} {}", quote(str_attr(req.attrs, "name")));
         Box::pin(async move { done(shell::run_ok(ctx, req.target, &script, "groupmod").await) })
     }
-    fn delete<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>) -> BoxFuture<'a, ChangeResponse> {
+    fn delete<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse> {
         let n = quote(str_attr(req.attrs, "name"));
         let script = format!("if getent group {n} >/dev/null; then groupdel {n}; fi");
         Box::pin(async move { done(shell::run_ok(ctx, req.target, &script, "groupdel").await) })
@@ -261,7 +336,11 @@ fn service_parse(desired: &Attrs, out: &str) -> Option<Attrs> {
         match line.split_once('|') {
             Some(("active", v)) => {
                 seen = true;
-                let state = if v.trim() == "active" { "started" } else { "stopped" };
+                let state = if v.trim() == "active" {
+                    "started"
+                } else {
+                    "stopped"
+                };
                 attrs.insert("state".into(), json!(state));
             }
             Some(("enabled", v)) => {
@@ -297,7 +376,11 @@ impl ResourceType for Service {
     fn read<'a>(&'a self, ctx: &'a Context, req: ReadRequest<'a>) -> BoxFuture<'a, ReadResponse> {
         Box::pin(read_each(ctx, req, service_read_script, service_parse))
     }
-    fn create<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>) -> BoxFuture<'a, ChangeResponse> {
+    fn create<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse> {
         let script = format!(
             "systemctl cat {} >/dev/null || {{ echo 'no such unit'; exit 1; }}\n{}",
             quote(str_attr(req.attrs, "name")),
@@ -305,11 +388,19 @@ impl ResourceType for Service {
         );
         Box::pin(async move { done(shell::run_ok(ctx, req.target, &script, "systemctl").await) })
     }
-    fn update<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>) -> BoxFuture<'a, ChangeResponse> {
+    fn update<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse> {
         let script = service_script(req.attrs);
         Box::pin(async move { done(shell::run_ok(ctx, req.target, &script, "systemctl").await) })
     }
-    fn delete<'a>(&'a self, _ctx: &'a Context, _req: ChangeRequest<'a>) -> BoxFuture<'a, ChangeResponse> {
+    fn delete<'a>(
+        &'a self,
+        _ctx: &'a Context,
+        _req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse> {
         // Destroying a `service` ends its management; the unit was not made by baton (it comes
         // from a package or a `file`), so it is left as it is.
         Box::pin(async { ChangeResponse::default() })
@@ -338,7 +429,9 @@ fn cron_read_script(attrs: &Attrs) -> String {
 }
 
 fn cron_parse(desired: &Attrs, out: &str) -> Option<Attrs> {
-    let line = out.lines().find(|l| !l.starts_with('#') && !l.trim().is_empty())?;
+    let line = out
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.trim().is_empty())?;
     if line.trim() == "absent" {
         return None;
     }
@@ -357,7 +450,15 @@ fn cron_parse(desired: &Attrs, out: &str) -> Option<Attrs> {
 }
 
 async fn write_cron(ctx: &Context, req: ChangeRequest<'_>) -> ChangeResponse {
-    let result = shell::write_file(ctx, req.target, cron_line(req.attrs).as_bytes(), &cron_path(req.attrs), Some(0o644), None).await;
+    let result = shell::write_file(
+        ctx,
+        req.target,
+        cron_line(req.attrs).as_bytes(),
+        &cron_path(req.attrs),
+        Some(0o644),
+        None,
+    )
+    .await;
     match result {
         Ok(()) => ChangeResponse::default(),
         Err(d) => ChangeResponse::failed(d),
@@ -375,12 +476,16 @@ impl ResourceType for Cron {
         let mut problems = Vec::new();
         let name = str_attr(attrs, "name");
         // cron ignores files in /etc/cron.d whose names hold dots or other characters.
-        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
             problems.push(format!("cron `name` `{name}` may hold only letters, digits, `_` and `-` (cron ignores other file names)"));
         }
         let schedule = str_attr(attrs, "schedule");
         let fields = schedule.split_whitespace().count();
-        if !(fields == 5 || (fields == 1 && schedule.starts_with('@'))) && !baton_model::template::is_template(schedule) {
+        let shaped = fields == 5 || (fields == 1 && schedule.starts_with('@'));
+        if !shaped && !baton_model::template::is_template(schedule) {
             problems.push(format!("cron `schedule` `{schedule}` needs five fields (`m h dom mon dow`) or an `@daily`-style word"));
         }
         if str_attr(attrs, "command").contains('\n') {
@@ -391,15 +496,29 @@ impl ResourceType for Cron {
     fn read<'a>(&'a self, ctx: &'a Context, req: ReadRequest<'a>) -> BoxFuture<'a, ReadResponse> {
         Box::pin(read_each(ctx, req, cron_read_script, cron_parse))
     }
-    fn create<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>) -> BoxFuture<'a, ChangeResponse> {
+    fn create<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse> {
         Box::pin(write_cron(ctx, req))
     }
-    fn update<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>) -> BoxFuture<'a, ChangeResponse> {
+    fn update<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse> {
         Box::pin(write_cron(ctx, req))
     }
-    fn delete<'a>(&'a self, ctx: &'a Context, req: ChangeRequest<'a>) -> BoxFuture<'a, ChangeResponse> {
+    fn delete<'a>(
+        &'a self,
+        ctx: &'a Context,
+        req: ChangeRequest<'a>,
+    ) -> BoxFuture<'a, ChangeResponse> {
         let script = format!("rm -f -- {}", quote(&cron_path(req.attrs)));
-        Box::pin(async move { done(shell::run_ok(ctx, req.target, &script, "removing the cron entry").await) })
+        Box::pin(async move {
+            done(shell::run_ok(ctx, req.target, &script, "removing the cron entry").await)
+        })
     }
 }
 
@@ -425,7 +544,9 @@ mod tests {
 
     #[test]
     fn cron_lines_round_trip() {
-        let desired = attrs(json!({"name": "backup", "schedule": "0 3 * * *", "user": "root", "command": "tar czf /b.tgz /srv"}));
+        let desired = attrs(
+            json!({"name": "backup", "schedule": "0 3 * * *", "user": "root", "command": "tar czf /b.tgz /srv"}),
+        );
         let seen = cron_parse(&desired, &cron_line(&desired)).unwrap();
         for key in ["schedule", "user", "command"] {
             assert_eq!(seen[key], desired[key], "{key}");
@@ -438,7 +559,10 @@ mod tests {
     #[test]
     fn service_scripts_follow_state_and_enabled() {
         let a = attrs(json!({"name": "nginx", "state": "stopped", "enabled": false}));
-        assert_eq!(service_script(&a), "systemctl stop 'nginx' && systemctl disable 'nginx'");
+        assert_eq!(
+            service_script(&a),
+            "systemctl stop 'nginx' && systemctl disable 'nginx'"
+        );
         let seen = service_parse(&a, "active|active\nenabled|disabled\n").unwrap();
         assert_eq!(seen["state"], "started");
         assert_eq!(seen["enabled"], false);

@@ -55,7 +55,8 @@ impl Session {
 
     fn close(self) {
         let targets = self.targets.clone();
-        self.runtime.block_on(async move { targets.disconnect_all().await });
+        self.runtime
+            .block_on(async move { targets.disconnect_all().await });
         self.runtime.shutdown_background();
     }
 }
@@ -76,13 +77,17 @@ fn failure(e: InfraError) -> Failure {
 fn locked(lock: &LockInfo) -> Failure {
     let holder = baton_infra::describe_lock(lock);
     if lock.is_stale() {
-        Failure::failed(format!("the state is locked by a process that died: {holder}"))
-            .with_hint("nothing is applying; run `baton state unlock` to break the stale lock")
+        Failure::failed(format!(
+            "the state is locked by a process that died: {holder}"
+        ))
+        .with_hint("nothing is applying; run `baton state unlock` to break the stale lock")
     } else {
         Failure::failed(format!(
             "another apply or destroy is running: the state lock is held by {holder}"
         ))
-        .with_hint("wait for it to finish; `baton state unlock` only breaks locks of dead processes")
+        .with_hint(
+            "wait for it to finish; `baton state unlock` only breaks locks of dead processes",
+        )
     }
 }
 
@@ -111,7 +116,11 @@ pub fn plan(cli: &Cli, ui: &Ui, args: &PlanArgs) -> CommandResult {
     let planned = planned?;
     if args.json {
         let (add, change, destroy) = planned.counts();
-        let changes: Vec<&Change> = planned.changes.iter().filter(|c| c.action != Action::NoOp).collect();
+        let changes: Vec<&Change> = planned
+            .changes
+            .iter()
+            .filter(|c| c.action != Action::NoOp)
+            .collect();
         output::print_json(&serde_json::json!({
             "lineage": planned.lineage,
             "serial": planned.serial,
@@ -121,7 +130,11 @@ pub fn plan(cli: &Cli, ui: &Ui, args: &PlanArgs) -> CommandResult {
     } else {
         print_plan(ui, &planned);
     }
-    Ok(if planned.has_changes() { EXIT_CHANGES } else { EXIT_OK })
+    Ok(if planned.has_changes() {
+        EXIT_CHANGES
+    } else {
+        EXIT_OK
+    })
 }
 
 pub fn apply(cli: &Cli, ui: &Ui, args: &ApplyArgs) -> CommandResult {
@@ -129,7 +142,14 @@ pub fn apply(cli: &Cli, ui: &Ui, args: &ApplyArgs) -> CommandResult {
         targets: args.target.clone(),
         destroy: false,
     };
-    walk(cli, ui, options, args.auto_approve, args.parallelism.into(), "apply")
+    walk(
+        cli,
+        ui,
+        options,
+        args.auto_approve,
+        args.parallelism.into(),
+        "apply",
+    )
 }
 
 pub fn destroy(cli: &Cli, ui: &Ui, args: &DestroyArgs) -> CommandResult {
@@ -137,7 +157,14 @@ pub fn destroy(cli: &Cli, ui: &Ui, args: &DestroyArgs) -> CommandResult {
         targets: Vec::new(),
         destroy: true,
     };
-    walk(cli, ui, options, args.auto_approve, args.parallelism.into(), "destroy")
+    walk(
+        cli,
+        ui,
+        options,
+        args.auto_approve,
+        args.parallelism.into(),
+        "destroy",
+    )
 }
 
 /// Lock, plan, ask, apply, summarise. The lock is held from before the plan to the last saved
@@ -170,7 +197,9 @@ fn walk_in(
         return Err(Failure::usage(format!(
             "`baton {verb}` needs confirmation, and stdin is not a terminal"
         ))
-        .with_hint(format!("review with `baton plan`, then run `baton {verb} --auto-approve`")));
+        .with_hint(format!(
+            "review with `baton plan`, then run `baton {verb} --auto-approve`"
+        )));
     }
     let _lock = StateLock::acquire(session.app.store.clone(), verb).map_err(failure)?;
     let planned = session.plan(&options)?;
@@ -214,11 +243,18 @@ fn print_event(ui: &Ui, event: &ApplyEvent) {
     let mut out = std::io::stdout().lock();
     let _ = match event {
         ApplyEvent::Started { id, action } => writeln!(out, "{id}: {}…", progressive(*action)),
-        ApplyEvent::Finished { id, action, elapsed_ms } => writeln!(
+        ApplyEvent::Finished {
+            id,
+            action,
+            elapsed_ms,
+        } => writeln!(
             out,
             "{id}: {} {}",
             ui.paint(Style::Ok, &format!("{} complete", noun(*action))),
-            ui.paint(Style::Dim, &format!("after {}", output::duration(*elapsed_ms as i64)))
+            ui.paint(
+                Style::Dim,
+                &format!("after {}", output::duration(*elapsed_ms as i64))
+            )
         ),
         ApplyEvent::Failed { id, error, .. } => {
             writeln!(out, "{id}: {} {error}", ui.paint(Style::Bad, "failed:"))
@@ -251,7 +287,11 @@ fn noun(action: Action) -> &'static str {
 
 fn summarize(ui: &Ui, report: &ApplyReport, verb: &str) {
     println!();
-    let title = if verb == "destroy" { "Destroy" } else { "Apply" };
+    let title = if verb == "destroy" {
+        "Destroy"
+    } else {
+        "Apply"
+    };
     if report.ok() {
         println!(
             "{} Resources: {} added, {} changed, {} destroyed.",
@@ -272,7 +312,10 @@ fn summarize(ui: &Ui, report: &ApplyReport, verb: &str) {
         report.skipped.len()
     );
     for (id, error) in &report.failed {
-        eprintln!("{}: resource `{id}`: {error}", ui.paint(Style::Bad, "error"));
+        eprintln!(
+            "{}: resource `{id}`: {error}",
+            ui.paint(Style::Bad, "error")
+        );
     }
     eprintln!(
         "  {}: what succeeded is saved in the state; fix the cause and run `baton {verb}` again",
@@ -288,7 +331,11 @@ fn print_outputs(session: &Session, ui: &Ui) {
         Ok(outputs) => {
             println!("\nOutputs:\n");
             for (name, value) in outputs {
-                println!("{} = {}", ui.paint(Style::Bold, &name), show(&Value::String(value)));
+                println!(
+                    "{} = {}",
+                    ui.paint(Style::Bold, &name),
+                    show(&Value::String(value))
+                );
             }
         }
         Err(e) => eprintln!("{}: {e}", ui.paint(Style::Warn, "warning")),
@@ -308,7 +355,11 @@ fn show(value: &Value) -> String {
 
 fn print_plan(ui: &Ui, plan: &Plan) {
     let mut out = std::io::stdout().lock();
-    let pending: Vec<&Change> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
+    let pending: Vec<&Change> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .collect();
     if pending.is_empty() {
         let _ = writeln!(
             out,
@@ -351,8 +402,16 @@ fn print_plan(ui: &Ui, plan: &Plan) {
             }
         );
         let explained = change.attributes.iter().any(|a| !a.computed);
-        for attr in change.attributes.iter().filter(|a| !(a.computed && explained)) {
-            let after = attr.after.as_ref().map(show).unwrap_or_else(|| "null".into());
+        for attr in change
+            .attributes
+            .iter()
+            .filter(|a| !(a.computed && explained))
+        {
+            let after = attr
+                .after
+                .as_ref()
+                .map(show)
+                .unwrap_or_else(|| "null".into());
             let line = match (&attr.before, change.action) {
                 (_, Action::Create) => format!("+ {} = {after}", attr.name),
                 (None, _) => format!("+ {} = {after}", attr.name),
@@ -377,7 +436,10 @@ fn print_plan(ui: &Ui, plan: &Plan) {
         let _ = writeln!(
             out,
             "{}",
-            ui.paint(Style::Warn, "note: --target limits this plan to part of the project")
+            ui.paint(
+                Style::Warn,
+                "note: --target limits this plan to part of the project"
+            )
         );
     }
 }
@@ -391,7 +453,9 @@ pub fn output_cmd(cli: &Cli, ui: &Ui, args: &OutputArgs) -> CommandResult {
         Some(name) => {
             let value = outputs.get(name).ok_or_else(|| {
                 let mut f = Failure::usage(format!("no output named `{name}`"));
-                if let Some(s) = baton_model::diagnostic::did_you_mean(name, outputs.keys().map(String::as_str)) {
+                if let Some(s) =
+                    baton_model::diagnostic::did_you_mean(name, outputs.keys().map(String::as_str))
+                {
                     f = f.with_hint(format!("did you mean `{s}`?"));
                 }
                 f
@@ -441,7 +505,12 @@ pub fn state(cli: &Cli, ui: &Ui, command: &StateCommand) -> CommandResult {
             } else {
                 let mut table = output::Table::new(&["RESOURCE", "TYPE", "NODE", "UPDATED"]);
                 for r in &state.resources {
-                    table.row(vec![r.id.clone(), r.kind.clone(), r.node.clone(), output::time(r.updated_at)]);
+                    table.row(vec![
+                        r.id.clone(),
+                        r.kind.clone(),
+                        r.node.clone(),
+                        output::time(r.updated_at),
+                    ]);
                 }
                 print!("{}", table.render(ui));
             }
@@ -464,7 +533,12 @@ pub fn state(cli: &Cli, ui: &Ui, command: &StateCommand) -> CommandResult {
                     "depends_on": r.depends_on, "serial": r.serial,
                 }));
             } else {
-                println!("{} ({}) on {}", ui.paint(Style::Bold, &r.id), r.kind, r.node);
+                println!(
+                    "{} ({}) on {}",
+                    ui.paint(Style::Bold, &r.id),
+                    r.kind,
+                    r.node
+                );
                 for (k, v) in &attrs {
                     println!("  {k} = {}", show(v));
                 }
@@ -498,9 +572,14 @@ pub fn state(cli: &Cli, ui: &Ui, command: &StateCommand) -> CommandResult {
             Some(_) => {
                 if let Some(lock) = app.store.break_lock(baton_infra::LOCK_NAME)? {
                     let who = baton_store::Owner::current().who();
-                    let detail = serde_json::json!({"holder": lock.owner.who(), "pid": lock.owner.pid});
-                    app.store.audit(&who, "state unlock", baton_infra::LOCK_NAME, &detail)?;
-                    println!("Broke the state lock held by {}.", baton_infra::describe_lock(&lock));
+                    let detail =
+                        serde_json::json!({"holder": lock.owner.who(), "pid": lock.owner.pid});
+                    app.store
+                        .audit(&who, "state unlock", baton_infra::LOCK_NAME, &detail)?;
+                    println!(
+                        "Broke the state lock held by {}.",
+                        baton_infra::describe_lock(&lock)
+                    );
                 }
             }
         },
@@ -511,7 +590,8 @@ pub fn state(cli: &Cli, ui: &Ui, command: &StateCommand) -> CommandResult {
             } else if history.is_empty() {
                 println!("No changes recorded.");
             } else {
-                let mut table = output::Table::new(&["SERIAL", "WHEN", "WHO", "ACTION", "RESOURCE", "TYPE"]);
+                let mut table =
+                    output::Table::new(&["SERIAL", "WHEN", "WHO", "ACTION", "RESOURCE", "TYPE"]);
                 for h in &history {
                     table.row(vec![
                         h.serial.to_string(),
@@ -530,7 +610,8 @@ pub fn state(cli: &Cli, ui: &Ui, command: &StateCommand) -> CommandResult {
             for r in state.resources.iter_mut() {
                 let kind = r.kind.clone();
                 for (k, v) in r.attrs.iter_mut() {
-                    if sensitive(&kind, k) && !v.as_str().is_some_and(|s| s.starts_with("sha256:")) {
+                    if sensitive(&kind, k) && !v.as_str().is_some_and(|s| s.starts_with("sha256:"))
+                    {
                         *v = Value::String("(sensitive value)".into());
                     }
                 }
