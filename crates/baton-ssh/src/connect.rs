@@ -37,17 +37,19 @@ pub struct SshOptions {
 /// dominates a fan-out to many nodes; it stays in the list, after curve25519, for servers that
 /// insist on it.
 pub fn client_config() -> Arc<client::Config> {
-    let mut preferred = russh::Preferred::default();
-    preferred.kex = std::borrow::Cow::Owned(vec![
-        kex::CURVE25519,
-        kex::CURVE25519_PRE_RFC_8731,
-        kex::MLKEM768X25519_SHA256,
-        kex::DH_GEX_SHA256,
-        kex::DH_G16_SHA512,
-        kex::DH_G14_SHA256,
-        kex::EXTENSION_SUPPORT_AS_CLIENT,
-        kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
-    ]);
+    let preferred = russh::Preferred {
+        kex: std::borrow::Cow::Owned(vec![
+            kex::CURVE25519,
+            kex::CURVE25519_PRE_RFC_8731,
+            kex::MLKEM768X25519_SHA256,
+            kex::DH_GEX_SHA256,
+            kex::DH_G16_SHA512,
+            kex::DH_G14_SHA256,
+            kex::EXTENSION_SUPPORT_AS_CLIENT,
+            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
+        ]),
+        ..Default::default()
+    };
     Arc::new(client::Config {
         preferred,
         nodelay: true,
@@ -226,19 +228,19 @@ async fn authenticate(handle: &mut Connection, node: &NodeAddress) -> Result<(),
         };
     }
     let mut tried = Vec::new();
-    if std::env::var_os("SSH_AUTH_SOCK").is_some() {
-        if let Ok(mut agent) = russh::keys::agent::client::AgentClient::connect_env().await {
-            tried.push("ssh-agent".to_string());
-            let identities = agent.request_identities().await.unwrap_or_default();
-            for identity in identities {
-                let key = identity.public_key().into_owned();
-                let hash = rsa_hash(handle, &key).await;
-                if let Ok(russh::client::AuthResult::Success) = handle
-                    .authenticate_publickey_with(&user, key, hash, &mut agent)
-                    .await
-                {
-                    return Ok(());
-                }
+    if std::env::var_os("SSH_AUTH_SOCK").is_some()
+        && let Ok(mut agent) = russh::keys::agent::client::AgentClient::connect_env().await
+    {
+        tried.push("ssh-agent".to_string());
+        let identities = agent.request_identities().await.unwrap_or_default();
+        for identity in identities {
+            let key = identity.public_key().into_owned();
+            let hash = rsa_hash(handle, &key).await;
+            if let Ok(russh::client::AuthResult::Success) = handle
+                .authenticate_publickey_with(&user, key, hash, &mut agent)
+                .await
+            {
+                return Ok(());
             }
         }
     }
