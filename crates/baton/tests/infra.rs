@@ -467,3 +467,12 @@ resources:
     assert!(!nodes.node_dir(0).join("app").exists());
     assert!(state_ids(&p).is_empty());
 }
+
+#[test]
+fn validate_checks_resource_attributes_too() {
+    let p = Project::new("resources:\n  a: { type: file, path: a.txt, content: x, owner: 0, mode: 99 }\n");
+    p.baton(&["validate"])
+        .code(2)
+        .stderr_has("baton.yaml:2:")
+        .stderr_has("`mode` must be a mode");
+}

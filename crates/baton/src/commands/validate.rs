@@ -3,6 +3,10 @@ use crate::cli::Cli;
 
 pub fn run(cli: &Cli, ui: &Ui) -> CommandResult {
     let project = load_project(cli)?;
+    // Resource attributes are checked against their types' schemas (baton-infra), which the
+    // model does not know.
+    baton_infra::validate(&project, &baton_infra::Registry::builtin())
+        .map_err(crate::app::Failure::Invalid)?;
     let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     let parts = [
         count(project.pipelines.len(), "pipeline"),
