@@ -470,7 +470,9 @@ resources:
 
 #[test]
 fn validate_checks_resource_attributes_too() {
-    let p = Project::new("resources:\n  a: { type: file, path: a.txt, content: x, owner: 0, mode: 99 }\n");
+    let p = Project::new(
+        "resources:\n  a: { type: file, path: a.txt, content: x, owner: 0, mode: 99 }\n",
+    );
     p.baton(&["validate"])
         .code(2)
         .stderr_has("baton.yaml:2:")
