@@ -5,7 +5,7 @@ use std::sync::Arc;
 use baton_engine::LocalOnly;
 use baton_exec::CancellationToken;
 use baton_infra::{Action, ApplyEvent, Infra, Plan, PlanOptions, StateLock, apply, plan};
-use baton_store::{SqliteStore, StateStore, Store};
+use baton_store::{SqliteStore, Store};
 
 struct Fixture {
     dir: tempfile::TempDir,
