@@ -478,3 +478,27 @@ fn validate_checks_resource_attributes_too() {
         .stderr_has("baton.yaml:2:")
         .stderr_has("`mode` must be a mode");
 }
+
+#[test]
+fn relative_paths_are_relative_to_the_project_not_to_where_baton_runs() {
+    let p = Project::new("resources:\n  a: { type: file, path: out/a.txt, content: x }\n");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let file = p.file("baton.yaml").display().to_string();
+    for args in [
+        ["-f", &file, "apply", "--auto-approve"],
+        ["-f", &file, "plan", "--json"],
+    ] {
+        let out = p
+            .command(&args)
+            .current_dir(elsewhere.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(read(&p, "out/a.txt"), "x");
+    assert!(!elsewhere.path().join("out").exists());
+}

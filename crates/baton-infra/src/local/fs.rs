@@ -221,8 +221,18 @@ fn mode_bits(attrs: &Attrs) -> Option<u32> {
         .and_then(|m| u32::from_str_radix(m, 8).ok())
 }
 
+/// A relative `path` on `local` is relative to the project root, as local commands run there
+/// (not to wherever baton was started, e.g. with `-f`); on a node, to the login directory.
+fn resolve(ctx: &Context, target: &Target, path: &str) -> String {
+    if target.is_local() && !path.starts_with('/') {
+        ctx.root.join(path).to_string_lossy().into_owned()
+    } else {
+        path.to_string()
+    }
+}
+
 async fn write_file(ctx: &Context, req: ChangeRequest<'_>) -> ChangeResponse {
-    let path = str_attr(req.attrs, "path");
+    let path = &resolve(ctx, req.target, str_attr(req.attrs, "path"));
     let (mode, owner) = (mode_bits(req.attrs), owner_spec(req.attrs));
     let (result, digest) = match (req.attrs.get("content"), req.attrs.get("source")) {
         (Some(Value::String(content)), _) => (
@@ -295,9 +305,16 @@ async fn read(ctx: &Context, req: ReadRequest<'_>, kind: Kind) -> ReadResponse {
         .map(|(_, attrs)| str_attr(attrs, "path").to_string())
         .collect();
     if req.target.is_local() {
-        let states = tokio::task::spawn_blocking(move || read_local_all(&paths, kind))
+        let resolved: Vec<String> = paths.iter().map(|p| resolve(ctx, req.target, p)).collect();
+        let mut states = tokio::task::spawn_blocking(move || read_local_all(&resolved, kind))
             .await
             .unwrap_or_default();
+        // Report the path as written, so it compares equal to the desired one.
+        for (state, path) in states.iter_mut().zip(&paths) {
+            if let Some(attrs) = state {
+                attrs.insert("path".into(), json!(path));
+            }
+        }
         return ReadResponse {
             states,
             diagnostics: Vec::new(),
