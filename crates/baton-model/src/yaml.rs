@@ -14,6 +14,9 @@ use crate::span::{FileId, Span};
 /// Aliases are expanded by copying; this bounds the copies so a "billion laughs" file cannot
 /// exhaust memory.
 const MAX_NODES: usize = 100_000;
+/// Values written out in a file cost their own bytes; this only guards against absurd files
+/// (10,000 resources with a few attributes each are well under it).
+const MAX_WRITTEN: usize = 5_000_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Kind {
@@ -87,6 +90,7 @@ pub(crate) fn parse(text: &str, file: FileId) -> Result<Node, Vec<Diagnostic>> {
         stack: Vec::new(),
         anchors: HashMap::new(),
         nodes: 0,
+        expanded: 0,
         errors: Vec::new(),
     }
     .run(text)
@@ -102,6 +106,8 @@ struct Builder {
     stack: Vec<Frame>,
     anchors: HashMap<usize, Node>,
     nodes: usize,
+    /// Values created by alias expansion, bounded by [`MAX_NODES`].
+    expanded: usize,
     errors: Vec<Diagnostic>,
 }
 
@@ -163,8 +169,8 @@ impl Builder {
                 Event::Alias(id) => match self.anchors.get(&id).cloned() {
                     Some(mut node) => {
                         node.span = span;
-                        self.nodes += node.count();
-                        if self.nodes > MAX_NODES {
+                        self.expanded += node.count();
+                        if self.expanded > MAX_NODES {
                             self.errors.push(Diagnostic::new(
                                 format!("aliases expand to more than {MAX_NODES} values"),
                                 span,
@@ -213,9 +219,9 @@ impl Builder {
             if let Some(node) = finished {
                 root = Some(node);
             }
-            if self.nodes > MAX_NODES {
+            if self.nodes > MAX_WRITTEN {
                 self.errors.push(Diagnostic::new(
-                    format!("the file holds more than {MAX_NODES} values"),
+                    format!("the file holds more than {MAX_WRITTEN} values"),
                     span,
                 ));
                 return Err(self.errors);
@@ -514,6 +520,18 @@ mod tests {
                 ("c", &Kind::Int(3))
             ]
         );
+    }
+
+    #[test]
+    fn large_files_without_aliases_are_fine() {
+        // 10,000 resources with several attributes each: far more values than the alias cap.
+        let mut text = String::from("resources:\n");
+        for i in 0..30_000 {
+            text.push_str(&format!(
+                "  r{i}: {{ type: file, path: /tmp/x{i}, content: c, mode: '0644' }}\n"
+            ));
+        }
+        assert!(matches!(parse_ok(&text).kind, Kind::Map(_)));
     }
 
     #[test]
