@@ -4,6 +4,7 @@
 #   bench/run.sh                 everything
 #   RUNS=5 bench/run.sh          fewer repetitions (default 10, medians are reported)
 #   SKIP_BUILD=1 bench/run.sh    use target/release/baton as it is (or BATON=path)
+#   SKIP_FANOUT=1 bench/run.sh   leave out the SSH fan-out benchmark (sshd nodes, Ansible, pyinfra)
 #   SKIP_CONFIG=1 bench/run.sh   leave out the config push benchmark (sshd nodes, Ansible, pyinfra)
 #   SKIP_INFRA=1 bench/run.sh    leave out the infrastructure benchmark (1,000 and 10,000 files)
 set -euo pipefail
@@ -37,6 +38,23 @@ echo
 "$BENCH_DIR/pipeline_overhead.sh"
 echo
 "$BENCH_DIR/log_capture.sh"
+if [ -z "${SKIP_INFRA:-}" ]; then
+  echo
+  "$BENCH_DIR/infra_scale.sh"
+fi
+FANOUT_NODES=${FANOUT_NODES:-20 50}
+export FANOUT_NODES
+fanout=""
+if [ -n "${SKIP_FANOUT:-}" ]; then
+  :
+elif [ "$(id -u)" -ne 0 ] || [ ! -x /usr/sbin/sshd ]; then
+  echo
+  echo "== exec fan-out left out: it needs root and openssh-server (apt-get install -y openssh-server)"
+else
+  echo
+  "$BENCH_DIR/exec_fanout.sh"
+  fanout=1
+fi
 configpush=""
 if [ -n "${SKIP_CONFIG:-}" ]; then
   :
@@ -47,10 +65,6 @@ else
   echo
   CONFIG_NODES=${CONFIG_NODES:-20 50} "$BENCH_DIR/config_push.sh"
   configpush=1
-fi
-if [ -z "${SKIP_INFRA:-}" ]; then
-  echo
-  "$BENCH_DIR/infra_scale.sh"
 fi
 
 get() { awk -F'\t' -v k="$1" '$1 == k { v = $2 } END { print (v == "" ? "-" : v) }' "$BENCH_RESULTS"; }
@@ -86,5 +100,14 @@ if [ -n "$configpush" ]; then
     row "config push $n nodes: baton changed / no-op (s)" "$(get "config_${n}_baton_changed_s" | cut -c1-5) / $(get "config_${n}_baton_noop_s" | cut -c1-5)"
     row "config push $n: x vs Ansible changed / no-op" "$(get "config_${n}_changed_speedup_ansible" | cut -c1-5) / $(get "config_${n}_noop_speedup_ansible" | cut -c1-5)"
     row "config push $n: x vs pyinfra changed / no-op" "$(get "config_${n}_changed_speedup_pyinfra" | cut -c1-5) / $(get "config_${n}_noop_speedup_pyinfra" | cut -c1-5)"
+  done
+fi
+if [ -n "$fanout" ]; then
+  for n in $FANOUT_NODES; do
+    row "fan-out $n nodes: baton exec / ping (s)" "$(get "fanout_${n}_baton_s" | cut -c1-5) / $(get "fanout_${n}_ping_s" | cut -c1-5)"
+    row "fan-out $n nodes: Ansible / pyinfra (s)" "$(get "fanout_${n}_ansible_s" | cut -c1-5) / $(get "fanout_${n}_pyinfra_s" | cut -c1-5)"
+    row "fan-out $n nodes: OpenSSH cold / warm (s)" "$(get "fanout_${n}_ssh_cold_s" | cut -c1-5) / $(get "fanout_${n}_ssh_warm_s" | cut -c1-5)"
+    row "fan-out $n nodes: speed-up vs Ansible, pyinfra" "$(get "fanout_${n}_speedup_ansible" | cut -c1-5), $(get "fanout_${n}_speedup_pyinfra" | cut -c1-5)"
+    row "fan-out $n nodes: speed-up vs OpenSSH cold, warm" "$(get "fanout_${n}_speedup_ssh_cold" | cut -c1-5), $(get "fanout_${n}_speedup_ssh_warm" | cut -c1-5)"
   done
 fi
