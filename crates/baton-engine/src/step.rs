@@ -128,7 +128,9 @@ pub async fn run_step(
                         Err(reason) => StepResult::failed(reason),
                     }
                 }
-                None => StepResult::failed("the `infra` step is not available in this build of baton"),
+                None => {
+                    StepResult::failed("the `infra` step is not available in this build of baton")
+                }
             },
             StepWork::Config(name) => match &env.configs {
                 Some(applier) => {
@@ -146,7 +148,9 @@ pub async fn run_step(
                         Err(reason) => StepResult::failed(reason),
                     }
                 }
-                None => StepResult::failed("the `config` step is not available in this build of baton"),
+                None => {
+                    StepResult::failed("the `config` step is not available in this build of baton")
+                }
             },
             StepWork::Unavailable(reason) => StepResult::failed(reason),
         }

@@ -21,11 +21,11 @@ pub use blob::BlobStore;
 pub use config_store::{
     ConfigAction, ConfigStore, ConfigTarget, ConfigVersionRecord, NewConfigVersion,
 };
-pub use state_store::{InfraState, ResourceState, StateChange, StateStore};
 pub use event::{Event, EventKind, Phase, StepRef};
 pub use owner::{Owner, process_alive};
 pub use record::*;
 pub use sqlite::SqliteStore;
+pub use state_store::{InfraState, ResourceState, StateChange, StateStore};
 pub use store::{Store, StoreError, StoreResult};
 
 /// Milliseconds since the Unix epoch: every timestamp in the store.

@@ -92,7 +92,9 @@ impl SqliteStore {
                 })
                 .optional()
         })?;
-        let Some((id, length)) = found else { return Ok(()) };
+        let Some((id, length)) = found else {
+            return Ok(());
+        };
         let path = self.log_path(run, id);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
@@ -103,7 +105,8 @@ impl SqliteStore {
             .truncate(false)
             .open(&path)
             .map_err(|e| io_error(&path, e))?;
-        file.write_all_at(data, length as u64).map_err(|e| io_error(&path, e))?;
+        file.write_all_at(data, length as u64)
+            .map_err(|e| io_error(&path, e))?;
         self.with(|conn| {
             conn.prepare_cached("UPDATE steps SET log_bytes = ?2 WHERE id = ?1")?
                 .execute(params![id, length + data.len() as i64])?;
@@ -111,7 +114,10 @@ impl SqliteStore {
         })
     }
 
-    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> StoreResult<T> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut conn).map_err(map_err)
     }
@@ -480,7 +486,9 @@ impl Store for SqliteStore {
                 .query_row(params![step], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
         })?;
-        let Some((run, length)) = found else { return Ok(Vec::new()) };
+        let Some((run, length)) = found else {
+            return Ok(Vec::new());
+        };
         if offset >= length {
             return Ok(Vec::new());
         }
@@ -493,7 +501,8 @@ impl Store for SqliteStore {
         while at < length {
             let size = (length - at).min(LOG_READ_PIECE) as usize;
             let mut piece = vec![0u8; size];
-            file.read_exact_at(&mut piece, at as u64).map_err(|e| io_error(&path, e))?;
+            file.read_exact_at(&mut piece, at as u64)
+                .map_err(|e| io_error(&path, e))?;
             out.push((at, piece));
             at += size as i64;
         }

@@ -74,31 +74,81 @@ fn concurrency_admits_first_come_first_served() {
 #[test]
 fn output_is_logged_by_byte_offset_outside_the_event_log() {
     let (dir, store) = store();
-    let run = store.create_run(&new_run("build", Owner::current())).unwrap();
-    store.record(&event(run, EventKind::StepStarted { step: step("lint") })).unwrap();
-    for data in [b"hello\n".to_vec(), vec![0xff, 0xfe, b'\n'], b"no newline".to_vec()] {
-        store.record(&event(run, EventKind::Output { step: step("lint"), data })).unwrap();
+    let run = store
+        .create_run(&new_run("build", Owner::current()))
+        .unwrap();
+    store
+        .record(&event(run, EventKind::StepStarted { step: step("lint") }))
+        .unwrap();
+    for data in [
+        b"hello\n".to_vec(),
+        vec![0xff, 0xfe, b'\n'],
+        b"no newline".to_vec(),
+    ] {
+        store
+            .record(&event(
+                run,
+                EventKind::Output {
+                    step: step("lint"),
+                    data,
+                },
+            ))
+            .unwrap();
     }
     let steps = store.steps(run).unwrap();
     assert_eq!(steps[0].log_bytes, 19);
-    let all: Vec<u8> = store.log_chunks(steps[0].id, 0).unwrap().into_iter().flat_map(|(_, d)| d).collect();
+    let all: Vec<u8> = store
+        .log_chunks(steps[0].id, 0)
+        .unwrap()
+        .into_iter()
+        .flat_map(|(_, d)| d)
+        .collect();
     assert_eq!(all, b"hello\n\xff\xfe\nno newline");
     // `logs -f` resumes from an offset.
     let rest = store.log_chunks(steps[0].id, 9).unwrap();
     assert_eq!(rest, vec![(9, b"no newline".to_vec())]);
     assert!(store.log_chunks(steps[0].id, 19).unwrap().is_empty());
     // Output is not duplicated into the event log.
-    assert!(store.events(run, 0).unwrap().iter().all(|(_, e)| e.kind.name() != "output"));
+    assert!(
+        store
+            .events(run, 0)
+            .unwrap()
+            .iter()
+            .all(|(_, e)| e.kind.name() != "output")
+    );
 
     // A write whose length was never committed (a crash in between) is invisible, then
     // overwritten by the next output.
-    let file = dir.path().join(format!(".baton/logs/{run}/{}.log", steps[0].id));
+    let file = dir
+        .path()
+        .join(format!(".baton/logs/{run}/{}.log", steps[0].id));
     let mut garbage = std::fs::read(&file).unwrap();
     garbage.extend_from_slice(b"GARBAGE FROM A CRASH");
     std::fs::write(&file, garbage).unwrap();
-    assert_eq!(store.log_chunks(steps[0].id, 0).unwrap().iter().map(|(_, d)| d.len()).sum::<usize>(), 19);
-    store.record(&event(run, EventKind::Output { step: step("lint"), data: b"!".to_vec() })).unwrap();
-    let all: Vec<u8> = store.log_chunks(steps[0].id, 0).unwrap().into_iter().flat_map(|(_, d)| d).collect();
+    assert_eq!(
+        store
+            .log_chunks(steps[0].id, 0)
+            .unwrap()
+            .iter()
+            .map(|(_, d)| d.len())
+            .sum::<usize>(),
+        19
+    );
+    store
+        .record(&event(
+            run,
+            EventKind::Output {
+                step: step("lint"),
+                data: b"!".to_vec(),
+            },
+        ))
+        .unwrap();
+    let all: Vec<u8> = store
+        .log_chunks(steps[0].id, 0)
+        .unwrap()
+        .into_iter()
+        .flat_map(|(_, d)| d)
+        .collect();
     assert_eq!(all, b"hello\n\xff\xfe\nno newline!");
 }
 
