@@ -243,7 +243,8 @@ async fn run_command(
                     status: Status::TimedOut,
                     reason: Some(format!(
                         "timed out after {}; its process tree was killed",
-                        human_duration(timeout.unwrap_or_default())
+                        // The deadline left is a hair under the limit written: show the limit.
+                        human_duration(round_to_tenths(timeout.unwrap_or_default()))
                     )),
                 },
                 Outcome::Cancelled => StepResult {
@@ -261,6 +262,10 @@ async fn run_command(
         Err(ExecError::Unreachable(msg)) => StepResult::failed(format!("unreachable: {msg}")),
         Err(e) => StepResult::failed(e.to_string()),
     }
+}
+
+fn round_to_tenths(d: Duration) -> Duration {
+    Duration::from_millis((d.as_millis() as u64).div_ceil(100) * 100)
 }
 
 pub fn human_duration(d: Duration) -> String {

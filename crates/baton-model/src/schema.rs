@@ -222,6 +222,10 @@ fn prop(section: &str, key: &str) -> Value {
         ),
         ("ssh", "connect_timeout") => (r("duration"), "Connection timeout; default 10s."),
         ("ssh", "forks") => (integer(), "Most nodes worked on at once; default 50."),
+        ("ssh", "persist") => (
+            r("duration"),
+            "Keep SSH connections open between baton commands for this idle time (a per-project connection daemon, like ControlPersist); default off.",
+        ),
 
         ("environment", "branch") => (
             string(),

@@ -66,6 +66,8 @@ pub struct SshSettings {
     pub accept_new_host_keys: bool,
     pub connect_timeout: Duration,
     pub forks: u32,
+    /// Keep connections open between baton commands for this idle time (`None` = off).
+    pub persist: Option<Duration>,
 }
 
 impl Default for SshSettings {
@@ -75,6 +77,7 @@ impl Default for SshSettings {
             accept_new_host_keys: false,
             connect_timeout: Duration::from_secs(10),
             forks: 50,
+            persist: None,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! implements [`baton_exec::Executor`] for one node.
 
 mod connect;
+pub mod mux;
 mod node;
 mod remote;
 

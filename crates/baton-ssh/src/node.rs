@@ -61,6 +61,16 @@ impl SshNode {
             .map_err(|why| ExecError::Unreachable(format!("{}: {why}", self.address.name)))
     }
 
+    /// Whether the connection was tried and failed, or has closed since: a cache of nodes
+    /// (the connection daemon) replaces such a node instead of reusing it.
+    pub fn is_broken(&self) -> bool {
+        match self.connection.get() {
+            Some(Ok(conn)) => conn.is_closed(),
+            Some(Err(_)) => true,
+            None => false,
+        }
+    }
+
     /// Close the connection politely (sshd then frees its session processes at once).
     pub async fn disconnect(&self) {
         if let Some(Ok(conn)) = self.connection.get() {

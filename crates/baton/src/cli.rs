@@ -61,6 +61,9 @@ pub enum Command {
     Ping(PingArgs),
     /// The inventory: nodes, addresses, roles, labels; `--facts` gathers facts over SSH.
     Nodes(NodesArgs),
+    /// The SSH connection daemon behind `ssh: { persist: … }` (started by baton itself).
+    #[command(name = "ssh-mux", hide = true)]
+    SshMux(SshMuxArgs),
     /// Artifacts stored by pipeline runs.
     #[command(subcommand)]
     Artifact(ArtifactCommand),
@@ -187,6 +190,16 @@ pub struct ExecArgs {
     pub env: Option<String>,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SshMuxArgs {
+    /// Unix socket to listen on.
+    #[arg(long)]
+    pub socket: PathBuf,
+    /// Exit after this many milliseconds without a request.
+    #[arg(long)]
+    pub idle_ms: u64,
 }
 
 #[derive(Debug, Args)]

@@ -1,26 +1,36 @@
-//! The composition of executors: `local` runs here, every other node over pooled SSH.
-//! The engine only sees the `Targets` trait; this is the one place that knows both kinds.
+//! The composition of executors: `local` runs here, every other node over SSH — directly on
+//! connections owned by this process, or, with `ssh: { persist: … }`, through the project's
+//! connection daemon so connections outlive the command. The engine only sees the `Targets`
+//! trait; this is the one place that knows every kind.
 
 use std::collections::HashMap;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use baton_engine::Targets;
 use baton_exec::{ExecError, Executor, LocalExecutor};
 use baton_model::{LOCAL_NODE, Project};
+use baton_ssh::mux::MuxNode;
 use baton_ssh::{NodeAddress, SshNode, SshOptions};
+
+/// How long a command waits for a freshly started connection daemon to listen.
+const DAEMON_START: Duration = Duration::from_secs(5);
 
 pub struct NodeTargets {
     local: Arc<LocalExecutor>,
-    nodes: HashMap<String, Arc<SshNode>>,
+    executors: HashMap<String, Arc<dyn Executor>>,
+    addresses: HashMap<String, NodeAddress>,
+    /// Connections owned by this process (no daemon), closed by `disconnect_all`.
+    direct: Vec<Arc<SshNode>>,
 }
 
 impl NodeTargets {
     pub fn new(project: &Project) -> NodeTargets {
         let options = ssh_options(project);
-        let config = baton_ssh::client_config();
         let user = current_user();
-        let nodes = project
+        let addresses: HashMap<String, NodeAddress> = project
             .nodes
             .values()
             .map(|node| {
@@ -31,25 +41,51 @@ impl NodeTargets {
                     user: node.user.clone().unwrap_or_else(|| user.clone()),
                     key: node.key.as_ref().map(|k| resolve(&project.root, k)),
                 };
-                (
-                    node.name.clone(),
-                    Arc::new(SshNode::new(address, options.clone(), config.clone())),
-                )
+                (node.name.clone(), address)
             })
             .collect();
+        let socket = match project.ssh.persist {
+            Some(idle) if !addresses.is_empty() => start_daemon(&project.root, idle),
+            _ => None,
+        };
+        let mut executors: HashMap<String, Arc<dyn Executor>> = HashMap::new();
+        let mut direct = Vec::new();
+        let config = baton_ssh::client_config();
+        for (name, address) in &addresses {
+            match &socket {
+                Some(socket) => {
+                    executors.insert(
+                        name.clone(),
+                        Arc::new(MuxNode::new(socket.clone(), address, &options)),
+                    );
+                }
+                None => {
+                    let node = Arc::new(SshNode::new(
+                        address.clone(),
+                        options.clone(),
+                        config.clone(),
+                    ));
+                    direct.push(node.clone());
+                    executors.insert(name.clone(), node);
+                }
+            }
+        }
         NodeTargets {
             local: Arc::new(LocalExecutor),
-            nodes,
+            executors,
+            addresses,
+            direct,
         }
     }
 
-    pub fn node(&self, name: &str) -> Option<&Arc<SshNode>> {
-        self.nodes.get(name)
+    pub fn address(&self, name: &str) -> Option<&NodeAddress> {
+        self.addresses.get(name)
     }
 
-    /// Close every open connection politely, so sshd frees its session processes at once.
+    /// Close every connection this process opened, so sshd frees its session processes at once.
+    /// (The daemon's connections stay open: that is its purpose.)
     pub async fn disconnect_all(&self) {
-        for node in self.nodes.values() {
+        for node in &self.direct {
             node.disconnect().await;
         }
     }
@@ -60,13 +96,53 @@ impl Targets for NodeTargets {
         if node == LOCAL_NODE {
             return Ok(self.local.clone());
         }
-        match self.nodes.get(node) {
-            Some(ssh) => Ok(ssh.clone()),
+        match self.executors.get(node) {
+            Some(executor) => Ok(executor.clone()),
             None => Err(ExecError::Unreachable(format!(
                 "no node named `{node}` in the inventory"
             ))),
         }
     }
+}
+
+/// The project's connection daemon socket, starting the daemon if none answers. `None` (direct
+/// connections) if it cannot be started: persistence is an optimisation, never a failure.
+fn start_daemon(root: &Path, idle: Duration) -> Option<PathBuf> {
+    let dir = crate::app::state_dir(root).join("ssh");
+    let socket = dir.join("mux.sock");
+    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        return Some(socket);
+    }
+    std::fs::create_dir_all(&dir).ok()?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("mux.log"))
+        .ok()?;
+    let exe = std::env::current_exe().ok()?;
+    let spawned = std::process::Command::new(exe)
+        .arg("ssh-mux")
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--idle-ms")
+        .arg(idle.as_millis().to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        // Its own process group: Ctrl-C in the terminal must not kill the shared daemon.
+        .process_group(0)
+        .spawn();
+    if spawned.is_err() {
+        return None;
+    }
+    let started = Instant::now();
+    while started.elapsed() < DAEMON_START {
+        if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+            return Some(socket);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
 }
 
 fn ssh_options(project: &Project) -> SshOptions {

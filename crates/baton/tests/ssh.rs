@@ -382,3 +382,38 @@ fn an_ansible_inventory_supplies_nodes_and_roles() {
     assert_eq!(report["nodes"].as_array().unwrap().len(), 1);
     assert_eq!(report["nodes"][0]["output"], "web-a\n");
 }
+
+#[test]
+fn persist_keeps_connections_between_commands_and_lets_go_when_idle() {
+    let mut nodes = TestNodes::start(2);
+    let resting = nodes.sshd_process_count();
+    let yaml = nodes
+        .baton_yaml()
+        .replace("connect_timeout: 5s", "connect_timeout: 5s, persist: 2s");
+    let p = Project::new(&yaml);
+    p.baton(&["exec", "all", "--", "echo first"])
+        .code(0)
+        .stdout_has("2 ok");
+    // The daemon holds one connection per node after the command ended.
+    assert!(p.file(".baton/ssh/mux.sock").exists());
+    assert!(
+        nodes.sshd_process_count() > resting,
+        "no connection was kept open"
+    );
+    p.baton(&["exec", "all", "--", "echo second"])
+        .code(0)
+        .stdout_has("2 ok");
+    // A node that went away and came back is reconnected, not served a dead connection.
+    nodes.stop(1);
+    p.baton(&["exec", "all", "--", "true"])
+        .code(1)
+        .stdout_has("1 unreachable");
+    nodes.start_again(1);
+    p.baton(&["exec", "all", "--", "true"])
+        .code(0)
+        .stdout_has("2 ok");
+    // Idle past `persist`: the daemon closes its connections and exits.
+    common::wait_for("the daemon to let go", Duration::from_secs(15), || {
+        !p.file(".baton/ssh/mux.sock").exists() && nodes.sshd_process_count() == resting
+    });
+}

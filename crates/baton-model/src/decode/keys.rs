@@ -28,6 +28,7 @@ pub(crate) const SSH_KEYS: &[&str] = &[
     "accept_new_host_keys",
     "connect_timeout",
     "forks",
+    "persist",
 ];
 
 pub(crate) const ENVIRONMENT_KEYS: &[&str] =

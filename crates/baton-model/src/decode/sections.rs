@@ -33,6 +33,9 @@ pub(super) fn ssh(dec: &mut Decoder, node: &Node) -> SshSettings {
     if let Some(d) = f.get("connect_timeout").and_then(|n| dec.duration(n)) {
         ssh.connect_timeout = d;
     }
+    if let Some(d) = f.get("persist").and_then(|n| dec.duration(n)) {
+        ssh.persist = (!d.is_zero()).then_some(d);
+    }
     if let Some(n) = f.get("forks").and_then(|n| dec.int(n, "1 to 10000")) {
         if n == 0 {
             dec.error(Diagnostic::new(

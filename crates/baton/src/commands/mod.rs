@@ -14,4 +14,5 @@ pub mod run;
 pub mod runs;
 pub mod schema;
 pub mod show;
+pub mod ssh_mux;
 pub mod validate;

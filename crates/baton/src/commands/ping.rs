@@ -30,13 +30,8 @@ pub fn run(cli: &Cli, ui: &Ui, args: &PingArgs) -> CommandResult {
         let mut tasks = tokio::task::JoinSet::new();
         for (index, name) in nodes.iter().enumerate() {
             let (targets, name) = (targets.clone(), name.clone());
-            let address = match targets.node(&name) {
-                Some(node) => format!(
-                    "{}@{}:{}",
-                    node.address().user,
-                    node.address().host,
-                    node.address().port
-                ),
+            let address = match targets.address(&name) {
+                Some(a) => format!("{}@{}:{}", a.user, a.host, a.port),
                 None => "this machine".to_string(),
             };
             tasks.spawn(async move {
