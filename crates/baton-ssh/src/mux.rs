@@ -236,10 +236,10 @@ impl Daemon {
     /// that was down is tried again by the next command.
     fn node(&self, address: &Address, config: &Arc<russh::client::Config>) -> Arc<SshNode> {
         let mut nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(node) = nodes.get(address) {
-            if !node.is_broken() {
-                return node.clone();
-            }
+        if let Some(node) = nodes.get(address)
+            && !node.is_broken()
+        {
+            return node.clone();
         }
         let (node, options) = address.split();
         let fresh = Arc::new(SshNode::new(node, options, config.clone()));
