@@ -171,6 +171,14 @@ for N in $FANOUT_NODES; do
   check_count "baton exec" "$N" "$found" "$STATE/check.log"
   measure baton "baton exec $N" "$BATON" exec all -- uptime
   measure ping "baton ping $N" "$BATON" ping all
+  # The same with `ssh: { persist }`: connections kept open by the project's daemon between
+  # commands (ControlPersist's counterpart); one run first opens them.
+  sed -i "s/forks: $N }/forks: $N, persist: 2m }/" "$proj/baton.yaml"
+  "$BATON" exec all -- uptime >"$STATE/check.log" 2>&1 || true
+  grep -q "^$N ok · 0 failed · 0 unreachable" "$STATE/check.log" ||
+    { cat "$STATE/check.log" >&2; echo "bench: baton exec with persist failed" >&2; exit 1; }
+  measure baton_warm "baton exec $N (persist)" "$BATON" exec all -- uptime
+  pkill -f "ssh-mux --socket $proj/" || true
   cd "$STATE"
 
   # OpenSSH cold: a new connection per node, curve25519-sha256, no ControlMaster
@@ -226,7 +234,7 @@ EOF
 
   echo "  load after: $(load)"
   "$BENCH_DIR/nodes.sh" stop | sed 's/^/  /'
-  for k in baton ping ssh_cold ssh_warm ansible pyinfra; do
+  for k in baton ping baton_warm ssh_cold ssh_warm ansible pyinfra; do
     [ -n "${T[$N,$k]:-}" ] && result "fanout_${N}_${k}_s" "${T[$N,$k]}"
     [ -n "${C[$N,$k]:-}" ] && result "fanout_${N}_${k}_client_cpu_ms" "${C[$N,$k]}"
     [ -n "${S[$N,$k]:-}" ] && result "fanout_${N}_${k}_nodes_cpu_ms" "${S[$N,$k]}"
@@ -253,6 +261,10 @@ row() { # row LABEL KEY|ratio:KEY
     if [[ $key == ratio:* ]]; then
       v=${T[$N,${key#ratio:}]:-}
       [ -n "$v" ] && v=$(printf '%.1fx' "$(calc "$v / ${T[$N,baton]}")")
+    elif [[ $key == warmratio:* ]]; then
+      v=${T[$N,${key#warmratio:}]:-}
+      [ -n "$v" ] && [ -n "${T[$N,baton_warm]:-}" ] &&
+        v=$(printf '%.2fx' "$(calc "${T[$N,baton_warm]} / $v")")
     else
       v=${T[$N,$key]:-}
       [ -n "$v" ] && v=$(printf '%.3f s' "$v")
@@ -264,6 +276,7 @@ row() { # row LABEL KEY|ratio:KEY
 }
 row "baton exec all -- uptime (cold process)" baton
 row "baton ping all (connect, auth, true)" ping
+row "baton exec, ssh.persist (warm daemon)" baton_warm
 row "ansible -m command, pipelining, CP warm" ansible
 row "pyinfra exec -- uptime" pyinfra
 row "OpenSSH xargs -P N, cold, curve25519" ssh_cold
@@ -272,6 +285,7 @@ row "speed-up vs Ansible (target >= 10x)" ratio:ansible
 row "speed-up vs pyinfra (target >= 3x)" ratio:pyinfra
 row "speed-up vs OpenSSH cold (target >= 1x)" ratio:ssh_cold
 row "speed-up vs OpenSSH warm (no target)" ratio:ssh_warm
+row "persist: baton/OpenSSH warm (goal <= 1.5x)" warmratio:ssh_warm
 if [ -n "${!C[*]}" ]; then
   echo
   echo "== CPU per run, ms (medians of $CPU_RUNS runs): client (the tool, its children and its"
