@@ -219,43 +219,10 @@ fn strings_in(value: &Value) -> Vec<&str> {
 
 /// `(X, attr)` for each `resources.X.attr` inside `{{ }}` / `{% %}` blocks of `text`.
 pub fn attribute_references(text: &str) -> Vec<(String, String)> {
-    const PREFIX: &str = "resources.";
-    let is_name = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(open) = [rest.find("{{"), rest.find("{%")]
+    baton_model::template::resource_references(text)
         .into_iter()
-        .flatten()
-        .min()
-    {
-        let inner = &rest[open + 2..];
-        let close = [inner.find("}}"), inner.find("%}")]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(inner.len());
-        let block = &inner[..close];
-        let mut from = 0;
-        while let Some(i) = block[from..].find(PREFIX) {
-            let at = from + i;
-            let preceded = block[..at]
-                .chars()
-                .next_back()
-                .is_some_and(|c| is_name(c) || c == '.');
-            let tail = &block[at + PREFIX.len()..];
-            let id: String = tail.chars().take_while(|c| is_name(*c)).collect();
-            let after = &tail[id.len()..];
-            if !preceded && !id.is_empty() && after.starts_with('.') {
-                let attr: String = after[1..].chars().take_while(|c| is_name(*c)).collect();
-                if !attr.is_empty() {
-                    out.push((id.clone(), attr));
-                }
-            }
-            from = at + PREFIX.len();
-        }
-        rest = &inner[close..];
-    }
-    out
+        .filter_map(|(id, attr)| Some((id, attr?)))
+        .collect()
 }
 
 #[cfg(test)]

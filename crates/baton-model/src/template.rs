@@ -48,6 +48,50 @@ pub fn check_syntax(text: &str) -> Result<(), TemplateError> {
     env.template_from_str(text).map(|_| ()).map_err(to_error)
 }
 
+/// Each `resources.X` written inside `{{ }}` / `{% %}` blocks of `text`, in order, with the
+/// attribute when one follows (`resources.X.attr`). The one scanner behind dependency ordering
+/// (the model) and attribute checks (the infrastructure engine).
+pub fn resource_references(text: &str) -> Vec<(String, Option<String>)> {
+    const PREFIX: &str = "resources.";
+    let is_name = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(open) = [rest.find("{{"), rest.find("{%")]
+        .into_iter()
+        .flatten()
+        .min()
+    {
+        let inner = &rest[open + 2..];
+        let close = [inner.find("}}"), inner.find("%}")]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(inner.len());
+        let block = &inner[..close];
+        let mut from = 0;
+        while let Some(i) = block[from..].find(PREFIX) {
+            let at = from + i;
+            // `myresources.x` or `a.resources.x` are other things.
+            let preceded = block[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| is_name(c) || c == '.');
+            let tail = &block[at + PREFIX.len()..];
+            let id: String = tail.chars().take_while(|c| is_name(*c)).collect();
+            if !preceded && !id.is_empty() {
+                let attr = tail[id.len()..]
+                    .strip_prefix('.')
+                    .map(|a| a.chars().take_while(|c| is_name(*c)).collect::<String>())
+                    .filter(|a| !a.is_empty());
+                out.push((id, attr));
+            }
+            from = at + PREFIX.len();
+        }
+        rest = &inner[close..];
+    }
+    out
+}
+
 /// Jinja truthiness of a rendered `if:` condition: empty, `false`, `0`, `no`, `none` are false.
 pub fn is_truthy(rendered: &str) -> bool {
     !matches!(

@@ -319,41 +319,13 @@ impl Resource {
     }
 }
 
-/// Names `X` of `resources.X` written inside `{{ }}` / `{% %}` blocks of a template.
+/// Names `X` of `resources.X` written inside `{{ }}` / `{% %}` blocks of a template, once each.
 pub(crate) fn resource_references(text: &str) -> Vec<String> {
-    const PREFIX: &str = "resources.";
-    let is_name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(open) = [rest.find("{{"), rest.find("{%")]
-        .into_iter()
-        .flatten()
-        .min()
-    {
-        let inner = &rest[open + 2..];
-        let close = [inner.find("}}"), inner.find("%}")]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(inner.len());
-        let block = &inner[..close];
-        let mut from = 0;
-        while let Some(i) = block[from..].find(PREFIX) {
-            let at = from + i;
-            let preceded_by_name = block[..at]
-                .chars()
-                .next_back()
-                .is_some_and(|c| is_name_char(c) || c == '.');
-            let name: String = block[at + PREFIX.len()..]
-                .chars()
-                .take_while(|c| is_name_char(*c))
-                .collect();
-            if !preceded_by_name && !name.is_empty() && !out.contains(&name) {
-                out.push(name);
-            }
-            from = at + PREFIX.len();
+    let mut out: Vec<String> = Vec::new();
+    for (name, _) in crate::template::resource_references(text) {
+        if !out.contains(&name) {
+            out.push(name);
         }
-        rest = &inner[close..];
     }
     out
 }
