@@ -41,6 +41,10 @@ fn io_error(path: &Path, e: std::io::Error) -> StoreError {
 
 impl SqliteStore {
     /// Open (creating and migrating as needed) the store database `dir/baton.db`.
+    ///
+    /// Several baton processes may open a fresh store at the same moment (two `baton run`s in a
+    /// new project). Switching to WAL and migrating take locks for which SQLite does not always
+    /// wait on its own, so a busy or locked database is retried here, for a bounded time.
     pub fn open(dir: &Path) -> StoreResult<SqliteStore> {
         let open_err = |reason: String| StoreError::Open {
             path: dir.display().to_string(),
@@ -48,22 +52,37 @@ impl SqliteStore {
         };
         std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
         let path = dir.join("baton.db");
-        let mut conn = Connection::open(&path).map_err(|e| open_err(e.to_string()))?;
-        conn.busy_timeout(Duration::from_secs(30))
+        // One opener at a time: the migration library reads the schema version before taking
+        // a write lock, so two fresh openers would both create the tables. The OS releases
+        // this lock when the file is closed, even if the process is killed.
+        let guard = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("open.lock"))
             .map_err(|e| open_err(e.to_string()))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| open_err(e.to_string()))?;
-        // NORMAL in WAL mode: a power cut may lose the last commits, never corrupt the database.
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(|e| open_err(e.to_string()))?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(|e| open_err(e.to_string()))?;
-        migrate(&mut conn)?;
-        Ok(SqliteStore {
-            logs: dir.join("logs"),
-            conn: Mutex::new(conn),
-            path,
-        })
+        guard.lock().map_err(|e| open_err(e.to_string()))?;
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match open_connection(&path) {
+                Ok(conn) => {
+                    return Ok(SqliteStore {
+                        logs: dir.join("logs"),
+                        conn: Mutex::new(conn),
+                        path,
+                    });
+                }
+                Err(OpenFailure::Busy(_)) if started.elapsed() < OPEN_PATIENCE => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+                Err(OpenFailure::Busy(reason) | OpenFailure::Other(reason)) => {
+                    return Err(open_err(reason));
+                }
+                Err(OpenFailure::Migration(reason)) => return Err(StoreError::Migration(reason)),
+            }
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -123,19 +142,50 @@ impl SqliteStore {
     }
 }
 
-fn migrate(conn: &mut Connection) -> StoreResult<()> {
-    let migrations = Migrations::from_slice(MIGRATIONS);
-    // Two processes opening a fresh store race to migrate; the loser sees a busy or
-    // already-exists error and simply finds the schema current on the next try.
-    let mut last = None;
-    for _ in 0..5 {
-        match migrations.to_latest(conn) {
-            Ok(()) => return Ok(()),
-            Err(e) => last = Some(e.to_string()),
+/// How long opening waits for other processes that hold the database during their own open.
+const OPEN_PATIENCE: Duration = Duration::from_secs(30);
+
+enum OpenFailure {
+    Busy(String),
+    Migration(String),
+    Other(String),
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+fn open_connection(path: &Path) -> Result<Connection, OpenFailure> {
+    let fail = |e: rusqlite::Error| {
+        if is_busy(&e) {
+            OpenFailure::Busy(e.to_string())
+        } else {
+            OpenFailure::Other(e.to_string())
         }
-        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut conn = Connection::open(path).map_err(fail)?;
+    conn.busy_timeout(Duration::from_secs(30)).map_err(fail)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(fail)?;
+    // NORMAL in WAL mode: a power cut may lose the last commits, never corrupt the database.
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(fail)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(fail)?;
+    // Another process may be migrating the same fresh store: its lock surfaces as busy here.
+    match Migrations::from_slice(MIGRATIONS).to_latest(&mut conn) {
+        Ok(()) => Ok(conn),
+        Err(rusqlite_migration::Error::RusqliteError { err, .. }) if is_busy(&err) => {
+            Err(OpenFailure::Busy(err.to_string()))
+        }
+        Err(e) if e.to_string().contains("locked") || e.to_string().contains("busy") => {
+            Err(OpenFailure::Busy(e.to_string()))
+        }
+        Err(e) => Err(OpenFailure::Migration(e.to_string())),
     }
-    Err(StoreError::Migration(last.unwrap_or_default()))
 }
 
 fn map_err(e: rusqlite::Error) -> StoreError {

@@ -249,3 +249,28 @@ fn blobs_are_content_addressed() {
     assert_eq!(std::fs::read(blobs.path(&sha)).unwrap(), b"abc");
     assert_eq!(blobs.put_file(&file).unwrap().0, sha);
 }
+
+#[test]
+fn many_processes_opening_a_fresh_store_at_once_all_succeed() {
+    // Regression: a second opener racing the first one's WAL switch or migration got
+    // "database is locked" instead of waiting.
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join(".baton");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let openers: Vec<_> = (0..8)
+            .map(|_| {
+                let (state, barrier) = (state.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    SqliteStore::open(&state)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        for opener in openers {
+            opener.join().unwrap().unwrap();
+        }
+    }
+}
