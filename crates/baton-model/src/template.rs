@@ -27,7 +27,21 @@ fn environment() -> Environment<'static> {
 
 /// Whether `text` contains template syntax at all; plain strings skip the engine.
 pub fn is_template(text: &str) -> bool {
+    let text = protect_shell(text);
     text.contains("{{") || text.contains("{%") || text.contains("{#")
+}
+
+/// Shell's `${#var}` (length of a variable) would open a Jinja comment: it is hidden from the
+/// template engine and put back after rendering. Nothing in Jinja starts with `${#`.
+const SHELL_LENGTH: &str = "${#";
+const SHELL_LENGTH_HIDDEN: &str = "$\u{1}baton-length\u{1}";
+
+fn protect_shell(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains(SHELL_LENGTH) {
+        std::borrow::Cow::Owned(text.replace(SHELL_LENGTH, SHELL_LENGTH_HIDDEN))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
 }
 
 /// Render `text` with `context` (an object with `vars`, `env`, `node`, `run`, …).
@@ -36,7 +50,9 @@ pub fn render<C: Serialize>(text: &str, context: &C) -> Result<String, TemplateE
         return Ok(text.to_string());
     }
     let env = environment();
-    env.render_str(text, Serde(context)).map_err(to_error)
+    env.render_str(&protect_shell(text), Serde(context))
+        .map(|out| out.replace(SHELL_LENGTH_HIDDEN, SHELL_LENGTH))
+        .map_err(to_error)
 }
 
 /// Check the syntax of a template without rendering it.
@@ -45,7 +61,9 @@ pub fn check_syntax(text: &str) -> Result<(), TemplateError> {
         return Ok(());
     }
     let env = environment();
-    env.template_from_str(text).map(|_| ()).map_err(to_error)
+    env.template_from_str(&protect_shell(text))
+        .map(|_| ())
+        .map_err(to_error)
 }
 
 /// Each `resources.X` written inside `{{ }}` / `{% %}` blocks of `text`, in order, with the
@@ -128,6 +146,18 @@ mod tests {
     fn unknown_variables_are_errors() {
         let err = render("{{ vars.nope }}", &json!({ "vars": {} })).unwrap_err();
         assert!(err.message.contains("undefined"), "{}", err.message);
+    }
+
+    #[test]
+    fn shell_variable_lengths_are_not_jinja_comments() {
+        let ctx = json!({ "vars": { "x": "hi" } });
+        assert!(!is_template("echo ${#PATH}"));
+        assert_eq!(render("echo ${#PATH}", &ctx).unwrap(), "echo ${#PATH}");
+        assert_eq!(
+            render("echo ${#A[@]} {{ vars.x }}", &ctx).unwrap(),
+            "echo ${#A[@]} hi"
+        );
+        assert!(check_syntax("n=${#1}; echo {{ vars.x }}").is_ok());
     }
 
     #[test]

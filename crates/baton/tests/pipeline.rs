@@ -326,3 +326,20 @@ fn branch_and_commit_come_from_the_git_checkout() {
         .stdout_has(&format!("trunk {head}"));
     assert_eq!(p.show(1)["run"]["commit"], head.as_str());
 }
+
+#[test]
+fn shell_length_expansions_are_not_mistaken_for_templates() {
+    let p = Project::new(
+        r#"
+vars: { word: baton }
+pipelines:
+  p:
+    stages:
+      count: { run: 'w={{ vars.word }}; echo "${#w} letters in $w"' }
+"#,
+    );
+    p.baton(&["run", "p"]).code(0);
+    p.baton(&["logs", "1"])
+        .code(0)
+        .stdout_has("5 letters in baton");
+}
