@@ -22,6 +22,15 @@ fn environment() -> Environment<'static> {
         .build()
         .expect("default delimiters are valid");
     env.set_syntax(syntax);
+    // Booleans print as `true`/`false`, as shells, YAML, JSON and GitHub Actions write them,
+    // not Python's `True`/`False`.
+    env.set_formatter(|out, state, value| match value.is_true() {
+        _ if value.kind() != minijinja::value::ValueKind::Bool => {
+            minijinja::escape_formatter(out, state, value)
+        }
+        true => out.write_str("true").map_err(minijinja::Error::from),
+        false => out.write_str("false").map_err(minijinja::Error::from),
+    });
     env
 }
 
@@ -158,6 +167,16 @@ mod tests {
             "echo ${#A[@]} hi"
         );
         assert!(check_syntax("n=${#1}; echo {{ vars.x }}").is_ok());
+    }
+
+    #[test]
+    fn booleans_render_as_shells_and_yaml_write_them() {
+        let ctx = json!({ "env": { "vars": { "debug": false, "on": true } } });
+        assert_eq!(
+            render("{{ env.vars.debug }} {{ env.vars.on }}", &ctx).unwrap(),
+            "false true"
+        );
+        assert_eq!(render("{{ env.vars.on | tojson }}", &ctx).unwrap(), "true");
     }
 
     #[test]
