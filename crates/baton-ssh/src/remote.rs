@@ -17,6 +17,10 @@ pub fn quote(text: &str) -> String {
 /// merged into stdout, as on the local node.
 pub fn command_line(spec: &CommandSpec) -> String {
     let mut line = String::from(r"printf '\036baton-pid:%s\n' $$; ");
+    // Without a terminal, sshd does not signal the command when the connection is lost (baton
+    // killed, network gone): a watchdog ends the command's process group once its sshd session
+    // process is gone. It sits in the same group, so normal completion ends it too.
+    line.push_str(WATCHDOG);
     if let Some(cwd) = &spec.cwd {
         line.push_str(&format!("cd {} && ", quote(&cwd.to_string_lossy())));
     }
@@ -33,6 +37,10 @@ pub fn command_line(spec: &CommandSpec) -> String {
     ));
     line
 }
+
+/// Polls the parent (the sshd session) once a second; `/proc` works whoever owns the parent.
+const WATCHDOG: &str = "s=$PPID; (trap - TERM; while [ -e /proc/$s ]; do sleep 1; done; kill -TERM -- -$$) \
+     </dev/null >/dev/null 2>&1 & ";
 
 /// Signal a remote process group (and its leader, should it have left the group).
 pub fn kill_line(pid: u32, signal: &str) -> String {

@@ -417,3 +417,42 @@ fn persist_keeps_connections_between_commands_and_lets_go_when_idle() {
         !p.file(".baton/ssh/mux.sock").exists() && nodes.sshd_process_count() == resting
     });
 }
+
+#[test]
+fn a_killed_baton_does_not_leave_its_remote_commands_running() {
+    let nodes = TestNodes::start(1);
+    let pidfile = nodes.node_dir(0).join("sleep.pid");
+    let p = project(
+        &nodes,
+        &format!(
+            "pipelines:\n  p:\n    stages:\n      hang: {{ targets: all, run: 'sleep 1000 & echo $! > {}; wait' }}\n",
+            pidfile.display()
+        ),
+    );
+    let mut child = p.spawn(&["run", "p"]);
+    common::wait_for(
+        "the remote command to start",
+        Duration::from_secs(20),
+        || std::fs::read_to_string(&pidfile).is_ok_and(|s| s.ends_with('\n')),
+    );
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+    // The connection dropped with baton; the node's watchdog ends the command's group.
+    common::wait_for("the remote sleep to die", Duration::from_secs(10), || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.contains(") Z"))
+            .unwrap_or(true)
+    });
+    p.baton(&["runs", "--json"])
+        .code(0)
+        .stderr_has("run 1 was interrupted");
+}
