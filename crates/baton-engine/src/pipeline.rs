@@ -695,6 +695,13 @@ impl<'e> Walk<'e> {
                     changed = true;
                     continue;
                 }
+                // A run the store cannot record (disk full) must not go on doing work.
+                if let Some(error) = self.env.emitter.store_error() {
+                    let reason = format!("not started: the store cannot record the run ({error})");
+                    self.skip(&name, Status::Skipped, reason);
+                    changed = true;
+                    continue;
+                }
                 self.launch(&name, running);
                 changed = true;
             }

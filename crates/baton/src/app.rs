@@ -200,13 +200,23 @@ impl App {
         let project = load_project(cli)?;
         let state_dir = state_dir(&project.root);
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&state_dir)?);
-        for run in recover_interrupted_runs(store.as_ref())? {
-            eprintln!(
-                "{}: run {} was interrupted: its baton process (pid {}) died; its leftover processes were stopped",
-                ui.paint(Style::Warn, "note"),
-                run.run,
-                run.owner.pid
-            );
+        // Recovery writes; on a full disk it cannot, but reading (`runs`, `show`, `logs`) still
+        // works and says why: the next command with room finishes the recovery.
+        match recover_interrupted_runs(store.as_ref()) {
+            Ok(interrupted) => {
+                for run in interrupted {
+                    eprintln!(
+                        "{}: run {} was interrupted: its baton process (pid {}) died; its leftover processes were stopped",
+                        ui.paint(Style::Warn, "note"),
+                        run.run,
+                        run.owner.pid
+                    );
+                }
+            }
+            Err(e) => eprintln!(
+                "{}: cannot check for interrupted runs: {e}",
+                ui.paint(Style::Warn, "warning")
+            ),
         }
         Ok(App {
             project: Arc::new(project),

@@ -297,3 +297,72 @@ fn ctrl_c_cancels_cleanly() {
     assert_eq!(p.show(1)["run"]["status"], "cancelled");
     assert!(processes_with_env("BATON_WORKSPACE", &workspace_of(&p, 1)).is_empty());
 }
+
+/// Unmounts a test filesystem even when the test fails.
+struct Mount(std::path::PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_the_run_clearly_and_keeps_the_store_sound() {
+    // A real full filesystem: a 1.5 MiB tmpfs (the suite runs as root: scripts/test.sh).
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1536k", "tmpfs"])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "cannot mount a tmpfs for the full-disk test (needs root)"
+    );
+    let mount = Mount(dir.path().to_path_buf());
+    let outside = tempfile::tempdir().unwrap();
+    let marker = outside.path().join("after.ran");
+    std::fs::write(
+        mount.0.join("baton.yaml"),
+        format!(
+            "pipelines:\n  p:\n    stages:\n      flood: {{ run: \"head -c 3000000 /dev/zero | tr '\\\\0' x | fold -w 100\" }}\n      after: {{ needs: [flood], run: 'touch {}' }}\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let baton = |args: &[&str]| {
+        std::process::Command::new(common::baton_bin())
+            .args(args)
+            .current_dir(&mount.0)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let out = baton(&["run", "p"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("disk is full"), "{stdout}");
+    assert!(
+        !marker.exists(),
+        "a stage started after the store could not record the run"
+    );
+    // Reading still works on the full disk.
+    let runs = baton(&["runs", "--json"]);
+    assert_eq!(
+        runs.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&runs.stderr)
+    );
+    // With room again, the run is settled and the database is sound.
+    std::fs::remove_dir_all(mount.0.join(".baton/logs")).unwrap();
+    let runs = baton(&["runs", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert!(
+        ["failed", "interrupted"].contains(&list[0]["status"].as_str().unwrap()),
+        "{list}"
+    );
+    let store = baton_store::SqliteStore::open(&mount.0.join(".baton")).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+}

@@ -205,7 +205,12 @@ fn summarize(app: &App, ui: &Ui, pipeline: &str, outcome: &RunOutcome) -> Comman
         output::status_style(outcome.status),
         output::mark(outcome.status),
     );
-    let mut line = format!("{mark} {pipeline} {word} in {took} (run {})", outcome.run);
+    let took = if took.is_empty() {
+        String::new()
+    } else {
+        format!(" in {took}")
+    };
+    let mut line = format!("{mark} {pipeline} {word}{took} (run {})", outcome.run);
     if let Some(reason) = &outcome.reason
         && outcome.status != Status::Success
     {
