@@ -343,3 +343,29 @@ pipelines:
         .code(0)
         .stdout_has("5 letters in baton");
 }
+
+#[test]
+fn logs_follow_prints_new_output_until_the_run_ends() {
+    let p = Project::new(
+        r#"
+pipelines:
+  p:
+    stages:
+      slow: { run: "echo first; touch started; while [ ! -f release ]; do sleep 0.02; done; echo second" }
+"#,
+    );
+    let run = p.spawn(&["run", "p"]);
+    common::wait_for(
+        "the stage to start",
+        std::time::Duration::from_secs(20),
+        || p.file("started").exists(),
+    );
+    // `-f` after `logs` is --follow (elsewhere it is --file).
+    let follower = p.spawn(&["logs", "1", "-f"]);
+    p.write("release", "");
+    assert!(run.wait_with_output().unwrap().status.success());
+    let out = follower.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("first\nsecond\n"), "{text}");
+}

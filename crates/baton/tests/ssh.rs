@@ -42,10 +42,22 @@ fn exec_runs_everywhere_and_reports_per_node() {
     out.code(1)
         .stdout_has("node01")
         .stdout_has("1 ok · 1 failed · 0 unreachable");
+    // Streamed: lines as they come, prefixed with their node.
+    let out = p.baton(&[
+        "exec",
+        "all",
+        "--stream",
+        "--",
+        "echo line-from-$BATON_NODE",
+    ]);
+    out.code(0)
+        .stdout_has("node02 │ line-from-node02")
+        .stdout_has("3 ok");
     // The run is recorded like any other.
     let runs = p.baton(&["runs", "--json"]).json();
     assert_eq!(runs[0]["kind"], "exec");
-    assert_eq!(runs[0]["status"], "failed");
+    assert_eq!(runs[0]["status"], "success");
+    assert_eq!(runs[1]["status"], "failed");
 }
 
 #[test]
