@@ -436,7 +436,7 @@ impl Engine {
                 stage: name.clone(),
             });
             // A template error in `env:` already failed the stage when it ran.
-            let vars = Arc::new(stage_env(&stage, &env.rc).unwrap_or_default());
+            let vars = Arc::new(stage_env(&stage));
             let ok = run_rollback(
                 env.clone(),
                 stage,
@@ -771,12 +771,8 @@ impl<'e> Walk<'e> {
         let forks = self.engine.project.ssh.forks as usize;
         let shelf = self.shelf.clone();
         let name = name.to_string();
-        let extra_env = Arc::new(stage_env(&stage, &env.rc));
+        let extra_env = Arc::new(stage_env(&stage));
         running.spawn(async move {
-            let extra_env = match extra_env.as_ref() {
-                Ok(vars) => Arc::new(vars.clone()),
-                Err(reason) => return (name, failed_outcome(reason.clone())),
-            };
             let mut outcome =
                 run_stage(env.clone(), stage.clone(), targets, extra_env, forks).await;
             if outcome.status == Status::Success && !stage.artifacts.is_empty() {
@@ -863,7 +859,7 @@ impl<'e> Walk<'e> {
         let mut failed = Vec::new();
         for (name, targets) in to_undo {
             let stage = Arc::new(self.pipeline.stages[name].clone());
-            let vars = Arc::new(stage_env(&stage, &self.env.rc).unwrap_or_default());
+            let vars = Arc::new(stage_env(&stage));
             let ok = run_rollback(
                 self.env.clone(),
                 stage,
@@ -888,16 +884,12 @@ fn failed_outcome(reason: String) -> StageOutcome {
     }
 }
 
-/// The stage's own environment variables, rendered.
-fn stage_env(stage: &Stage, rc: &RunContext) -> Result<Vec<(String, String)>, String> {
-    let ctx = rc.template_context(LOCAL_NODE);
+/// The stage's own environment variables (name, template).
+fn stage_env(stage: &Stage) -> Vec<(String, String)> {
+    // Values stay templates here: each target renders them with its own `node`.
     stage
         .env
         .iter()
-        .map(|(name, value)| {
-            template::render(value, &ctx)
-                .map(|v| (name.clone(), v))
-                .map_err(|e| format!("template error in env `{name}`: {}", e.message))
-        })
+        .map(|(name, value)| (name.clone(), value.value.clone()))
         .collect()
 }

@@ -214,7 +214,15 @@ async fn run_command(
         None => None,
     };
     let mut vars = env.rc.command_env(&step.stage, &step.target);
-    vars.extend(extra_env.iter().cloned());
+    // Stage `env:` values are templates, rendered for this target.
+    for (name, value) in extra_env {
+        match template::render(value, &ctx) {
+            Ok(rendered) => vars.push((name.clone(), rendered)),
+            Err(e) => {
+                return StepResult::failed(format!("template error in env `{name}`: {}", e.message));
+            }
+        }
+    }
     let spec = CommandSpec {
         script,
         env: vars,

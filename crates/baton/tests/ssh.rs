@@ -468,3 +468,75 @@ fn a_killed_baton_does_not_leave_its_remote_commands_running() {
         .code(0)
         .stderr_has("run 1 was interrupted");
 }
+
+#[test]
+fn every_engine_feature_behaves_the_same_on_local_and_on_a_node() {
+    let nodes = TestNodes::start(1);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // A minimal HTTP server answering 200 to every request, for the http stage.
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf);
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    for target in ["local", "node01"] {
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path().display().to_string();
+        let p = project(
+            &nodes,
+            &format!(
+                r#"
+pipelines:
+  p:
+    fail_fast: false
+    stages:
+      vars:  {{ targets: {target}, env: {{ GREETING: "hi {{{{ node.name }}}}" }}, run: 'echo "$GREETING $BATON_NODE $BATON_STAGE" > {dir}/vars.out' }}
+      flaky: {{ targets: {target}, retries: 2, run: 'echo x >> {dir}/tries; test $(wc -l < {dir}/tries) -ge 2' }}
+      hang:  {{ targets: {target}, timeout: 1s, run: 'sleep 1000 & echo $! > {dir}/sleep.pid; wait' }}
+      check: {{ targets: {target}, http: {{ url: "http://127.0.0.1:{port}/{{{{ node.name }}}}", expect_body_contains: ok }} }}
+      undo:  {{ targets: {target}, run: "true", rollback: 'touch {dir}/rolled_back' }}
+      boom:  {{ targets: {target}, needs: [undo], run: "exit 4" }}
+"#
+            ),
+        );
+        p.baton(&["run", "p"]).code(1);
+        let status = |stage: &str| p.stage_status(1, stage);
+        assert_eq!(status("vars"), "success", "{target}");
+        assert_eq!(
+            std::fs::read_to_string(scratch.path().join("vars.out")).unwrap(),
+            format!("hi {target} {target} vars\n")
+        );
+        assert_eq!(status("flaky"), "success", "{target}");
+        assert_eq!(
+            std::fs::read_to_string(scratch.path().join("tries"))
+                .unwrap()
+                .lines()
+                .count(),
+            2,
+            "{target}"
+        );
+        assert_eq!(status("hang"), "timed_out", "{target}");
+        let pid: i32 = std::fs::read_to_string(scratch.path().join("sleep.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        common::wait_for("the timed-out tree to die", Duration::from_secs(5), || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.contains(") Z"))
+                .unwrap_or(true)
+        });
+        assert_eq!(status("check"), "success", "{target}");
+        assert_eq!(status("boom"), "failed", "{target}");
+        assert!(
+            scratch.path().join("rolled_back").exists(),
+            "{target}: no rollback"
+        );
+    }
+}
