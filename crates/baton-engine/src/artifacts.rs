@@ -86,25 +86,24 @@ pub fn store(
 }
 
 /// The stored file of artifact `name` for this run: built by this run (or the run it retries),
-/// else the newest on the run's shelf. Never rebuilt.
+/// else the newest version on the run's shelf — published there or promoted there. Never
+/// rebuilt: a prod run deploys the very bytes built on dev.
 pub fn locate(env: &StepEnv, name: &str) -> Result<PathBuf, String> {
     let store = env.emitter.store();
     let all = store.artifacts(Some(name)).map_err(|e| e.to_string())?;
     let shelf = env.rc.env_name.as_deref();
-    let chosen = all
-        .iter()
-        .rev()
-        .find(|a| env.rc.lineage.contains(&a.run))
-        .or_else(|| {
-            all.iter()
-                .rev()
-                .find(|a| shelf.is_some() && a.shelf.as_deref() == shelf)
-        })
-        .ok_or_else(|| match shelf {
-            Some(shelf) => format!(
-                "no artifact `{name}` was built by this run or published to the `{shelf}` shelf"
-            ),
-            None => format!("no artifact `{name}` was built by this run"),
-        })?;
+    let own = all.iter().rev().find(|a| env.rc.lineage.contains(&a.run));
+    let chosen = match (own, shelf) {
+        (Some(a), _) => a.clone(),
+        (None, Some(shelf)) => crate::promotion::newest_on_shelf(store.as_ref(), name, shelf)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| {
+                format!(
+                    "no artifact `{name}` was built by this run or is on the `{shelf}` shelf \
+                     (published or promoted there)"
+                )
+            })?,
+        (None, None) => return Err(format!("no artifact `{name}` was built by this run")),
+    };
     Ok(env.blobs.path(&chosen.sha256))
 }

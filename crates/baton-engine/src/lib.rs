@@ -14,6 +14,7 @@ pub mod facts;
 mod http;
 mod infra;
 mod pipeline;
+pub mod promotion;
 mod recovery;
 mod stage;
 mod step;

@@ -210,6 +210,37 @@ pub struct NewArtifact {
     pub shelf: Option<String>,
 }
 
+/// An artifact version put on another environment's shelf (nothing is copied: blobs are
+/// content-addressed, the record is the promotion).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PromotionRecord {
+    pub id: i64,
+    pub artifact_id: i64,
+    pub name: String,
+    pub version: i64,
+    /// The shelf it is on now.
+    pub env: String,
+    /// The shelf it was promoted from.
+    pub from: String,
+    /// `user@host` of the process that promoted it.
+    pub by: String,
+    /// The run whose `promote:` step promoted it, if a step did.
+    pub run: Option<RunId>,
+    pub tag: Option<String>,
+    pub promoted_at: Millis,
+}
+
+/// A promotion about to be recorded.
+#[derive(Debug, Clone)]
+pub struct NewPromotion {
+    pub artifact_id: i64,
+    pub env: String,
+    pub from: String,
+    pub by: String,
+    pub run: Option<RunId>,
+    pub tag: Option<String>,
+}
+
 /// Who holds a named lock (infra state, a config apply, …).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LockInfo {

@@ -19,6 +19,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/001_runs.sql")),
     M::up(include_str!("migrations/002_configs.sql")),
     M::up(include_str!("migrations/003_infra.sql")),
+    M::up(include_str!("migrations/004_promotions.sql")),
 ];
 
 pub struct SqliteStore {
@@ -681,6 +682,78 @@ impl Store for SqliteStore {
 
     fn run_artifacts(&self, run: RunId) -> StoreResult<Vec<ArtifactRecord>> {
         self.query_artifacts("run_id = ?1", params![run])
+    }
+
+    fn add_promotion(&self, p: &NewPromotion) -> StoreResult<Option<PromotionRecord>> {
+        let outcome = self.with(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let artifact: Option<(String, i64, Option<String>)> = tx
+                .query_row(
+                    "SELECT name, version, shelf FROM artifacts WHERE id = ?1",
+                    params![p.artifact_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let Some((name, version, shelf)) = artifact else {
+                return Ok(Err(()));
+            };
+            // Already on the shelf: published there, or promoted before. Checked inside the
+            // write transaction so two promoters racing record it once.
+            let promoted: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM promotions WHERE artifact_id = ?1 AND env = ?2)",
+                params![p.artifact_id, p.env],
+                |r| r.get(0),
+            )?;
+            if promoted || shelf.as_deref() == Some(p.env.as_str()) {
+                return Ok(Ok(None));
+            }
+            let now = now_millis();
+            tx.execute(
+                "INSERT INTO promotions (artifact_id, env, from_env, by_who, run_id, tag, promoted_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![p.artifact_id, p.env, p.from, p.by, p.run, p.tag, now],
+            )?;
+            let id = tx.last_insert_rowid();
+            tx.commit()?;
+            Ok(Ok(Some(PromotionRecord {
+                id,
+                artifact_id: p.artifact_id,
+                name,
+                version,
+                env: p.env.clone(),
+                from: p.from.clone(),
+                by: p.by.clone(),
+                run: p.run,
+                tag: p.tag.clone(),
+                promoted_at: now,
+            })))
+        })?;
+        outcome.map_err(|()| StoreError::NotFound(format!("artifact id {}", p.artifact_id)))
+    }
+
+    fn promotions(&self, name: Option<&str>) -> StoreResult<Vec<PromotionRecord>> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT p.id, p.artifact_id, a.name, a.version, p.env, p.from_env, p.by_who, p.run_id, \
+                 p.tag, p.promoted_at FROM promotions p JOIN artifacts a ON a.id = p.artifact_id \
+                 WHERE (?1 IS NULL OR a.name = ?1) ORDER BY p.id",
+            )?;
+            let rows = stmt.query_map(params![name], |r| {
+                Ok(PromotionRecord {
+                    id: r.get(0)?,
+                    artifact_id: r.get(1)?,
+                    name: r.get(2)?,
+                    version: r.get(3)?,
+                    env: r.get(4)?,
+                    from: r.get(5)?,
+                    by: r.get(6)?,
+                    run: r.get(7)?,
+                    tag: r.get(8)?,
+                    promoted_at: r.get(9)?,
+                })
+            })?;
+            rows.collect()
+        })
     }
 
     fn acquire_lock(

@@ -53,6 +53,12 @@ pub trait Store: crate::ConfigStore + crate::StateStore + Send + Sync {
     fn add_artifact(&self, artifact: &NewArtifact) -> StoreResult<ArtifactRecord>;
     fn artifacts(&self, name: Option<&str>) -> StoreResult<Vec<ArtifactRecord>>;
     fn run_artifacts(&self, run: RunId) -> StoreResult<Vec<ArtifactRecord>>;
+    /// Record that an artifact version is on shelf `env` now. `Ok(None)` when it already was
+    /// (published or promoted there): checked and written in one transaction, so two promoters
+    /// racing record it once. `NotFound` when the artifact id does not exist.
+    fn add_promotion(&self, promotion: &NewPromotion) -> StoreResult<Option<PromotionRecord>>;
+    /// Promotions of artifact `name` (all when `None`), in the order they were recorded.
+    fn promotions(&self, name: Option<&str>) -> StoreResult<Vec<PromotionRecord>>;
 
     // Locks.
     /// Take lock `name`, or return who holds it.

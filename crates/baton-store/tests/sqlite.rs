@@ -235,6 +235,76 @@ fn artifact_versions_count_up_per_name() {
 }
 
 #[test]
+fn promotions_record_each_shelf_once() {
+    let (_dir, store) = store();
+    let run = store
+        .create_run(&new_run("build", Owner::current()))
+        .unwrap();
+    let built = store
+        .add_artifact(&NewArtifact {
+            name: "app.tgz".into(),
+            sha256: "aa".into(),
+            size: 3,
+            run,
+            pipeline: "build".into(),
+            stage: "package".into(),
+            commit: Some("c0ffee".into()),
+            branch: Some("develop".into()),
+            shelf: Some("dev".into()),
+        })
+        .unwrap();
+    let promotion = |env: &str, from: &str| NewPromotion {
+        artifact_id: built.id,
+        env: env.into(),
+        from: from.into(),
+        by: "me@here".into(),
+        run: None,
+        tag: None,
+    };
+    let first = store
+        .add_promotion(&promotion("integ", "dev"))
+        .unwrap()
+        .expect("recorded");
+    assert_eq!((first.name.as_str(), first.version), ("app.tgz", 1));
+    assert_eq!((first.env.as_str(), first.from.as_str()), ("integ", "dev"));
+    // Again, or to the shelf it was published to: nothing new is recorded.
+    assert!(
+        store
+            .add_promotion(&promotion("integ", "dev"))
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .add_promotion(&promotion("dev", "dev"))
+            .unwrap()
+            .is_none()
+    );
+    let second = NewPromotion {
+        run: Some(run),
+        tag: Some("v1".into()),
+        ..promotion("preprod", "integ")
+    };
+    store.add_promotion(&second).unwrap().expect("recorded");
+    let all = store.promotions(Some("app.tgz")).unwrap();
+    let shelves: Vec<_> = all.iter().map(|p| p.env.as_str()).collect();
+    assert_eq!(shelves, ["integ", "preprod"]);
+    assert_eq!(all[1].run, Some(run));
+    assert_eq!(all[1].tag.as_deref(), Some("v1"));
+    assert!(store.promotions(Some("other")).unwrap().is_empty());
+    // An unknown artifact is refused, and nothing is written.
+    let unknown = NewPromotion {
+        artifact_id: 999,
+        ..promotion("prod", "preprod")
+    };
+    assert!(matches!(
+        store.add_promotion(&unknown),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.promotions(None).unwrap().len(), 2);
+}
+
+#[test]
 fn blobs_are_content_addressed() {
     let dir = tempfile::tempdir().unwrap();
     let blobs = BlobStore::new(dir.path().join("blobs"));

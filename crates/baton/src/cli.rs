@@ -227,8 +227,25 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Debug, Subcommand)]
 pub enum ArtifactCommand {
-    /// List stored artifacts, newest version last.
+    /// List stored artifacts with every shelf they are on, newest version last.
     List(ArtifactListArgs),
+    /// Put an artifact version on ENV's shelf (from a shelf ENV's `promote_from` allows).
+    Promote(ArtifactPromoteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ArtifactPromoteArgs {
+    /// NAME or NAME@VERSION (default: the newest version on a shelf ENV promotes from).
+    #[arg(value_name = "NAME[@VERSION]")]
+    pub artifact: String,
+    /// The environment whose shelf receives it.
+    #[arg(long, value_name = "ENV")]
+    pub to: String,
+    /// Approve a promotion to an `approval: manual` environment.
+    #[arg(long)]
+    pub approve: bool,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
