@@ -17,6 +17,8 @@ pub struct Emitter {
     sinks: Arc<Vec<Arc<dyn EventSink>>>,
     /// The first store failure (disk full, …): the run fails with it instead of losing events.
     store_error: Arc<Mutex<Option<String>>>,
+    /// Secret values the run loaded: masked here, the one door to the store and every sink.
+    mask: crate::secrets::Mask,
 }
 
 impl Emitter {
@@ -26,7 +28,13 @@ impl Emitter {
             store,
             sinks,
             store_error: Arc::new(Mutex::new(None)),
+            mask: crate::secrets::Mask::default(),
         }
+    }
+
+    /// The run's secret mask (shared by every clone of this emitter).
+    pub fn mask(&self) -> &crate::secrets::Mask {
+        &self.mask
     }
 
     pub fn run(&self) -> RunId {
@@ -38,6 +46,11 @@ impl Emitter {
     }
 
     pub fn emit(&self, kind: EventKind) {
+        let kind = if self.mask.is_empty() {
+            kind
+        } else {
+            mask_event(&self.mask, kind)
+        };
         let event = Event {
             run: self.run,
             at: now_millis(),
@@ -65,5 +78,48 @@ impl Emitter {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+}
+
+/// `kind` with secret values replaced in every text it carries: output (per chunk — chunks
+/// end at line boundaries, so a value split across chunks only happens inside a line longer
+/// than the executor's 256 KiB line cap), failure reasons and messages.
+fn mask_event(mask: &crate::secrets::Mask, kind: EventKind) -> EventKind {
+    let text = |r: Option<String>| r.map(|r| mask.text(&r));
+    match kind {
+        EventKind::Output { step, data } => EventKind::Output {
+            step,
+            data: mask.bytes(&data),
+        },
+        EventKind::StepFinished {
+            step,
+            status,
+            exit_code,
+            signal,
+            reason,
+        } => EventKind::StepFinished {
+            step,
+            status,
+            exit_code,
+            signal,
+            reason: text(reason),
+        },
+        EventKind::StageFinished {
+            stage,
+            status,
+            reason,
+        } => EventKind::StageFinished {
+            stage,
+            status,
+            reason: text(reason),
+        },
+        EventKind::RunFinished { status, reason } => EventKind::RunFinished {
+            status,
+            reason: text(reason),
+        },
+        EventKind::Message { text: t } => EventKind::Message {
+            text: mask.text(&t),
+        },
+        other => other,
     }
 }

@@ -16,6 +16,7 @@ mod infra;
 mod pipeline;
 pub mod promotion;
 mod recovery;
+mod secrets;
 mod stage;
 mod step;
 mod targets;
@@ -27,6 +28,7 @@ pub use exec::{EXEC_STAGE, ExecRequest};
 pub use infra::{InfraFuture, InfraRunner};
 pub use pipeline::{Engine, RunOutcome, RunRequest};
 pub use recovery::recover_interrupted_runs;
+pub use secrets::{DEFAULT_SECRETS_ENV, MIN_MASKED_LEN, Mask, SecretLoadError, SecretSource};
 pub use targets::{LocalOnly, Targets};
 
 /// Output kept in the store per step; beyond it, bytes are counted and dropped (the limit is

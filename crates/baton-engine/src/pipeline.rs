@@ -54,6 +54,7 @@ pub struct Engine {
     pub log_limit: u64,
     infra: Option<Arc<dyn crate::infra::InfraRunner>>,
     configs: Option<Arc<dyn crate::configs::ConfigApplier>>,
+    secrets: Option<Arc<dyn crate::secrets::SecretSource>>,
 }
 
 /// What a run does besides the plain DAG walk.
@@ -92,7 +93,15 @@ impl Engine {
             log_limit: crate::DEFAULT_LOG_LIMIT,
             infra: None,
             configs: None,
+            secrets: None,
         }
+    }
+
+    /// Let stages' `secrets:` load through `source` (composed by the binary, like `with_infra`;
+    /// the engine does not depend on age).
+    pub fn with_secrets(mut self, source: Arc<dyn crate::secrets::SecretSource>) -> Engine {
+        self.secrets = Some(source);
+        self
     }
 
     /// Let `infra:` steps run through `runner` (the binary composes it; the engine cannot
@@ -290,8 +299,29 @@ impl Engine {
                     .find(|e| e.branch.as_deref() == Some(b))
             })
             .map(|e| e.name.clone());
-        let env = self.step_env(rc, &emitter, &cancel);
+        let mut env = self.step_env(rc, &emitter, &cancel);
+        let secrets = self.stage_secrets(pipeline, env_name.as_deref(), &emitter);
         emitter.emit(EventKind::RunStarted);
+        match secrets {
+            Ok(secrets) => {
+                Arc::get_mut(&mut env)
+                    .expect("the run's step environment is not shared yet")
+                    .secrets = secrets;
+            }
+            Err((stage, reason)) => {
+                // Nothing has run yet: the stage naming the secret fails, and the run with it.
+                emitter.emit(EventKind::StageStarted {
+                    stage: stage.clone(),
+                });
+                emitter.emit(EventKind::StageFinished {
+                    stage: stage.clone(),
+                    status: Status::Failed,
+                    reason: Some(reason.clone()),
+                });
+                let reason = format!("stage `{stage}` failed: {reason}");
+                return Ok(finish(&emitter, Status::Failed, Some(reason)));
+            }
+        }
         let (status, reason) = match mode {
             Mode::Normal { reuse } => {
                 Walk::new(self, pipeline, env.clone(), shelf, reuse)
@@ -301,6 +331,82 @@ impl Engine {
             Mode::Rollback { of, stages } => self.rollback_stages(pipeline, &env, of, stages).await,
         };
         Ok(finish(&emitter, status, reason))
+    }
+
+    /// Every secret the pipeline's stages name, loaded (and masked) before any stage runs, so a
+    /// missing one fails the run before it does anything. Err: (stage, reason).
+    fn stage_secrets(
+        &self,
+        pipeline: &Pipeline,
+        env_name: Option<&str>,
+        emitter: &Emitter,
+    ) -> Result<crate::secrets::StageSecrets, (String, String)> {
+        let env = env_name.unwrap_or(crate::secrets::DEFAULT_SECRETS_ENV);
+        let mut names: Vec<String> = pipeline
+            .stages
+            .values()
+            .flat_map(|s| s.secrets.iter().map(|n| n.value.clone()))
+            .collect();
+        names.sort();
+        names.dedup();
+        let Some(first) = pipeline.stages.values().find(|s| !s.secrets.is_empty()) else {
+            return Ok(HashMap::new());
+        };
+        let Some(source) = &self.secrets else {
+            return Err((
+                first.name.clone(),
+                "`secrets:` are not available in this build of baton".into(),
+            ));
+        };
+        let values = match source.load(env, &names) {
+            Ok(values) => values,
+            Err(crate::secrets::SecretLoadError::Failed(reason)) => {
+                return Err((first.name.clone(), reason));
+            }
+            Err(crate::secrets::SecretLoadError::Missing(missing)) => {
+                let stage = pipeline
+                    .stages
+                    .values()
+                    .find(|s| s.secrets.iter().any(|n| missing.contains(&n.value)))
+                    .unwrap_or(first);
+                let missing: Vec<&String> = stage
+                    .secrets
+                    .iter()
+                    .map(|n| &n.value)
+                    .filter(|n| missing.contains(n))
+                    .collect();
+                let fix: Vec<String> = missing
+                    .iter()
+                    .map(|n| format!("`baton secret set {n} --env {env}`"))
+                    .collect();
+                let list: Vec<String> = missing.iter().map(|n| format!("`{n}`")).collect();
+                return Err((
+                    stage.name.clone(),
+                    format!(
+                        "secret {} not set in environment `{env}`; set it with {}",
+                        list.join(", "),
+                        fix.join(", ")
+                    ),
+                ));
+            }
+        };
+        for (_, value) in &values {
+            emitter.mask().add(value);
+        }
+        let values: HashMap<String, String> = values.into_iter().collect();
+        Ok(pipeline
+            .stages
+            .values()
+            .filter(|s| !s.secrets.is_empty())
+            .map(|s| {
+                let vars = s
+                    .secrets
+                    .iter()
+                    .filter_map(|n| values.get(&n.value).map(|v| (n.value.clone(), v.clone())))
+                    .collect();
+                (s.name.clone(), vars)
+            })
+            .collect())
     }
 
     /// The named environment, if any; naming one that does not exist is an error.
@@ -352,6 +458,7 @@ impl Engine {
             log_limit: self.log_limit,
             infra: self.infra.clone(),
             configs: self.configs.clone(),
+            secrets: HashMap::new(),
         })
     }
 
@@ -484,6 +591,8 @@ pub(crate) fn finish(
         status = Status::Failed;
         reason = Some(format!("the store could not record the run: {store_error}"));
     }
+    // The caller prints it: masked like the event.
+    let reason = reason.map(|r| emitter.mask().text(&r));
     emitter.emit(EventKind::RunFinished {
         status,
         reason: reason.clone(),

@@ -31,6 +31,8 @@ pub struct StepEnv {
     pub infra: Option<Arc<dyn crate::infra::InfraRunner>>,
     /// Applies `config:` steps; `None` when the binary did not provide one.
     pub configs: Option<Arc<dyn crate::configs::ConfigApplier>>,
+    /// The secrets each stage names (stage → NAME, value), loaded before any stage ran.
+    pub secrets: std::collections::HashMap<String, Vec<(String, String)>>,
 }
 
 /// What a step does, borrowed from the model.
@@ -222,6 +224,11 @@ async fn run_command(
                 return StepResult::failed(format!("template error in env `{name}`: {}", e.message));
             }
         }
+    }
+    // Secret values are not templates: a `{{` in a password must stay as it is. On nodes they
+    // travel in the command line over the encrypted SSH channel; they are never stored.
+    if let Some(secrets) = env.secrets.get(&step.stage) {
+        vars.extend(secrets.iter().cloned());
     }
     let spec = CommandSpec {
         script,

@@ -70,6 +70,9 @@ pub enum Command {
     /// Configurations: list, validate, diff, apply [--check], rollback [--to N], history.
     #[command(subcommand)]
     Config(crate::commands::config::ConfigCommand),
+    /// Encrypted secrets (`secrets/<env>.yaml`): set, get, list, rm, keygen.
+    #[command(subcommand)]
+    Secret(crate::commands::secret::SecretCommand),
     /// Refresh real state and show what `apply` would change; exit 3 when changes are pending.
     Plan(PlanArgs),
     /// Apply the plan: create, update, replace and destroy resources in dependency order.

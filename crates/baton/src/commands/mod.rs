@@ -13,6 +13,7 @@ pub mod pipelines;
 pub mod run;
 pub mod runs;
 pub mod schema;
+pub mod secret;
 pub mod show;
 pub mod ssh_mux;
 pub mod validate;

@@ -147,7 +147,10 @@ where
             app.state_dir.clone(),
         )
         .with_infra(crate::commands::infra::step_runner(app, targets.clone()))
-        .with_configs(crate::commands::config::step_applier(app, targets.clone())),
+        .with_configs(crate::commands::config::step_applier(app, targets.clone()))
+        .with_secrets(Arc::new(baton_secrets::ProjectSecrets::new(
+            &app.project.root,
+        ))),
     );
     let runtime = crate::app::runtime()?;
     let outcome = runtime.block_on(async {

@@ -1,0 +1,325 @@
+//! Secrets through the real binary: keygen, set/get/list/rm, injection into stages (local and
+//! over SSH), masking in logs and the store, and the refusals.
+
+mod common;
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use common::nodes::TestNodes;
+use common::{Project, Run};
+
+/// A user: a home directory holding `~/.config/baton/identity.txt` once `keygen` ran.
+struct User {
+    home: tempfile::TempDir,
+}
+
+impl User {
+    fn new() -> User {
+        User {
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn identity(&self) -> PathBuf {
+        self.home.path().join(".config/baton/identity.txt")
+    }
+
+    /// `baton ARGS` as this user (HOME set, no BATON_IDENTITY), `stdin` piped in.
+    fn baton(&self, p: &Project, args: &[&str], stdin: &str) -> Run {
+        let mut cmd = p.command(args);
+        cmd.env("HOME", self.home.path())
+            .env_remove("BATON_IDENTITY")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("baton starts");
+        // baton may refuse before reading stdin (a bad name): a closed pipe is not a failure.
+        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+        let out = child.wait_with_output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Create the identity; returns the public recipient.
+    fn keygen(&self, p: &Project) -> String {
+        let out = self.baton(p, &["secret", "keygen"], "");
+        out.code(0);
+        out.stdout.trim().to_string()
+    }
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path)
+                && bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+fn with_recipients(p: &Project, yaml: &str, recipients: &[&str]) {
+    p.write(
+        "baton.yaml",
+        &format!(
+            "secrets: {{ recipients: [{}] }}\n{yaml}",
+            recipients.join(", ")
+        ),
+    );
+}
+
+const PIPELINE: &str = r#"
+environments: { prod: {} }
+pipelines:
+  deploy:
+    env: prod
+    stages:
+      show:
+        secrets: [DB_PASSWORD]
+        run: 'echo "password is $DB_PASSWORD"; test ${#DB_PASSWORD} = 17'
+"#;
+
+#[test]
+fn set_get_list_rm_round_trip_with_a_generated_identity() {
+    let user = User::new();
+    let p = Project::new("");
+    let public = user.keygen(&p);
+    assert!(public.starts_with("age1"), "{public}");
+    let mode = std::fs::metadata(user.identity())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    // A second keygen never replaces the key.
+    user.baton(&p, &["secret", "keygen"], "")
+        .code(1)
+        .stderr_has("already exists");
+    with_recipients(&p, PIPELINE, &[&public]);
+
+    user.baton(
+        &p,
+        &["secret", "set", "DB_PASSWORD", "--env", "prod"],
+        "pa55-w0rd {{ x }}\n",
+    )
+    .code(0);
+    user.baton(
+        &p,
+        &["secret", "set", "API_TOKEN", "--env", "prod"],
+        "tok-987654\n\n",
+    )
+    .code(0);
+    user.baton(&p, &["secret", "get", "DB_PASSWORD", "--env", "prod"], "")
+        .code(0);
+    let got = user.baton(&p, &["secret", "get", "DB_PASSWORD", "--env", "prod"], "");
+    assert_eq!(
+        got.stdout, "pa55-w0rd {{ x }}",
+        "a single trailing newline is dropped"
+    );
+    let got = user.baton(&p, &["secret", "get", "API_TOKEN", "--env", "prod"], "");
+    assert_eq!(
+        got.stdout, "tok-987654\n\n",
+        "two trailing newlines are kept"
+    );
+
+    // One entry per key, no plaintext.
+    let text = std::fs::read_to_string(p.file("secrets/prod.yaml")).unwrap();
+    assert!(
+        !text.contains("pa55") && !text.contains("tok-987654"),
+        "{text}"
+    );
+    assert_eq!(text.matches("BEGIN AGE ENCRYPTED FILE").count(), 2);
+    assert_eq!(text.lines().filter(|l| *l == "DB_PASSWORD:").count(), 1);
+
+    let listed = user
+        .baton(&p, &["secret", "list", "--env", "prod", "--json"], "")
+        .json();
+    assert_eq!(listed[0]["name"], "API_TOKEN");
+    assert_eq!(listed[1]["name"], "DB_PASSWORD");
+    assert_eq!(listed[1]["recipients"], serde_json::json!([public]));
+    assert_eq!(listed[1]["current"], true);
+    user.baton(&p, &["secret", "list", "--env", "prod"], "")
+        .code(0)
+        .stdout_has("DB_PASSWORD");
+    // The default environment is a separate file.
+    let listed = user.baton(&p, &["secret", "list", "--json"], "").json();
+    assert_eq!(listed, serde_json::json!([]));
+
+    user.baton(&p, &["secret", "rm", "API_TOKEN", "--env", "prod"], "")
+        .code(0);
+    user.baton(&p, &["secret", "get", "API_TOKEN", "--env", "prod"], "")
+        .code(2)
+        .stderr_has("`API_TOKEN` is not set in environment `prod`");
+    user.baton(&p, &["secret", "rm", "DB_PASSWORT", "--env", "prod"], "")
+        .code(2)
+        .stderr_has("did you mean `DB_PASSWORD`");
+}
+
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    let user = User::new();
+    let p = Project::new("environments: { prod: {} }\n");
+    // No recipients: the fix is named.
+    let public = user.keygen(&p);
+    user.baton(&p, &["secret", "set", "A_KEY"], "value\n")
+        .code(1)
+        .stderr_has("no `secrets.recipients`")
+        .stderr_has("baton secret keygen");
+    with_recipients(&p, "environments: { prod: {} }\n", &[&public]);
+    user.baton(&p, &["secret", "set", "lower"], "value\n")
+        .code(2)
+        .stderr_has("not a valid secret name");
+    user.baton(&p, &["secret", "set", "A_KEY", "--env", "prdo"], "value\n")
+        .code(2)
+        .stderr_has("unknown environment `prdo`")
+        .stderr_has("did you mean `prod`");
+    user.baton(&p, &["secret", "set", "A_KEY"], "")
+        .code(2)
+        .stderr_has("empty value");
+    assert!(!p.file("secrets").exists(), "nothing was written");
+    user.baton(&p, &["secret", "set", "A_KEY"], "abc\n")
+        .code(0)
+        .stderr_has("will not be masked");
+}
+
+#[test]
+fn a_wrong_identity_fails_clearly() {
+    let (alice, bob) = (User::new(), User::new());
+    let p = Project::new("");
+    let alice_key = alice.keygen(&p);
+    let bob_key = bob.keygen(&p);
+    with_recipients(&p, "", &[&alice_key]);
+    alice
+        .baton(&p, &["secret", "set", "TOKEN"], "s3cret-value")
+        .code(0);
+    bob.baton(&p, &["secret", "get", "TOKEN"], "")
+        .code(1)
+        .stderr_has("cannot decrypt secret `TOKEN`")
+        .stderr_has(&alice_key)
+        .stderr_has(&bob_key);
+    // No identity at all: the fix is named.
+    let nobody = User::new();
+    nobody
+        .baton(&p, &["secret", "get", "TOKEN"], "")
+        .code(1)
+        .stderr_has("baton secret keygen");
+    // BATON_IDENTITY points at another identity file.
+    let out = {
+        let mut cmd = p.command(&["secret", "get", "TOKEN"]);
+        cmd.env("HOME", bob.home.path())
+            .env("BATON_IDENTITY", alice.identity());
+        cmd.output().unwrap()
+    };
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "s3cret-value");
+}
+
+#[test]
+fn a_group_readable_identity_is_refused() {
+    let user = User::new();
+    let p = Project::new("");
+    let public = user.keygen(&p);
+    with_recipients(&p, "", &[&public]);
+    user.baton(&p, &["secret", "set", "TOKEN"], "s3cret-value")
+        .code(0);
+    std::fs::set_permissions(user.identity(), std::fs::Permissions::from_mode(0o640)).unwrap();
+    user.baton(&p, &["secret", "get", "TOKEN"], "")
+        .code(1)
+        .stderr_has("too open")
+        .stderr_has("chmod 600");
+}
+
+#[test]
+fn a_stage_gets_its_secret_and_output_is_masked_everywhere() {
+    let user = User::new();
+    let p = Project::new("");
+    let public = user.keygen(&p);
+    with_recipients(&p, PIPELINE, &[&public]);
+    user.baton(
+        &p,
+        &["secret", "set", "DB_PASSWORD", "--env", "prod"],
+        "pa55-w0rd {{ x }}",
+    )
+    .code(0);
+    let run = user.baton(&p, &["run", "deploy"], "");
+    run.code(0);
+    assert!(!run.stdout.contains("pa55"), "{}", run.stdout);
+    user.baton(&p, &["logs", "1"], "")
+        .code(0)
+        .stdout_has("password is ***");
+    assert_eq!(
+        files_containing(&p.file(".baton"), "pa55-w0rd"),
+        Vec::<PathBuf>::new()
+    );
+}
+
+#[test]
+fn a_missing_secret_fails_the_stage_before_anything_runs() {
+    let user = User::new();
+    let p = Project::new("");
+    let public = user.keygen(&p);
+    with_recipients(
+        &p,
+        r#"
+environments: { prod: {} }
+pipelines:
+  deploy:
+    env: prod
+    stages:
+      first: { run: "touch first.ran" }
+      second: { needs: [first], secrets: [NOT_THERE], run: "touch second.ran" }
+"#,
+        &[&public],
+    );
+    user.baton(&p, &["run", "deploy"], "").code(1);
+    assert!(!p.file("first.ran").exists() && !p.file("second.ran").exists());
+    assert_eq!(p.stage_status(1, "second"), "failed");
+    let report = p.show(1);
+    let reason = report["run"]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reason.contains("`NOT_THERE`")
+            && reason.contains("`prod`")
+            && reason.contains("baton secret set NOT_THERE --env prod"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_secret_reaches_a_command_on_an_ssh_node_and_is_masked() {
+    let nodes = TestNodes::start(1);
+    let user = User::new();
+    let p = Project::new("");
+    let public = user.keygen(&p);
+    let yaml = format!(
+        "{}pipelines:\n  remote:\n    stages:\n      use:\n        targets: all\n        secrets: [API_KEY]\n        run: 'echo \"key=$API_KEY on $BATON_NODE\"; test ${{#API_KEY}} = 13'\n",
+        nodes.baton_yaml()
+    );
+    with_recipients(&p, &yaml, &[&public]);
+    user.baton(&p, &["secret", "set", "API_KEY"], "it's-a-s3cret\n")
+        .code(0);
+    user.baton(&p, &["run", "remote"], "").code(0);
+    user.baton(&p, &["logs", "1"], "")
+        .code(0)
+        .stdout_has(&format!("key=*** on {}", nodes.name(0)));
+    assert_eq!(
+        files_containing(&p.file(".baton"), "s3cret"),
+        Vec::<PathBuf>::new()
+    );
+}
