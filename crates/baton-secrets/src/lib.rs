@@ -113,7 +113,8 @@ impl Secrets {
     ) -> Result<(), SecretError> {
         check_name(name)?;
         let armored = encrypt(value, recipients)?;
-        // Read after encrypting: a bad recipient must not get as far as touching the file.
+        // Lock and read after encrypting: a bad recipient must not get as far as the file.
+        let _lock = self.lock()?;
         let mut file = self.read(env)?;
         file.entries.insert(
             name.to_string(),
@@ -142,11 +143,30 @@ impl Secrets {
 
     pub fn remove(&self, env: &str, name: &str) -> Result<(), SecretError> {
         check_name(name)?;
+        let _lock = if self.root.is_dir() {
+            Some(self.lock()?)
+        } else {
+            None
+        };
         let mut file = self.read(env)?;
         if file.entries.remove(name).is_none() {
             return Err(self.not_found(env, name, &file));
         }
         file.write(&self.path(env), env)
+    }
+
+    /// Serialize read-modify-write between processes: two `secret set` at once would each
+    /// rename their own version into place and lose the other's key. The lock is on the
+    /// directory itself, so no lock file ends up in the project's version control.
+    fn lock(&self) -> Result<std::fs::File, SecretError> {
+        let io = |e: std::io::Error| SecretError::Io {
+            path: self.root.display().to_string(),
+            reason: e.to_string(),
+        };
+        std::fs::create_dir_all(&self.root).map_err(io)?;
+        let dir = std::fs::File::open(&self.root).map_err(io)?;
+        dir.lock().map_err(io)?;
+        Ok(dir)
     }
 
     fn not_found(&self, env: &str, name: &str, file: &SecretFile) -> SecretError {
@@ -337,6 +357,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("did you mean `DB_PASSWORD`"), "{err}");
+    }
+
+    #[test]
+    fn concurrent_sets_lose_no_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let (id, public) = keypair(dir.path(), "id.txt");
+        let secrets = Secrets::new(dir.path());
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                let (secrets, public) = (&secrets, &public);
+                s.spawn(move || {
+                    let name = format!("KEY_{i}");
+                    secrets
+                        .set(
+                            "default",
+                            &name,
+                            &format!("value-{i}"),
+                            std::slice::from_ref(public),
+                        )
+                        .unwrap();
+                });
+            }
+        });
+        let file = secrets.read("default").unwrap();
+        assert_eq!(file.entries.len(), 8);
+        assert_eq!(secrets.get("default", "KEY_5", &id).unwrap(), "value-5");
     }
 
     #[test]
