@@ -289,6 +289,10 @@ fn step_works(stage: &Stage) -> Vec<(String, StepWork<'_>)> {
                 Step::Config(name) => {
                     vec![(label("config", &name.value), StepWork::Config(&name.value))]
                 }
+                Step::Promote(spec) => {
+                    let text = format!("{} → {}", spec.artifact.as_str(), spec.to.as_str());
+                    vec![(label("promote", &text), StepWork::Promote(spec))]
+                }
                 other => vec![(
                     other.kind().to_string(),
                     StepWork::Unavailable(format!(

@@ -42,6 +42,7 @@ pub enum StepWork<'a> {
     Upload(&'a Upload),
     Infra(baton_model::InfraAction),
     Config(&'a str),
+    Promote(&'a baton_model::Promote),
     /// A step kind this build cannot perform yet; it fails with this explanation.
     Unavailable(String),
 }
@@ -153,6 +154,13 @@ pub async fn run_step(
                 None => {
                     StepResult::failed("the `config` step is not available in this build of baton")
                 }
+            },
+            StepWork::Promote(spec) => match promote(env, spec) {
+                Ok(line) => {
+                    output.push(line.as_bytes());
+                    StepResult::ok()
+                }
+                Err(reason) => StepResult::failed(reason),
             },
             StepWork::Unavailable(reason) => StepResult::failed(reason),
         }
@@ -327,6 +335,50 @@ async fn upload(
     executor.upload(&spec).await.map_err(|e| e.to_string())?;
     output.push(format!("uploaded {} → {}:{dest}\n", source.display(), step.target).as_bytes());
     Ok(())
+}
+
+/// The `promote:` step: the same promotion as `baton artifact promote`, from the run's own
+/// environment's shelf, with the run recorded as the promoter. It never approves: an
+/// `approval: manual` environment needs a person's `--approve`.
+fn promote(env: &StepEnv, spec: &baton_model::Promote) -> Result<String, String> {
+    use crate::promotion::{PromoteError, PromoteRequest, Promoted};
+    let Some(from) = env.rc.env_name.clone() else {
+        return Err(format!(
+            "the `promote` step promotes from its run's environment shelf, and this run has no \
+             environment: give the pipeline or stage an `env:` or run it with `--env` \
+             (`{}` to `{}`)",
+            spec.artifact.as_str(),
+            spec.to.as_str()
+        ));
+    };
+    let request = PromoteRequest {
+        name: spec.artifact.as_str().to_string(),
+        version: None,
+        to: spec.to.as_str().to_string(),
+        approve: false,
+        from: Some(from),
+        run: Some(env.rc.run),
+    };
+    let store = env.emitter.store();
+    match crate::promotion::promote(&env.rc.project, store.as_ref(), &request) {
+        Ok(Promoted::Recorded(r)) => Ok(format!(
+            "promoted {}@{} {} → {}{}\n",
+            r.name,
+            r.version,
+            r.from,
+            r.env,
+            r.tag.map(|t| format!(", tagged `{t}`")).unwrap_or_default()
+        )),
+        Ok(Promoted::AlreadyThere { name, version }) => Ok(format!(
+            "{name}@{version} is already on the `{}` shelf: nothing to do\n",
+            request.to
+        )),
+        Err(PromoteError::Refused {
+            message,
+            hint: Some(hint),
+        }) => Err(format!("{message} ({hint})")),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Sends a step's output to the event stream, keeping at most `log_limit` bytes.

@@ -257,3 +257,51 @@ fn a_tag_on_another_commit_refuses_the_promotion_and_records_nothing() {
         .stderr_has("git tag `v1-prod` already exists on commit");
     assert!(shelves(&p, &["--env", "prod"]).is_empty());
 }
+
+#[test]
+fn the_promote_step_promotes_from_its_runs_shelf_but_cannot_approve() {
+    let yaml = format!(
+        "{}{}",
+        PROJECT.replace("gate: [smoke]", "gate: []"),
+        r#"
+  to_preprod:
+    env: integ
+    stages: { p: { steps: [ { promote: { artifact: app.tgz, to: preprod } } ] } }
+  to_prod:
+    env: preprod
+    stages: { p: { steps: [ { promote: { artifact: app.tgz, to: prod } } ] } }
+"#
+    );
+    let (p, _) = repo(&yaml, "develop");
+    p.baton(&["run", "build"]).code(0);
+    // The run's own shelf (integ) does not hold it yet.
+    p.baton(&["run", "to_preprod"]).code(1);
+    p.baton(&["logs", "2"])
+        .code(0)
+        .stdout_has("`app.tgz@1` is on `dev`; `preprod` promotes only from `integ`");
+    p.baton(&["artifact", "promote", "app.tgz", "--to", "integ"])
+        .code(0);
+    p.baton(&["run", "to_preprod"]).code(0);
+    p.baton(&["logs", "3"])
+        .code(0)
+        .stdout_has("app.tgz@1 integ → preprod");
+    // The run whose step promoted it is recorded as the promoter.
+    let promoted = p
+        .baton(&["artifact", "list", "--env", "preprod", "--json"])
+        .code(0)
+        .json();
+    assert_eq!(promoted.as_array().unwrap().len(), 1);
+    assert_eq!(promoted[0]["promotions"][0]["run"], serde_json::Value::Null);
+    let record = &promoted[0]["promotions"][1];
+    assert_eq!(
+        (record["from"].as_str(), record["env"].as_str()),
+        (Some("integ"), Some("preprod"))
+    );
+    assert_eq!(record["run"], 3);
+    // A step never approves.
+    p.baton(&["run", "to_prod"]).code(1);
+    p.baton(&["logs", "4"])
+        .code(0)
+        .stdout_has("`prod` needs manual approval: a `promote:` step cannot approve it");
+    assert!(shelves(&p, &["--env", "prod"]).is_empty());
+}

@@ -1,5 +1,5 @@
 use baton_engine::promotion::{self, PromoteError, PromoteRequest, Promoted};
-use baton_store::ArtifactRecord;
+use baton_store::{ArtifactRecord, PromotionRecord};
 use serde::Serialize;
 
 use crate::app::{App, CommandResult, EXIT_OK, Failure, Style, Ui};
@@ -19,6 +19,8 @@ struct Listed {
     #[serde(flatten)]
     artifact: ArtifactRecord,
     shelves: Vec<String>,
+    /// How it reached each shelf after the first: from where, when, by whom, which run.
+    promotions: Vec<PromotionRecord>,
 }
 
 fn list(cli: &Cli, ui: &Ui, args: &ArtifactListArgs) -> CommandResult {
@@ -37,6 +39,11 @@ fn list(cli: &Cli, ui: &Ui, args: &ArtifactListArgs) -> CommandResult {
             shelves: promotion::shelves(&artifact, &promotions)
                 .into_iter()
                 .map(|(s, _)| s)
+                .collect(),
+            promotions: promotions
+                .iter()
+                .filter(|p| p.artifact_id == artifact.id)
+                .cloned()
                 .collect(),
             artifact,
         })
