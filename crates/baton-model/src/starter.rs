@@ -54,7 +54,8 @@ pipelines:
 # notifications:
 #   ops: { webhook: { url: "https://chat.example.com/hook" } }
 
-# Encrypted secrets (`baton secret set NAME`):
+# Encrypted secrets: `baton secret keygen` prints your recipient; list it here, then
+# `echo VALUE | baton secret set NAME [--env E]`; stages get them with `secrets: [NAME]`.
 # secrets: { recipients: [age1...] }
 "#;
 
