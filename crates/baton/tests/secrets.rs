@@ -323,3 +323,44 @@ fn a_secret_reaches_a_command_on_an_ssh_node_and_is_masked() {
         Vec::<PathBuf>::new()
     );
 }
+
+#[test]
+fn multi_line_secrets_are_masked_line_by_line_and_rollback_gets_them() {
+    let user = User::new();
+    let p = Project::new("");
+    let public = user.keygen(&p);
+    with_recipients(
+        &p,
+        r#"
+pipelines:
+  p:
+    stages:
+      a:
+        secrets: [TLS_KEY]
+        run: 'printf "%s\n" "$TLS_KEY"'
+        rollback: 'printf "rollback sees %s\n" "$TLS_KEY" > rollback.out; echo "undo with $TLS_KEY"'
+      b: { needs: [a], run: "false" }
+"#,
+        &[&public],
+    );
+    let key =
+        "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0\nAQEFAASCBKcwggSjAgEAAoIB\n-----END KEY-----";
+    user.baton(&p, &["secret", "set", "TLS_KEY"], &format!("{key}\n"))
+        .code(0);
+    user.baton(&p, &["run", "p"], "").code(1);
+    // The rollback command got the real value...
+    assert_eq!(
+        std::fs::read_to_string(p.file("rollback.out")).unwrap(),
+        format!("rollback sees {key}\n")
+    );
+    // ...and no line of it reached the logs or the store.
+    let logs = user.baton(&p, &["logs", "1"], "");
+    logs.code(0).stdout_has("undo with ***");
+    for line in key.lines() {
+        assert!(!logs.stdout.contains(line), "{line} in\n{}", logs.stdout);
+        assert_eq!(
+            files_containing(&p.file(".baton"), line),
+            Vec::<PathBuf>::new()
+        );
+    }
+}
