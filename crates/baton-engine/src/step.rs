@@ -229,7 +229,10 @@ async fn run_command(
         match template::render(value, &ctx) {
             Ok(rendered) => vars.push((name.clone(), rendered)),
             Err(e) => {
-                return StepResult::failed(format!("template error in env `{name}`: {}", e.message));
+                return StepResult::failed(format!(
+                    "template error in env `{name}`: {}",
+                    e.message
+                ));
             }
         }
     }
