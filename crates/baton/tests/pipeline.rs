@@ -298,28 +298,10 @@ fn branch_and_commit_come_from_the_git_checkout() {
     let p = Project::new(
         "pipelines: { p: { stages: { a: { run: 'echo \"$BATON_BRANCH $BATON_COMMIT\"' } } } }\n",
     );
-    let git = |args: &[&str]| {
-        let ok = std::process::Command::new("git")
-            .args(args)
-            .current_dir(p.path())
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "git {args:?}");
-    };
-    git(&["init", "-q", "-b", "trunk"]);
-    git(&["add", "baton.yaml"]);
-    git(&["commit", "-q", "-m", "init"]);
-    let head = std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .current_dir(p.path())
-        .output()
-        .unwrap();
-    let head = String::from_utf8(head.stdout).unwrap().trim().to_string();
+    p.git(&["init", "-q", "-b", "trunk"]);
+    p.git(&["add", "baton.yaml"]);
+    p.git(&["commit", "-q", "-m", "init"]);
+    let head = p.git(&["rev-parse", "HEAD"]);
     p.baton(&["run", "p"]).code(0);
     p.baton(&["logs", "1"])
         .code(0)
