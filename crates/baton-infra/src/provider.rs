@@ -240,11 +240,15 @@ pub trait ResourceType: Send + Sync {
         ctx: &'a Context,
         req: ChangeRequest<'a>,
     ) -> BoxFuture<'a, ChangeResponse>;
+    /// Bring an existing resource to the desired attributes. Most types converge the same way
+    /// they create (write the file, make the directory): that is the default.
     fn update<'a>(
         &'a self,
         ctx: &'a Context,
         req: ChangeRequest<'a>,
-    ) -> BoxFuture<'a, ChangeResponse>;
+    ) -> BoxFuture<'a, ChangeResponse> {
+        self.create(ctx, req)
+    }
     fn delete<'a>(
         &'a self,
         ctx: &'a Context,

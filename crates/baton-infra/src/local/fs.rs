@@ -96,13 +96,6 @@ impl ResourceType for File {
     ) -> BoxFuture<'a, ChangeResponse> {
         Box::pin(write_file(ctx, req))
     }
-    fn update<'a>(
-        &'a self,
-        ctx: &'a Context,
-        req: ChangeRequest<'a>,
-    ) -> BoxFuture<'a, ChangeResponse> {
-        Box::pin(write_file(ctx, req))
-    }
     fn delete<'a>(
         &'a self,
         ctx: &'a Context,
@@ -127,13 +120,6 @@ impl ResourceType for Directory {
         Box::pin(read(ctx, req, Kind::Directory))
     }
     fn create<'a>(
-        &'a self,
-        ctx: &'a Context,
-        req: ChangeRequest<'a>,
-    ) -> BoxFuture<'a, ChangeResponse> {
-        Box::pin(make_directory(ctx, req))
-    }
-    fn update<'a>(
         &'a self,
         ctx: &'a Context,
         req: ChangeRequest<'a>,
@@ -169,13 +155,6 @@ impl ResourceType for Symlink {
         Box::pin(read(ctx, req, Kind::Symlink))
     }
     fn create<'a>(
-        &'a self,
-        ctx: &'a Context,
-        req: ChangeRequest<'a>,
-    ) -> BoxFuture<'a, ChangeResponse> {
-        Box::pin(make_symlink(ctx, req))
-    }
-    fn update<'a>(
         &'a self,
         ctx: &'a Context,
         req: ChangeRequest<'a>,

@@ -503,13 +503,6 @@ impl ResourceType for Cron {
     ) -> BoxFuture<'a, ChangeResponse> {
         Box::pin(write_cron(ctx, req))
     }
-    fn update<'a>(
-        &'a self,
-        ctx: &'a Context,
-        req: ChangeRequest<'a>,
-    ) -> BoxFuture<'a, ChangeResponse> {
-        Box::pin(write_cron(ctx, req))
-    }
     fn delete<'a>(
         &'a self,
         ctx: &'a Context,
