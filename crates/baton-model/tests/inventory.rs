@@ -3,30 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
+mod common;
+
 use baton_model::*;
+use common::{Fixture, project};
 use serde_json::{Value, json};
 
-struct Dir {
-    dir: tempfile::TempDir,
-    main: PathBuf,
-}
-
-fn project(main: &str, others: &[(&str, &str)]) -> Dir {
-    let dir = tempfile::tempdir().unwrap();
-    let main_path = dir.path().join("baton.yaml");
-    std::fs::write(&main_path, main).unwrap();
-    for (name, text) in others {
-        let path = dir.path().join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    Dir {
-        dir,
-        main: main_path,
-    }
-}
-
-fn load_ok(main: &str, others: &[(&str, &str)]) -> (Project, Dir) {
+fn load_ok(main: &str, others: &[(&str, &str)]) -> (Project, Fixture) {
     let d = project(main, others);
     match load(&d.main) {
         Ok(p) => (p, d),

@@ -1,9 +1,10 @@
 //! Loading whole projects from disk: the SPEC example, and every kind of problem reported with
 //! its exact place.
 
-use std::path::PathBuf;
+mod common;
 
 use baton_model::*;
+use common::project;
 
 /// SPEC.md §1-§5 combined.
 const FULL: &str = r#"project: shop
@@ -89,27 +90,6 @@ notifications:
 secrets: { recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p] }
 server: { listen: "127.0.0.1:8080", tokens: [{ name: ci, secret: CI_TOKEN, role: operator }] }
 "#;
-
-struct Project_ {
-    _dir: tempfile::TempDir,
-    main: PathBuf,
-}
-
-/// A project directory holding `baton.yaml` and further files.
-fn project(main: &str, others: &[(&str, &str)]) -> Project_ {
-    let dir = tempfile::tempdir().unwrap();
-    let main_path = dir.path().join("baton.yaml");
-    std::fs::write(&main_path, main).unwrap();
-    for (name, text) in others {
-        let path = dir.path().join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    Project_ {
-        _dir: dir,
-        main: main_path,
-    }
-}
 
 fn load_ok(main: &str) -> Project {
     let p = project(main, &[]);
