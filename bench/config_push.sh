@@ -133,24 +133,7 @@ for N in $CONFIG_NODES; do
   cd "$STATE"
 
   if [ -n "$PLAYBOOK" ]; then
-    cat >"$STATE/ansible.cfg" <<EOF
-[defaults]
-inventory = $STATE/inventory.yml
-forks = $N
-host_key_checking = True
-gathering = explicit
-interpreter_python = /usr/bin/python3
-retry_files_enabled = False
-local_tmp = $STATE/ansible-local
-timeout = 30
-nocows = True
-
-[ssh_connection]
-ssh_args = -F $STATE/ssh_config -o ControlMaster=auto -o ControlPersist=300s
-control_path_dir = $STATE/cp-ansible
-pipelining = True
-EOF
-    export ANSIBLE_CONFIG=$STATE/ansible.cfg
+    write_ansible_cfg "$STATE" "$N"
     ansible_cmd=("$PLAYBOOK" -f "$N" -e "state=$STATE" "$KIT/push.yml")
     remove_files
     "${ansible_cmd[@]}" >"$STATE/check.log" 2>&1 || true

@@ -200,24 +200,7 @@ for N in $FANOUT_NODES; do
   # Ansible: the kit's ansible.cfg (ansible/ansible.cfg) with our paths, forks = N, pipelining,
   # ControlPersist; the check run opens the masters, so every timed run is warm
   if [ -n "$ANSIBLE" ]; then
-    cat >"$STATE/ansible.cfg" <<EOF
-[defaults]
-inventory = $STATE/inventory.yml
-forks = $N
-host_key_checking = True
-gathering = explicit
-interpreter_python = /usr/bin/python3
-retry_files_enabled = False
-local_tmp = $STATE/ansible-local
-timeout = 30
-nocows = True
-
-[ssh_connection]
-ssh_args = -F $STATE/ssh_config -o ControlMaster=auto -o ControlPersist=300s
-control_path_dir = $STATE/cp-ansible
-pipelining = True
-EOF
-    export ANSIBLE_CONFIG=$STATE/ansible.cfg
+    write_ansible_cfg "$STATE" "$N"
     ansible_cmd=("$ANSIBLE" all -f "$N" -m command -a uptime)
     "${ansible_cmd[@]}" >"$STATE/check.log" 2>&1 || true
     check_count "ansible" "$N" "$(grep -c '| CHANGED | rc=0' "$STATE/check.log")" "$STATE/check.log"

@@ -91,3 +91,27 @@ result() {
     printf '%s\t%s\n' "$1" "$2" >>"$BENCH_RESULTS"
   fi
 }
+
+# write_ansible_cfg STATE FORKS: the kit's ansible.cfg with this run's paths (strict host keys,
+# pipelining, ControlPersist), exported as ANSIBLE_CONFIG.
+write_ansible_cfg() {
+  local state=$1 forks=$2
+  cat >"$state/ansible.cfg" <<EOF2
+[defaults]
+inventory = $state/inventory.yml
+forks = $forks
+host_key_checking = True
+gathering = explicit
+interpreter_python = /usr/bin/python3
+retry_files_enabled = False
+local_tmp = $state/ansible-local
+timeout = 30
+nocows = True
+
+[ssh_connection]
+ssh_args = -F $state/ssh_config -o ControlMaster=auto -o ControlPersist=300s
+control_path_dir = $state/cp-ansible
+pipelining = True
+EOF2
+  export ANSIBLE_CONFIG=$state/ansible.cfg
+}
