@@ -26,6 +26,8 @@ pub struct ExecRequest {
     /// Per node; the remote process tree is killed on expiry.
     pub timeout: Duration,
     pub env: Option<String>,
+    /// Who asks (see [`crate::RunRequest::actor`]).
+    pub actor: String,
 }
 
 impl Engine {
@@ -52,9 +54,12 @@ impl Engine {
             params: json!({ "command": request.command, "env": request.env }),
             retry_of: None,
             owner: Owner::current(),
+            actor: request.actor.clone(),
         })?;
         // Ad-hoc commands do not queue behind each other.
         self.store().try_start_run(run, u32::MAX)?;
+        let (cancel, _watch) =
+            crate::lifecycle::run_cancellation(self.store().clone(), run, &cancel);
         let emitter = Emitter::new(run, self.store().clone(), self.sinks().clone());
         let empty = IndexMap::new();
         let env_vars = environment.map(|e| &e.vars).unwrap_or(&empty);
@@ -100,6 +105,11 @@ impl Engine {
             status: outcome.status,
             reason: outcome.reason.clone(),
         });
-        Ok(finish(&emitter, outcome.status, outcome.reason))
+        let reason = if outcome.status == baton_store::Status::Cancelled {
+            Some(crate::lifecycle::cancel_reason(self.store().as_ref(), run))
+        } else {
+            outcome.reason
+        };
+        Ok(finish(&emitter, outcome.status, reason))
     }
 }

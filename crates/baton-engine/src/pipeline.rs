@@ -35,6 +35,8 @@ pub struct RunRequest {
     /// Detected from the project's git checkout when not given.
     pub branch: Option<String>,
     pub commit: Option<String>,
+    /// Who asks: an OS user for the CLI, an API token's name for the server.
+    pub actor: String,
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +140,7 @@ impl Engine {
     pub async fn retry(
         &self,
         run: RunId,
+        actor: String,
         cancel: CancellationToken,
     ) -> Result<RunOutcome, EngineError> {
         let original = self.finished_run(run, "retrying it")?;
@@ -157,13 +160,14 @@ impl Engine {
             .filter(|s| s.status == Status::Success)
             .map(|s| (s.name, s.reused_from.unwrap_or(run)))
             .collect();
-        let request = request_from_params(
+        let mut request = request_from_params(
             &original.name,
             &original.params,
             "retry",
             original.branch,
             original.commit,
         );
+        request.actor = actor;
         self.start(request, Some(run), Mode::Normal { reuse }, cancel)
             .await
     }
@@ -173,6 +177,7 @@ impl Engine {
     pub async fn rollback(
         &self,
         run: RunId,
+        actor: String,
         cancel: CancellationToken,
     ) -> Result<RunOutcome, EngineError> {
         let original = self.finished_run(run, "rolling it back")?;
@@ -195,6 +200,7 @@ impl Engine {
             original.commit,
         );
         request.trigger = "rollback".into();
+        request.actor = actor;
         self.start(
             request,
             None,
@@ -252,18 +258,17 @@ impl Engine {
             params,
             retry_of,
             owner: Owner::current(),
+            actor: request.actor.clone(),
         })?;
         let emitter = Emitter::new(run, self.store.clone(), self.sinks.clone());
+        // This run's own token: `baton cancel RUN` (from any process) stops this run only.
+        let (cancel, _watch) = crate::lifecycle::run_cancellation(self.store.clone(), run, &cancel);
         if !self.admit(&emitter, pipeline, &cancel).await? {
-            emitter.emit(EventKind::RunFinished {
-                status: Status::Cancelled,
-                reason: Some("cancelled while queued".into()),
-            });
-            return Ok(RunOutcome {
-                run,
-                status: Status::Cancelled,
-                reason: Some("cancelled while queued".into()),
-            });
+            let reason = format!(
+                "{} while queued",
+                crate::lifecycle::cancel_reason(self.store.as_ref(), run)
+            );
+            return Ok(finish(&emitter, Status::Cancelled, Some(reason)));
         }
 
         let workspace = self.workspace(run)?;
@@ -329,6 +334,11 @@ impl Engine {
                     .await
             }
             Mode::Rollback { of, stages } => self.rollback_stages(pipeline, &env, of, stages).await,
+        };
+        let reason = if status == Status::Cancelled {
+            Some(crate::lifecycle::cancel_reason(self.store.as_ref(), run))
+        } else {
+            reason
         };
         Ok(finish(&emitter, status, reason))
     }
@@ -648,6 +658,7 @@ fn request_from_params(
         trigger: trigger.to_string(),
         branch,
         commit,
+        actor: String::new(),
     }
 }
 

@@ -22,7 +22,7 @@ pub use config_store::{
     ConfigAction, ConfigStore, ConfigTarget, ConfigVersionRecord, NewConfigVersion,
 };
 pub use event::{Event, EventKind, Phase, StepRef};
-pub use owner::{Owner, process_alive};
+pub use owner::{Owner, os_user, process_alive};
 pub use record::*;
 pub use sqlite::SqliteStore;
 pub use state_store::{InfraState, ResourceState, StateChange, StateStore};

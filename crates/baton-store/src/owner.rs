@@ -21,9 +21,7 @@ impl Owner {
             pid,
             start_ticks: start_ticks(pid).unwrap_or(0),
             host: hostname(),
-            user: std::env::var("USER")
-                .or_else(|_| std::env::var("LOGNAME"))
-                .unwrap_or_else(|_| "unknown".to_string()),
+            user: os_user(),
         }
     }
 
@@ -39,6 +37,21 @@ impl Owner {
     /// `user@host` for messages.
     pub fn who(&self) -> String {
         format!("{}@{}", self.user, self.host)
+    }
+}
+
+/// The user this process runs as: `$USER` (what people see in their shell), else the password
+/// database's name for the uid (cron and systemd units set no `$USER`), else `uid N`.
+pub fn os_user() -> String {
+    if let Ok(user) = std::env::var("USER")
+        && !user.is_empty()
+    {
+        return user;
+    }
+    let uid = nix::unistd::getuid();
+    match nix::unistd::User::from_uid(uid) {
+        Ok(Some(user)) => user.name,
+        _ => format!("uid {uid}"),
     }
 }
 
@@ -78,6 +91,7 @@ mod tests {
         let me = Owner::current();
         assert!(me.start_ticks > 0);
         assert!(me.alive());
+        assert!(!me.user.is_empty() && me.user != "unknown");
         assert!(!process_alive(me.pid, me.start_ticks + 1));
     }
 }

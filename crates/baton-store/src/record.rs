@@ -118,6 +118,8 @@ pub struct NewRun {
     pub params: serde_json::Value,
     pub retry_of: Option<RunId>,
     pub owner: Owner,
+    /// Who asked for the run: an OS user for the CLI, an API token's name for the server.
+    pub actor: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -138,6 +140,10 @@ pub struct RunRecord {
     pub reason: Option<String>,
     pub workspace: Option<String>,
     pub owner: Owner,
+    /// Who asked for the run (see [`NewRun::actor`]).
+    pub actor: String,
+    /// Who asked for it to be cancelled, once someone has.
+    pub cancel_requested_by: Option<String>,
 }
 
 impl RunRecord {

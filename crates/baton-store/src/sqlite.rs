@@ -20,6 +20,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/002_configs.sql")),
     M::up(include_str!("migrations/003_infra.sql")),
     M::up(include_str!("migrations/004_promotions.sql")),
+    M::up(include_str!("migrations/005_lifecycle.sql")),
 ];
 
 pub struct SqliteStore {
@@ -210,7 +211,7 @@ fn parse_owner(text: String) -> Owner {
 }
 
 const RUN_COLUMNS: &str = "id, kind, name, status, trigger, env, branch, commit_sha, params, retry_of, \
-     queued_at, started_at, finished_at, reason, workspace, owner";
+     queued_at, started_at, finished_at, reason, workspace, owner, actor, cancel_requested_by";
 
 fn run_from_row(row: &Row) -> rusqlite::Result<RunRecord> {
     let kind: String = row.get(1)?;
@@ -233,6 +234,8 @@ fn run_from_row(row: &Row) -> rusqlite::Result<RunRecord> {
         reason: row.get(13)?,
         workspace: row.get(14)?,
         owner: parse_owner(row.get(15)?),
+        actor: row.get(16)?,
+        cancel_requested_by: row.get(17)?,
     })
 }
 
@@ -346,7 +349,8 @@ impl Store for SqliteStore {
         self.with(|conn| {
             conn.prepare_cached(
                 "INSERT INTO runs (kind, name, status, trigger, env, branch, commit_sha, params, \
-                 retry_of, queued_at, owner) VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 retry_of, queued_at, owner, actor) \
+                 VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?
             .execute(params![
                 run.kind.as_str(),
@@ -359,6 +363,7 @@ impl Store for SqliteStore {
                 run.retry_of,
                 now_millis(),
                 owner_json(&run.owner),
+                run.actor,
             ])?;
             Ok(conn.last_insert_rowid())
         })
@@ -576,6 +581,37 @@ impl Store for SqliteStore {
                 }
             }
             Ok(out)
+        })
+    }
+
+    fn request_cancel(&self, run: RunId, actor: &str) -> StoreResult<Option<RunRecord>> {
+        self.with(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // The first request wins: a second `cancel` does not rename who asked.
+            tx.execute(
+                "UPDATE runs SET cancel_requested_at = ?2, cancel_requested_by = ?3 \
+                 WHERE id = ?1 AND status IN ('queued', 'running') AND cancel_requested_at IS NULL",
+                params![run, now_millis(), actor],
+            )?;
+            let record = tx
+                .query_row(
+                    &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+                    params![run],
+                    run_from_row,
+                )
+                .optional()?;
+            tx.commit()?;
+            Ok(record)
+        })
+    }
+
+    fn cancel_requested(&self, run: RunId) -> StoreResult<Option<String>> {
+        self.with(|conn| {
+            conn.prepare_cached(
+                "SELECT cancel_requested_by FROM runs WHERE id = ?1 AND cancel_requested_at IS NOT NULL",
+            )?
+            .query_row(params![run], |r| r.get(0))
+            .optional()
         })
     }
 

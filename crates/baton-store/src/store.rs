@@ -45,6 +45,13 @@ pub trait Store: crate::ConfigStore + crate::StateStore + Send + Sync {
     fn log_chunks(&self, step: StepId, offset: i64) -> StoreResult<Vec<(i64, Vec<u8>)>>;
     /// Events of a run after sequence number `after` (0 = all).
     fn events(&self, run: RunId, after: i64) -> StoreResult<Vec<(i64, Event)>>;
+    /// Ask for a queued or running run to be cancelled: recorded in the store, so the process
+    /// running it (this one, another terminal, a server) sees it and stops that run only.
+    /// Returns the run as it is now (`None` when it does not exist); finished runs are left
+    /// as they are.
+    fn request_cancel(&self, run: RunId, actor: &str) -> StoreResult<Option<RunRecord>>;
+    /// Who asked for run `run` to be cancelled, if anyone did.
+    fn cancel_requested(&self, run: RunId) -> StoreResult<Option<String>>;
     /// Mark runs whose owning process died as `interrupted`; return them so the caller can kill
     /// what they left running.
     fn interrupt_orphans(&self) -> StoreResult<Vec<InterruptedRun>>;

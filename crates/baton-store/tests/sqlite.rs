@@ -19,6 +19,7 @@ fn new_run(name: &str, owner: Owner) -> NewRun {
         params: serde_json::json!({}),
         retry_of: None,
         owner,
+        actor: "tester".into(),
     }
 }
 

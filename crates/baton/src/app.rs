@@ -2,12 +2,12 @@
 //! error type that knows its exit code.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use baton_engine::{EngineError, recover_interrupted_runs};
+use baton_engine::EngineError;
 use baton_model::{Diagnostics, Project};
-use baton_store::{SqliteStore, Store, StoreError};
+use baton_store::{Store, StoreError};
 
 use crate::cli::{Cli, ColorChoice};
 
@@ -141,6 +141,25 @@ impl From<StoreError> for Failure {
     }
 }
 
+impl From<baton_ops::OpsError> for Failure {
+    fn from(e: baton_ops::OpsError) -> Failure {
+        use baton_ops::ErrorKind;
+        if let Some(diagnostics) = e.diagnostics {
+            return Failure::Invalid(diagnostics);
+        }
+        let failure = match e.kind {
+            ErrorKind::Invalid | ErrorKind::Usage | ErrorKind::NotFound => {
+                Failure::usage(e.message)
+            }
+            ErrorKind::Conflict | ErrorKind::Failed => Failure::failed(e.message),
+        };
+        match e.hint {
+            Some(hint) => failure.with_hint(hint),
+            None => failure,
+        }
+    }
+}
+
 impl From<EngineError> for Failure {
     fn from(e: EngineError) -> Failure {
         match e {
@@ -191,6 +210,7 @@ pub struct App {
     pub project: Arc<Project>,
     pub store: Arc<dyn Store>,
     pub state_dir: PathBuf,
+    pub ops: baton_ops::Ops,
 }
 
 impl App {
@@ -198,37 +218,30 @@ impl App {
     /// the store and mark runs abandoned by dead processes as interrupted.
     pub fn open(cli: &Cli, ui: &Ui) -> Result<App, Failure> {
         let project = load_project(cli)?;
-        let state_dir = state_dir(&project.root);
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&state_dir)?);
-        // Recovery writes; on a full disk it cannot, but reading (`runs`, `show`, `logs`) still
-        // works and says why: the next command with room finishes the recovery.
-        match recover_interrupted_runs(store.as_ref()) {
-            Ok(interrupted) => {
-                for run in interrupted {
-                    eprintln!(
-                        "{}: run {} was interrupted: its baton process (pid {}) died; its leftover processes were stopped",
-                        ui.paint(Style::Warn, "note"),
-                        run.run,
-                        run.owner.pid
-                    );
-                }
-            }
-            Err(e) => eprintln!(
+        let ops = baton_ops::Ops::with_project(project)?;
+        for run in &ops.interrupted {
+            eprintln!(
+                "{}: run {} was interrupted: its baton process (pid {}) died; its leftover processes were stopped",
+                ui.paint(Style::Warn, "note"),
+                run.run,
+                run.owner.pid
+            );
+        }
+        if let Some(e) = &ops.recovery_error {
+            // Reading (`runs`, `show`, `logs`) still works on a full disk and says why: the
+            // next command with room finishes the recovery.
+            eprintln!(
                 "{}: cannot check for interrupted runs: {e}",
                 ui.paint(Style::Warn, "warning")
-            ),
+            );
         }
         Ok(App {
-            project: Arc::new(project),
-            store,
-            state_dir,
+            project: ops.project.clone(),
+            store: ops.store.clone(),
+            state_dir: ops.state_dir.clone(),
+            ops,
         })
     }
-}
-
-/// The store directory of a project.
-pub fn state_dir(root: &Path) -> PathBuf {
-    root.join(".baton")
 }
 
 /// The async runtime for commands that do I/O concurrently.

@@ -5,7 +5,6 @@ mod cli;
 mod commands;
 mod live;
 mod output;
-mod targets;
 
 use std::process::ExitCode;
 

@@ -12,17 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::{App, CommandResult, EXIT_FAILED, EXIT_OK, Failure, Style, Ui};
 use crate::cli::Cli;
 use crate::output;
-use crate::targets::NodeTargets;
-
-/// The `config:` pipeline step's implementation, for `Engine::with_configs`.
-pub fn step_applier(app: &App, targets: Arc<NodeTargets>) -> Arc<dyn baton_engine::ConfigApplier> {
-    Arc::new(baton_config::StepApplier {
-        project: app.project.clone(),
-        store: app.store.clone(),
-        targets,
-        scratch: app.state_dir.join("tmp"),
-    })
-}
+use baton_ops::NodeTargets;
 
 /// `config diff`: some target differs from its rendering.
 pub const EXIT_CHANGES: u8 = 3;

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::{App, CommandResult, EXIT_FAILED, EXIT_OK, Style, Ui};
 use crate::cli::{Cli, ExecArgs};
 use crate::output;
-use crate::targets::NodeTargets;
+use baton_ops::NodeTargets;
 
 #[derive(Debug, Clone, Serialize)]
 struct NodeResult {
@@ -166,6 +166,7 @@ pub fn run(cli: &Cli, ui: &Ui, args: &ExecArgs) -> CommandResult {
         command: args.command.join(" "),
         timeout: args.timeout,
         env: args.env.clone(),
+        actor: baton_ops::cli_actor(),
     };
     let runtime = crate::app::runtime()?;
     let outcome = runtime.block_on(async {

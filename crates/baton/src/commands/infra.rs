@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::{App, CommandResult, EXIT_FAILED, EXIT_OK, Failure, Style, Ui};
 use crate::cli::{ApplyArgs, Cli, DestroyArgs, OutputArgs, PlanArgs, StateCommand};
 use crate::output;
-use crate::targets::NodeTargets;
+use baton_ops::NodeTargets;
 
 /// `plan`: exit 3 when changes are pending (SPEC §8).
 pub const EXIT_CHANGES: u8 = 3;
@@ -93,19 +93,6 @@ fn locked(lock: &LockInfo) -> Failure {
 
 /// What runs `infra: plan | apply` steps of pipelines: the same engine, auto-approved (the
 /// pipeline is the approval), holding the same lock as `baton apply`.
-pub fn step_runner(app: &App, targets: Arc<NodeTargets>) -> Arc<dyn baton_engine::InfraRunner> {
-    Arc::new(baton_infra::InfraStep {
-        infra: Infra::new(
-            app.project.clone(),
-            app.store.clone(),
-            targets,
-            app.state_dir.clone(),
-            CancellationToken::new(),
-        ),
-        parallelism: 10,
-    })
-}
-
 pub fn plan(cli: &Cli, ui: &Ui, args: &PlanArgs) -> CommandResult {
     let session = Session::open(cli, ui)?;
     let planned = session.plan(&PlanOptions {

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::app::{App, CommandResult, EXIT_FAILED, EXIT_OK, Failure, Ui};
 use crate::cli::{Cli, PingArgs};
 use crate::output::{self, Table};
-use crate::targets::NodeTargets;
+use baton_ops::NodeTargets;
 
 #[derive(Debug, Serialize)]
 struct Pong {

@@ -14,7 +14,6 @@ use crate::app::{App, CommandResult, EXIT_FAILED, EXIT_OK, Failure, Style, Ui};
 use crate::cli::{Cli, RetryArgs, RunArgs, RunRef};
 use crate::live::LiveView;
 use crate::output;
-use crate::targets::NodeTargets;
 
 pub fn run(cli: &Cli, ui: &Ui, args: &RunArgs) -> CommandResult {
     let app = App::open(cli, ui)?;
@@ -45,6 +44,7 @@ pub fn run(cli: &Cli, ui: &Ui, args: &RunArgs) -> CommandResult {
         trigger: "manual".into(),
         branch: None,
         commit: None,
+        actor: baton_ops::cli_actor(),
     };
     let env_label = args
         .env
@@ -68,14 +68,14 @@ pub fn retry(cli: &Cli, ui: &Ui, args: &RetryArgs) -> CommandResult {
         ui,
         run,
         args.verbose,
-        move |engine, cancel| async move { engine.retry(run, cancel).await },
+        move |engine, cancel| async move { engine.retry(run, baton_ops::cli_actor(), cancel).await },
     )
 }
 
 pub fn rollback(cli: &Cli, ui: &Ui, args: &RunRef) -> CommandResult {
     let run = args.run;
     rerun(cli, ui, run, false, move |engine, cancel| async move {
-        engine.rollback(run, cancel).await
+        engine.rollback(run, baton_ops::cli_actor(), cancel).await
     })
 }
 
@@ -137,21 +137,8 @@ where
         verbose,
         stage_widths.into_iter(),
     ));
-    let targets = Arc::new(NodeTargets::new(&app.project));
-    let engine = Arc::new(
-        Engine::new(
-            app.project.clone(),
-            app.store.clone(),
-            targets.clone(),
-            vec![live.clone()],
-            app.state_dir.clone(),
-        )
-        .with_infra(crate::commands::infra::step_runner(app, targets.clone()))
-        .with_configs(crate::commands::config::step_applier(app, targets.clone()))
-        .with_secrets(Arc::new(baton_secrets::ProjectSecrets::new(
-            &app.project.root,
-        ))),
-    );
+    let targets = app.ops.targets();
+    let engine = Arc::new(app.ops.engine(targets.clone(), vec![live.clone()]));
     let runtime = crate::app::runtime()?;
     let outcome = runtime.block_on(async {
         let cancel = CancellationToken::new();

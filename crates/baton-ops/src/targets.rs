@@ -29,7 +29,7 @@ pub struct NodeTargets {
 impl NodeTargets {
     pub fn new(project: &Project) -> NodeTargets {
         let options = ssh_options(project);
-        let user = current_user();
+        let user = baton_store::os_user();
         let addresses: HashMap<String, NodeAddress> = project
             .nodes
             .values()
@@ -108,7 +108,7 @@ impl Targets for NodeTargets {
 /// The project's connection daemon socket, starting the daemon if none answers. `None` (direct
 /// connections) if it cannot be started: persistence is an optimisation, never a failure.
 fn start_daemon(root: &Path, idle: Duration) -> Option<PathBuf> {
-    let dir = crate::app::state_dir(root).join("ssh");
+    let dir = crate::open::state_dir(root).join("ssh");
     let socket = dir.join("mux.sock");
     if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
         return Some(socket);
@@ -174,10 +174,4 @@ fn resolve(root: &Path, path: &Path) -> PathBuf {
     } else {
         root.join(path)
     }
-}
-
-fn current_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "root".to_string())
 }

@@ -1,0 +1,24 @@
+//! The operations layer: every front end — the CLI, the REST API, webhooks, the scheduler, the
+//! commit poller — calls these functions with typed requests and gets typed results, so a run
+//! started by any of them is the same run. It is also the composition root: it opens the store,
+//! builds the targets (local, SSH, mux), the secrets and the engine with its config and infra
+//! jobs.
+//!
+//! Architecture invariant: never prints, never parses argv, knows nothing of HTTP or terminals.
+//! What it returns to front ends are the versioned [`api`] types, never store rows.
+
+pub mod api;
+mod cancel;
+mod error;
+mod open;
+mod targets;
+
+pub use cancel::{CANCEL_WAIT, Cancelled};
+pub use error::{ErrorKind, OpsError, OpsResult};
+pub use open::{Ops, find_project_file, state_dir};
+pub use targets::NodeTargets;
+
+/// The actor of work started from this machine's command line: the OS user.
+pub fn cli_actor() -> String {
+    baton_store::os_user()
+}

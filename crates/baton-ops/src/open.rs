@@ -1,0 +1,109 @@
+//! Opening a project: load and validate it (before touching the store: an invalid project
+//! writes nothing), open the store, recover what dead processes left, and compose the engine.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use baton_engine::{Engine, EventSink, recover_interrupted_runs};
+use baton_model::Project;
+use baton_store::{InterruptedRun, SqliteStore, Store};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{OpsError, OpsResult};
+use crate::targets::NodeTargets;
+
+/// An opened project: what every operation needs.
+pub struct Ops {
+    pub project: Arc<Project>,
+    pub store: Arc<dyn Store>,
+    pub state_dir: PathBuf,
+    /// Runs that dead processes had left running, found (and marked) when opening.
+    pub interrupted: Vec<InterruptedRun>,
+    /// Recovery could not write (a full disk): reading still works; the next command with room
+    /// finishes it.
+    pub recovery_error: Option<String>,
+}
+
+/// The project file to use: found from `dir` up.
+pub fn find_project_file(dir: &Path) -> OpsResult<PathBuf> {
+    baton_model::find_project_file(dir).ok_or_else(|| {
+        OpsError::usage(format!(
+            "no `baton.yaml` in `{}` or any parent directory",
+            dir.display()
+        ))
+        .with_hint("run `baton init` to create one, or pass `-f PATH`")
+    })
+}
+
+/// The store directory of a project.
+pub fn state_dir(root: &Path) -> PathBuf {
+    root.join(".baton")
+}
+
+impl Ops {
+    /// Load `file`, open its store and mark runs abandoned by dead processes as interrupted
+    /// (killing what they left running).
+    pub fn open(file: &Path) -> OpsResult<Ops> {
+        let project = baton_model::load(file).map_err(OpsError::invalid)?;
+        Ops::with_project(project)
+    }
+
+    /// Open the store of an already loaded project.
+    pub fn with_project(project: Project) -> OpsResult<Ops> {
+        let state_dir = state_dir(&project.root);
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&state_dir)?);
+        let (interrupted, recovery_error) = match recover_interrupted_runs(store.as_ref()) {
+            Ok(runs) => (runs, None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
+        Ok(Ops {
+            project: Arc::new(project),
+            store,
+            state_dir,
+            interrupted,
+            recovery_error,
+        })
+    }
+
+    /// Scratch space for staged files (uploads, renders) inside the store directory.
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.state_dir.join("tmp")
+    }
+
+    /// The executors of this project's nodes (local, SSH or through the connection daemon).
+    pub fn targets(&self) -> Arc<NodeTargets> {
+        Arc::new(NodeTargets::new(&self.project))
+    }
+
+    /// The engine with every job composed: configs, infrastructure and secrets.
+    pub fn engine(&self, targets: Arc<NodeTargets>, sinks: Vec<Arc<dyn EventSink>>) -> Engine {
+        let infra = baton_infra::InfraStep {
+            infra: baton_infra::Infra::new(
+                self.project.clone(),
+                self.store.clone(),
+                targets.clone(),
+                self.state_dir.clone(),
+                CancellationToken::new(),
+            ),
+            parallelism: 10,
+        };
+        let configs = baton_config::StepApplier {
+            project: self.project.clone(),
+            store: self.store.clone(),
+            targets: targets.clone(),
+            scratch: self.scratch_dir(),
+        };
+        Engine::new(
+            self.project.clone(),
+            self.store.clone(),
+            targets,
+            sinks,
+            self.state_dir.clone(),
+        )
+        .with_infra(Arc::new(infra))
+        .with_configs(Arc::new(configs))
+        .with_secrets(Arc::new(baton_secrets::ProjectSecrets::new(
+            &self.project.root,
+        )))
+    }
+}

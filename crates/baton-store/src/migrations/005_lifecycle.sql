@@ -1,0 +1,5 @@
+-- Who started a run (an OS user, later an API token's name), and cancellation as a request
+-- recorded in the store: whichever process runs the run watches for it.
+ALTER TABLE runs ADD COLUMN actor TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN cancel_requested_at INTEGER;
+ALTER TABLE runs ADD COLUMN cancel_requested_by TEXT;
