@@ -817,8 +817,11 @@ impl ConfigManager {
         let started = tokio::time::Instant::now();
         let mut told = false;
         loop {
-            match self.store.acquire_lock(&name, "config apply", &owner)? {
-                Ok(()) => {
+            match self
+                .store
+                .acquire_lock(&name, "config apply", &owner, &owner.user)?
+            {
+                Ok(_) => {
                     return Ok(LockGuard {
                         store: self.store.clone(),
                         name,

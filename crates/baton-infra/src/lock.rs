@@ -21,8 +21,8 @@ impl StateLock {
     /// an hour, or behind a dead one, helps no one.
     pub fn acquire(store: Arc<dyn Store>, purpose: &str) -> Result<StateLock, InfraError> {
         let owner = Owner::current();
-        match store.acquire_lock(LOCK_NAME, purpose, &owner)? {
-            Ok(()) => Ok(StateLock { store, owner }),
+        match store.acquire_lock(LOCK_NAME, purpose, &owner, &owner.user)? {
+            Ok(_) => Ok(StateLock { store, owner }),
             Err(held) => Err(InfraError::Locked(held)),
         }
     }

@@ -254,6 +254,8 @@ pub struct LockInfo {
     pub owner: Owner,
     pub since: Millis,
     pub purpose: String,
+    /// Who took it, as people name them (an OS user, an API token's name).
+    pub actor: String,
 }
 
 impl LockInfo {

@@ -797,18 +797,36 @@ impl Store for SqliteStore {
         name: &str,
         purpose: &str,
         owner: &Owner,
-    ) -> StoreResult<Result<(), LockInfo>> {
+        actor: &str,
+    ) -> StoreResult<Result<Option<LockInfo>, LockInfo>> {
         self.with(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut taken_over = None;
             if let Some(held) = query_lock(&tx, name)? {
-                return Ok(Err(held));
+                if !held.is_stale() {
+                    return Ok(Err(held));
+                }
+                // Its holder died (kill -9, crash): take it over, leaving a trace of whose it was.
+                tx.execute("DELETE FROM locks WHERE name = ?1", params![name])?;
+                let detail = serde_json::json!({
+                    "dead_holder": held.owner.who(),
+                    "pid": held.owner.pid,
+                    "actor": held.actor,
+                    "purpose": held.purpose,
+                    "since": held.since,
+                });
+                tx.execute(
+                    "INSERT INTO audit (at, who, action, subject, detail) VALUES (?1, ?2, 'lock.takeover', ?3, ?4)",
+                    params![now_millis(), actor, name, detail.to_string()],
+                )?;
+                taken_over = Some(held);
             }
             tx.execute(
-                "INSERT INTO locks (name, owner, since, purpose) VALUES (?1, ?2, ?3, ?4)",
-                params![name, owner_json(owner), now_millis(), purpose],
+                "INSERT INTO locks (name, owner, since, purpose, actor) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![name, owner_json(owner), now_millis(), purpose, actor],
             )?;
             tx.commit()?;
-            Ok(Ok(()))
+            Ok(Ok(taken_over))
         })
     }
 
@@ -907,7 +925,7 @@ impl SqliteStore {
 
 fn query_lock(conn: &Connection, name: &str) -> rusqlite::Result<Option<LockInfo>> {
     conn.query_row(
-        "SELECT name, owner, since, purpose FROM locks WHERE name = ?1",
+        "SELECT name, owner, since, purpose, actor FROM locks WHERE name = ?1",
         params![name],
         |r| {
             Ok(LockInfo {
@@ -915,6 +933,7 @@ fn query_lock(conn: &Connection, name: &str) -> rusqlite::Result<Option<LockInfo
                 owner: parse_owner(r.get(1)?),
                 since: r.get(2)?,
                 purpose: r.get(3)?,
+                actor: r.get(4)?,
             })
         },
     )

@@ -68,13 +68,16 @@ pub trait Store: crate::ConfigStore + crate::StateStore + Send + Sync {
     fn promotions(&self, name: Option<&str>) -> StoreResult<Vec<PromotionRecord>>;
 
     // Locks.
-    /// Take lock `name`, or return who holds it.
+    /// Take lock `name`, or return who holds it (`Err`). A lock whose holder process died is
+    /// taken over in the same transaction, with an audit entry (`lock.takeover`) naming the
+    /// dead holder: `Ok(Some(dead))`.
     fn acquire_lock(
         &self,
         name: &str,
         purpose: &str,
         owner: &Owner,
-    ) -> StoreResult<Result<(), LockInfo>>;
+        actor: &str,
+    ) -> StoreResult<Result<Option<LockInfo>, LockInfo>>;
     fn release_lock(&self, name: &str, owner: &Owner) -> StoreResult<()>;
     /// Remove lock `name` whoever holds it, returning what it was.
     fn break_lock(&self, name: &str) -> StoreResult<Option<LockInfo>>;

@@ -194,23 +194,55 @@ fn runs_of_dead_owners_are_interrupted_once() {
 fn locks_name_their_holder_and_staleness() {
     let (_dir, store) = store();
     let me = Owner::current();
-    store.acquire_lock("infra", "apply", &me).unwrap().unwrap();
+    assert_eq!(
+        store.acquire_lock("infra", "apply", &me, "alice").unwrap(),
+        Ok(None)
+    );
     let held = store
-        .acquire_lock("infra", "apply", &me)
+        .acquire_lock("infra", "apply", &me, "bob")
         .unwrap()
         .unwrap_err();
     assert_eq!(held.owner, me);
+    assert_eq!(held.actor, "alice");
     assert!(!held.is_stale());
     store.release_lock("infra", &me).unwrap();
     let mut dead = me.clone();
     dead.start_ticks += 1;
     store
-        .acquire_lock("infra", "apply", &dead)
+        .acquire_lock("infra", "apply", &dead, "carol")
         .unwrap()
         .unwrap();
     assert!(store.lock("infra").unwrap().unwrap().is_stale());
     assert!(store.break_lock("infra").unwrap().is_some());
     assert!(store.lock("infra").unwrap().is_none());
+}
+
+#[test]
+fn a_dead_holders_lock_is_taken_over_with_an_audit_entry() {
+    let (_dir, store) = store();
+    let mut dead = Owner::current();
+    dead.start_ticks += 1;
+    store
+        .acquire_lock("infra", "apply", &dead, "carol")
+        .unwrap()
+        .unwrap();
+    let me = Owner::current();
+    let taken = store
+        .acquire_lock("infra", "apply", &me, "dave")
+        .unwrap()
+        .unwrap()
+        .expect("the dead holder's lock is reported");
+    assert_eq!(taken.actor, "carol");
+    let now = store.lock("infra").unwrap().unwrap();
+    assert_eq!((now.owner, now.actor.as_str()), (me, "dave"));
+    let audit = store.audit_log(10).unwrap();
+    let entry = audit
+        .iter()
+        .find(|a| a.action == "lock.takeover")
+        .expect("takeover audited");
+    assert_eq!(entry.who, "dave");
+    assert_eq!(entry.subject, "infra");
+    assert_eq!(entry.detail["actor"], "carol");
 }
 
 #[test]
