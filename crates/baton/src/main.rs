@@ -14,6 +14,7 @@ use crate::app::Ui;
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    end_quietly_on_closed_pipe();
     let cli = Cli::parse_from(cli::normalize_args(std::env::args()));
     let ui = Ui::new(cli.color);
     let result = match &cli.command {
@@ -49,4 +50,24 @@ fn main() -> ExitCode {
             ExitCode::from(failure.exit_code())
         }
     }
+}
+
+/// `baton runs | head -1` closes the pipe early: end quietly as `ls | head` does, instead of
+/// the standard library's "failed printing to stdout: Broken pipe" panic (exit 101). Live views
+/// of running work never print through a panicking path (see `output::out`), so this only ever
+/// ends a listing whose reader has gone.
+fn end_quietly_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("Broken pipe") && message.starts_with("failed printing to std") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
