@@ -1,8 +1,9 @@
 //! Fan-out of engine events: the store first (it is the record), then live consumers.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use baton_store::{Event, EventKind, RunId, Store, StoreError, now_millis};
+use baton_store::{Event, EventKind, RunId, StepRef, Store, StoreError, now_millis};
 
 /// A live consumer of events: the terminal renderer now, the dashboard's SSE stream later.
 pub trait EventSink: Send + Sync {
@@ -19,6 +20,9 @@ pub struct Emitter {
     store_error: Arc<Mutex<Option<String>>>,
     /// Secret values the run loaded: masked here, the one door to the store and every sink.
     mask: crate::secrets::Mask,
+    /// Per step, output held back because a chunk ended inside a line where a secret value may
+    /// continue into the next chunk (only while secrets are loaded).
+    held: Arc<Mutex<HashMap<StepRef, Vec<u8>>>>,
 }
 
 impl Emitter {
@@ -29,6 +33,7 @@ impl Emitter {
             sinks,
             store_error: Arc::new(Mutex::new(None)),
             mask: crate::secrets::Mask::default(),
+            held: Arc::default(),
         }
     }
 
@@ -49,8 +54,16 @@ impl Emitter {
         let kind = if self.mask.is_empty() {
             kind
         } else {
-            mask_event(&self.mask, kind)
+            match self.hold_split_values(kind) {
+                Some(kind) => mask_event(&self.mask, kind),
+                None => return,
+            }
         };
+        self.record(kind);
+    }
+
+    /// The store first (it is the record), then every live sink.
+    fn record(&self, kind: EventKind) {
         let event = Event {
             run: self.run,
             at: now_millis(),
@@ -61,6 +74,48 @@ impl Emitter {
         }
         for sink in self.sinks.iter() {
             sink.event(&event);
+        }
+    }
+
+    /// Join output held back for a step with its next chunk, hold back the end of a chunk that
+    /// stops inside a line, and release what is held before the step's end. `None`: nothing
+    /// to emit yet.
+    fn hold_split_values(&self, kind: EventKind) -> Option<EventKind> {
+        match kind {
+            EventKind::Output { step, data } => {
+                let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+                let mut joined = held.remove(&step).unwrap_or_default();
+                joined.extend_from_slice(&data);
+                if joined.ends_with(b"\n") {
+                    return Some(EventKind::Output { step, data: joined });
+                }
+                let (now, later) = self.mask.bytes_holding_tail(&joined);
+                if !later.is_empty() {
+                    held.insert(step.clone(), later);
+                }
+                drop(held);
+                if now.is_empty() {
+                    return None;
+                }
+                // Already masked: mask_event masking it again changes nothing (`***` is
+                // shorter than any value).
+                Some(EventKind::Output { step, data: now })
+            }
+            EventKind::StepFinished { ref step, .. } => {
+                let rest = self
+                    .held
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(step);
+                if let Some(rest) = rest {
+                    self.record(EventKind::Output {
+                        step: step.clone(),
+                        data: self.mask.bytes(&rest),
+                    });
+                }
+                Some(kind)
+            }
+            other => Some(other),
         }
     }
 

@@ -37,19 +37,28 @@ pub struct Mask {
 }
 
 impl Mask {
-    /// Mask `value`, and each of its lines too: output arrives in line-bounded chunks, so a
-    /// multi-line secret (a PEM key) is only ever seen a line at a time.
+    /// Mask `value`, each of its lines (output arrives in line-bounded chunks, so a multi-line
+    /// secret such as a PEM key is only ever seen a line at a time), and the forms a program
+    /// is likely to print it in: base64 (standard and URL-safe, padded or not, at any byte
+    /// alignment inside a longer encoded blob), URL-encoded, hex and JSON-escaped.
     pub fn add(&self, value: &str) {
         let mut values = self.values.write().unwrap_or_else(|p| p.into_inner());
-        let candidates =
-            std::iter::once(value).chain(value.lines().map(|l| l.trim_end_matches('\r')));
-        for candidate in candidates {
-            let bytes = candidate.as_bytes().to_vec();
-            if bytes.len() >= MIN_MASKED_LEN && !values.contains(&bytes) {
-                values.push(bytes);
+        let lines = value.lines().map(|l| l.trim_end_matches('\r'));
+        for candidate in std::iter::once(value).chain(lines) {
+            for form in derived_forms(candidate.as_bytes()) {
+                if form.len() >= MIN_MASKED_LEN && !values.contains(&form) {
+                    values.push(form);
+                }
             }
         }
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    }
+
+    /// The longest masked needle: a chunk split inside a line keeps this many bytes minus one
+    /// back, so a value cut in two by the split is still seen whole.
+    pub fn longest(&self) -> usize {
+        let values = self.values.read().unwrap_or_else(|p| p.into_inner());
+        values.first().map_or(0, Vec::len)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -80,12 +89,94 @@ impl Mask {
         out
     }
 
+    /// Mask a chunk that ends inside a line, holding back the bytes that could begin a value
+    /// the next chunk completes: returns (masked bytes to emit now, raw bytes to prepend to the
+    /// step's next chunk).
+    pub fn bytes_holding_tail(&self, data: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let keep = self.longest().saturating_sub(1);
+        let mut cut = data.len().saturating_sub(keep);
+        let values = self.values.read().unwrap_or_else(|p| p.into_inner());
+        // A value found across the cut is held back whole.
+        for value in values.iter() {
+            let from = cut.saturating_sub(value.len() - 1);
+            if let Some(at) = memchr::memmem::find(&data[from..], value)
+                && from + at < cut
+                && from + at + value.len() > cut
+            {
+                cut = from + at;
+            }
+        }
+        drop(values);
+        (self.bytes(&data[..cut]), data[cut..].to_vec())
+    }
+
     pub fn text(&self, text: &str) -> String {
         if self.is_empty() {
             return text.to_string();
         }
         String::from_utf8_lossy(&self.bytes(text.as_bytes())).into_owned()
     }
+}
+
+/// `value` and the encodings of it that commonly reach logs.
+fn derived_forms(value: &[u8]) -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let mut forms = vec![value.to_vec()];
+    if value.len() < MIN_MASKED_LEN {
+        return forms;
+    }
+    for engine in [&STANDARD, &URL_SAFE, &STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
+        forms.push(engine.encode(value).into_bytes());
+    }
+    // Inside a longer base64 blob (`user:secret` encoded for a Basic auth header) the value
+    // starts at byte offset 0, 1 or 2 of a 3-byte group: keep the characters that depend on
+    // the value's bits only.
+    for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
+        for shift in 0..3usize {
+            let mut shifted = vec![0u8; shift];
+            shifted.extend_from_slice(value);
+            let encoded = engine.encode(&shifted).into_bytes();
+            let first = (8 * shift).div_ceil(6);
+            let last = (8 * (shift + value.len())) / 6;
+            if last > first {
+                forms.push(encoded[first..last].to_vec());
+            }
+        }
+    }
+    forms.push(hex::encode(value).into_bytes());
+    forms.push(hex::encode_upper(value).into_bytes());
+    let url = percent_encoding::percent_encode(value, percent_encoding::NON_ALPHANUMERIC)
+        .to_string()
+        .into_bytes();
+    forms.push(url.clone());
+    // Form encoding writes a space as `+`.
+    forms.push(
+        String::from_utf8_lossy(&url)
+            .replace("%20", "+")
+            .into_bytes(),
+    );
+    if let Ok(text) = std::str::from_utf8(value)
+        && let Ok(json) = serde_json::to_string(text)
+    {
+        forms.push(json.as_bytes()[1..json.len() - 1].to_vec());
+        // Python's json.dumps (and others) escape every non-ASCII character as `\uXXXX`.
+        let mut ascii = String::new();
+        for c in json[1..json.len() - 1].chars() {
+            if c.is_ascii() {
+                ascii.push(c);
+            } else {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    ascii.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+        }
+        forms.push(ascii.into_bytes());
+    }
+    forms.sort();
+    forms.dedup();
+    forms
 }
 
 #[cfg(test)]
@@ -111,6 +202,67 @@ mod tests {
         mask.add("-----BEGIN KEY-----\nMIIEsecretline\n-----END KEY-----\n");
         assert_eq!(mask.text("got MIIEsecretline\n"), "got ***\n");
         assert_eq!(mask.text("abc"), "abc");
+    }
+
+    #[test]
+    fn every_derived_form_is_masked() {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let secret = "p@ss w/rd?\"é>~~";
+        let mask = Mask::default();
+        mask.add(secret);
+        let forms = [
+            STANDARD.encode(secret),
+            STANDARD.encode(secret).trim_end_matches('=').to_string(),
+            URL_SAFE_NO_PAD.encode(secret),
+            hex::encode(secret),
+            hex::encode_upper(secret),
+            percent_encoding::percent_encode(secret.as_bytes(), percent_encoding::NON_ALPHANUMERIC)
+                .to_string(),
+            serde_json::to_string(secret).unwrap(),
+        ];
+        for form in forms {
+            let masked = mask.text(&format!("x {form} y"));
+            assert!(!masked.contains(&form), "{form} leaked: {masked}");
+            assert!(masked.contains("***"), "{form}: {masked}");
+        }
+    }
+
+    #[test]
+    fn base64_inside_a_longer_blob_is_masked_at_any_alignment() {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::STANDARD;
+        let mask = Mask::default();
+        mask.add("hunter2hunter2");
+        for prefix in ["", "a", "ab", "abc", "user:"] {
+            let blob = STANDARD.encode(format!("{prefix}hunter2hunter2:tail"));
+            let masked = mask.text(&blob);
+            assert!(
+                masked.contains("***"),
+                "prefix {prefix:?}: {blob} → {masked}"
+            );
+            let core = &STANDARD.encode("hunter2hunter2")[..16];
+            assert!(!masked.contains(core), "prefix {prefix:?}: {masked}");
+        }
+    }
+
+    #[test]
+    fn a_value_split_across_chunks_is_masked() {
+        let mask = Mask::default();
+        mask.add("correct-horse-battery");
+        let line = "token=correct-horse-battery; done\n";
+        for split in 1..line.len() - 1 {
+            let (first, held) = mask.bytes_holding_tail(&line.as_bytes()[..split]);
+            let mut rest = held;
+            rest.extend_from_slice(&line.as_bytes()[split..]);
+            let mut all = first;
+            all.extend_from_slice(&mask.bytes(&rest));
+            assert_eq!(
+                String::from_utf8(all).unwrap(),
+                "token=***; done\n",
+                "split at {split}"
+            );
+        }
     }
 
     #[test]

@@ -364,3 +364,55 @@ pipelines:
         );
     }
 }
+
+#[test]
+fn derived_forms_of_a_secret_and_values_split_across_chunks_are_masked() {
+    let user = User::new();
+    let p = Project::new("");
+    let public = user.keygen(&p);
+    // Each form printed by a real tool; the last line is longer than the executor's 256 KiB
+    // line cap, so it reaches the engine in two chunks with the value across the cut.
+    with_recipients(
+        &p,
+        r#"
+pipelines:
+  p:
+    stages:
+      leak:
+        secrets: [TOKEN]
+        run: |
+          printf '%s' "$TOKEN" | base64 -w0; echo
+          printf '%s' "$TOKEN" | base64 -w0 | tr '+/' '-_' | tr -d '='; echo
+          printf 'user:%s' "$TOKEN" | base64 -w0; echo
+          printf '%s' "$TOKEN" | od -An -tx1 | tr -d ' \n'; echo
+          python3 -c 'import json,os,urllib.parse; t=os.environ["TOKEN"]; print(urllib.parse.quote(t, safe="")); print(json.dumps(t))'
+          python3 -c 'import os; print("x" * (256 * 1024 - 5) + os.environ["TOKEN"] + " end")'
+"#,
+        &[&public],
+    );
+    let token = "s3cr3t/t0ken+\"with\" spaces&é";
+    user.baton(&p, &["secret", "set", "TOKEN"], &format!("{token}\n"))
+        .code(0);
+    user.baton(&p, &["run", "p"], "").code(0);
+    let logs = user.baton(&p, &["logs", "1"], "");
+    logs.code(0);
+    let lines: Vec<&str> = logs.stdout.lines().collect();
+    let masked = lines.iter().filter(|l| l.contains("***")).count();
+    assert!(masked >= 7, "every form masked:\n{}", logs.stdout);
+    let hex: String = token.bytes().map(|b| format!("{b:02x}")).collect();
+    for leaked in [
+        "s3cr3t",
+        hex.as_str(),
+        "czNjcjN0",
+        "s3cr3t%2F",
+        "\\\"with\\\"",
+    ] {
+        assert!(!logs.stdout.contains(leaked), "{leaked} leaked");
+        assert_eq!(
+            files_containing(&p.file(".baton"), leaked),
+            Vec::<PathBuf>::new(),
+            "{leaked} in the store"
+        );
+    }
+    assert!(logs.stdout.contains("*** end"), "the split value is masked");
+}
