@@ -1,3 +1,6 @@
+//! The engine's errors: what went wrong before or around a run (the run's own failures are
+//! statuses and reasons in its record, not errors).
+
 use baton_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]

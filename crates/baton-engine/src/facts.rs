@@ -104,7 +104,7 @@ mod tests {
 
     #[test]
     fn the_probe_runs_here_and_parses() {
-        let out = std::process::Command::new("sh")
+        let out = baton_exec::host_command("sh")
             .arg("-c")
             .arg(PROBE)
             .output()

@@ -320,7 +320,7 @@ fn create_tag(
         .map_err(|e| refused(format!("the `tag:` of environment `{env}`: {e}"), None))?;
     let name = name.trim().to_string();
     let git = |args: &[&str]| {
-        std::process::Command::new("git")
+        baton_exec::host_command("git")
             .arg("-C")
             .arg(&project.root)
             .args(args)
@@ -368,7 +368,7 @@ fn create_tag(
 }
 
 fn delete_tag(root: &Path, name: &str) {
-    let _ = std::process::Command::new("git")
+    let _ = baton_exec::host_command("git")
         .arg("-C")
         .arg(root)
         .args(["tag", "-d", name])

@@ -7,6 +7,7 @@
 //! project file. They take a [`CommandSpec`] and report an [`ExitInfo`].
 
 mod chunker;
+mod host;
 mod local;
 mod process;
 
@@ -16,6 +17,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 pub use chunker::LineChunker;
+pub use host::{host_command, host_command_async};
 pub use local::LocalExecutor;
 pub use process::{kill_process_group, kill_processes_with_env, process_group_alive};
 pub use tokio_util::sync::CancellationToken;

@@ -1,5 +1,7 @@
 //! The plan and the apply walk against a real SQLite store and the local executor.
 
+#![allow(clippy::disallowed_methods)] // tests drive real processes: the binary, sshd, git
+
 use std::sync::Arc;
 
 use baton_engine::LocalOnly;

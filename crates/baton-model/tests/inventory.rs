@@ -1,6 +1,8 @@
 //! `inventory:` — Ansible inventories (INI and YAML) loaded as nodes, merged with `nodes:`, and
 //! their problems reported at the inventory's file:line:column.
 
+#![allow(clippy::disallowed_methods)] // tests drive real processes: the binary, sshd, git
+
 use std::path::{Path, PathBuf};
 
 mod common;

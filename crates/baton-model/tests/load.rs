@@ -1,6 +1,8 @@
 //! Loading whole projects from disk: the SPEC example, and every kind of problem reported with
 //! its exact place.
 
+#![allow(clippy::disallowed_methods)] // tests drive real processes: the binary, sshd, git
+
 mod common;
 
 use baton_model::*;

@@ -120,7 +120,7 @@ fn start_daemon(root: &Path, idle: Duration) -> Option<PathBuf> {
         .open(dir.join("mux.log"))
         .ok()?;
     let exe = std::env::current_exe().ok()?;
-    let spawned = std::process::Command::new(exe)
+    let spawned = baton_exec::host_command(exe)
         .arg("ssh-mux")
         .arg("--socket")
         .arg(&socket)

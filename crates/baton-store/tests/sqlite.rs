@@ -1,5 +1,7 @@
 //! The SQLite backend against the store contract.
 
+#![allow(clippy::disallowed_methods)] // tests drive real processes: the binary, sshd, git
+
 use baton_store::*;
 
 fn store() -> (tempfile::TempDir, SqliteStore) {

@@ -1,6 +1,8 @@
 //! `baton config …` against real OpenSSH sshd nodes on loopback and a real SQLite store.
 //! Nodes share this machine's filesystem, so every config writes under `node.vars.dir`.
 
+#![allow(clippy::disallowed_methods)] // tests drive real processes: the binary, sshd, git
+
 mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

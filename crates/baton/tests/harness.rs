@@ -1,6 +1,8 @@
 //! Tests of the test harness itself: real sshd nodes on loopback (`common::nodes`), checked with
 //! the system OpenSSH client.
 
+#![allow(clippy::disallowed_methods)] // tests drive real processes: the binary, sshd, git
+
 mod common;
 
 use std::net::{SocketAddr, TcpStream};

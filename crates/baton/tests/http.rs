@@ -1,5 +1,7 @@
 //! The `http:` step against a real HTTP server on loopback.
 
+#![allow(clippy::disallowed_methods)] // tests drive real processes: the binary, sshd, git
+
 mod common;
 
 use std::io::{BufRead, BufReader, Write};

@@ -1,6 +1,8 @@
 //! Infrastructure as code through the real binary: plan / apply / destroy, drift, failures,
 //! kill -9, the state lock, replace, destroy of removed resources, --target, nodes over SSH.
 
+#![allow(clippy::disallowed_methods)] // tests drive real processes: the binary, sshd, git
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -1,5 +1,7 @@
 //! Listings whose reader goes away (`baton runs | head -1`) end quietly, as `ls | head` does.
 
+#![allow(clippy::disallowed_methods)] // tests drive real processes: the binary, sshd, git
+
 mod common;
 
 use std::process::Stdio;

@@ -1,5 +1,7 @@
 //! Pipelines through the real binary: DAG, statuses, retries, rollback, artifacts, reports.
 
+#![allow(clippy::disallowed_methods)] // tests drive real processes: the binary, sshd, git
+
 mod common;
 
 use common::Project;

@@ -2,6 +2,8 @@
 //! approval, tags, and deploys that take the promoted bytes — through the real binary and a real
 //! git repository.
 
+#![allow(clippy::disallowed_methods)] // tests drive real processes: the binary, sshd, git
+
 mod common;
 
 use common::Project;

@@ -1,5 +1,7 @@
 //! What must hold under bad input and hostile conditions (issue: foundation, "must hold").
 
+#![allow(clippy::disallowed_methods)] // tests drive real processes: the binary, sshd, git
+
 mod common;
 
 use std::time::{Duration, Instant};

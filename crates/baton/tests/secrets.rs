@@ -1,6 +1,8 @@
 //! Secrets through the real binary: keygen, set/get/list/rm, injection into stages (local and
 //! over SSH), masking in logs and the store, and the refusals.
 
+#![allow(clippy::disallowed_methods)] // tests drive real processes: the binary, sshd, git
+
 mod common;
 
 use std::io::Write;

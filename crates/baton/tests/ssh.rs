@@ -1,5 +1,7 @@
 //! Multi-node orchestration against real OpenSSH sshd nodes on loopback.
 
+#![allow(clippy::disallowed_methods)] // tests drive real processes: the binary, sshd, git
+
 mod common;
 
 use std::time::{Duration, Instant};

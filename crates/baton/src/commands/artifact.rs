@@ -1,3 +1,5 @@
+//! `baton artifact list | promote`: artifact versions, the shelves they are on, promotion.
+
 use baton_engine::promotion::{self, PromoteError, PromoteRequest, Promoted};
 use baton_store::{ArtifactRecord, PromotionRecord};
 use serde::Serialize;

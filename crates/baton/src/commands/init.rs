@@ -1,3 +1,5 @@
+//! `baton init`: a commented starter `baton.yaml` (and `.baton/` in `.gitignore`).
+
 use crate::app::{CommandResult, EXIT_OK, Failure, Style, Ui};
 use crate::cli::InitArgs;
 

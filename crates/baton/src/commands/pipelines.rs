@@ -1,3 +1,5 @@
+//! `baton pipelines`: each pipeline with its triggers, stages, last run and last success.
+
 use baton_model::Trigger;
 use baton_store::{RunFilter, RunKind, Status};
 use serde_json::json;

@@ -1,3 +1,5 @@
+//! `baton runs`: recent runs of every kind, newest first.
+
 use baton_store::RunFilter;
 
 use crate::app::{App, CommandResult, EXIT_OK, Ui};

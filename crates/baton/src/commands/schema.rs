@@ -1,3 +1,5 @@
+//! `baton schema`: the JSON Schema of `baton.yaml`, for editors.
+
 use crate::app::{CommandResult, EXIT_OK};
 
 pub fn run() -> CommandResult {

@@ -1,3 +1,5 @@
+//! `baton validate`: every problem of the project at once, exit 2 when there is one.
+
 use crate::app::{CommandResult, EXIT_OK, Style, Ui, load_project};
 use crate::cli::Cli;
 
