@@ -7,6 +7,7 @@
 //! project file. They take a [`CommandSpec`] and report an [`ExitInfo`].
 
 mod chunker;
+mod fanout;
 mod host;
 mod local;
 mod process;
@@ -17,6 +18,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 pub use chunker::LineChunker;
+pub use fanout::{TaskPanic, fan_out, panic_message};
 pub use host::{host_command, host_command_async};
 pub use local::LocalExecutor;
 pub use process::{kill_process_group, kill_processes_with_env, process_group_alive};
@@ -57,6 +59,19 @@ pub struct ExitInfo {
 impl ExitInfo {
     pub fn success(&self) -> bool {
         self.outcome == Outcome::Exited && self.code == Some(0)
+    }
+}
+
+/// For people: `exit code 1`, `killed by signal 9`, `timed out`.
+impl std::fmt::Display for ExitInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.outcome, self.code, self.signal) {
+            (Outcome::TimedOut, _, _) => f.write_str("timed out"),
+            (Outcome::Cancelled, _, _) => f.write_str("cancelled"),
+            (_, _, Some(signal)) => write!(f, "killed by signal {signal}"),
+            (_, Some(code), _) => write!(f, "exit code {code}"),
+            _ => f.write_str("ended without an exit status"),
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 pub mod api;
 mod cancel;
 mod error;
+mod nodes;
 mod open;
 mod targets;
 
