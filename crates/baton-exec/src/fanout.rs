@@ -20,7 +20,11 @@ impl std::fmt::Display for TaskPanic {
 
 /// Run `work` on every item, at most `limit` (at least 1) at once; results come back in the
 /// items' order.
-pub async fn fan_out<T, R, F, Fut>(items: Vec<T>, limit: usize, work: F) -> Vec<Result<R, TaskPanic>>
+pub async fn fan_out<T, R, F, Fut>(
+    items: Vec<T>,
+    limit: usize,
+    work: F,
+) -> Vec<Result<R, TaskPanic>>
 where
     T: Send + 'static,
     R: Send + 'static,

@@ -189,7 +189,7 @@ async fn probe_facts(targets: &NodeTargets, name: &str) -> Result<Facts, String>
     if !info.success() {
         return Err(format!("the facts probe failed: {info}"));
     }
-    let text = String::from_utf8_lossy(&output.lock().unwrap_or_else(|p| p.into_inner()))
-        .into_owned();
+    let text =
+        String::from_utf8_lossy(&output.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
     Ok(facts::parse(&text))
 }
