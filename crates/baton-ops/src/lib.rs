@@ -8,12 +8,14 @@
 //! What it returns to front ends are the versioned [`api`] types, never store rows.
 
 pub mod api;
+mod artifacts;
 mod cancel;
 mod error;
 mod nodes;
 mod open;
 mod targets;
 
+pub use artifacts::parse_artifact_ref;
 pub use cancel::{CANCEL_WAIT, Cancelled};
 pub use error::{ErrorKind, OpsError, OpsResult};
 pub use open::{Ops, find_project_file, state_dir};
