@@ -13,12 +13,16 @@ mod cancel;
 mod error;
 mod nodes;
 mod open;
+mod secrets;
 mod targets;
 
 pub use artifacts::parse_artifact_ref;
 pub use cancel::{CANCEL_WAIT, Cancelled};
 pub use error::{ErrorKind, OpsError, OpsResult};
 pub use open::{Ops, find_project_file, state_dir};
+pub use secrets::{
+    check_secret_target, get_secret, keygen, list_secrets, remove_secret, secret_env, set_secret,
+};
 pub use targets::NodeTargets;
 
 /// The actor of work started from this machine's command line: the OS user.

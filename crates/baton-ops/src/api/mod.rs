@@ -10,3 +10,4 @@ pub const VERSION: u32 = 1;
 
 pub mod artifacts;
 pub mod nodes;
+pub mod secrets;

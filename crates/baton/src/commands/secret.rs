@@ -4,11 +4,7 @@
 
 use std::io::{IsTerminal, Read, Write};
 
-use baton_model::Project;
-use baton_model::diagnostic::did_you_mean;
-use baton_secrets::{Identity, SecretError, Secrets};
 use clap::{Args, Subcommand};
-use serde::Serialize;
 
 use crate::app::{CommandResult, EXIT_OK, Failure, Style, Ui, load_project};
 use crate::cli::Cli;
@@ -57,39 +53,13 @@ pub fn run(cli: &Cli, ui: &Ui, command: &SecretCommand) -> CommandResult {
     }
 }
 
-impl From<SecretError> for Failure {
-    fn from(e: SecretError) -> Failure {
-        match e {
-            SecretError::BadName(_) => Failure::usage(e.to_string()),
-            SecretError::NotFound { .. } => Failure::usage(e.to_string()),
-            other => Failure::failed(other.to_string()),
-        }
-    }
-}
-
-/// The environment: `default`, or one the project declares (a typo must not quietly create
-/// `secrets/prdo.yaml`, which no run would ever read).
-fn environment(project: &Project, env: &Option<String>) -> Result<String, Failure> {
-    let Some(env) = env else {
-        return Ok(baton_engine::DEFAULT_SECRETS_ENV.to_string());
-    };
-    if env == baton_engine::DEFAULT_SECRETS_ENV || project.environments.contains_key(env) {
-        return Ok(env.clone());
-    }
-    let mut failure = Failure::usage(format!("unknown environment `{env}`"));
-    if let Some(s) = did_you_mean(env, project.environments.keys().map(String::as_str)) {
-        failure = failure.with_hint(format!("did you mean `{s}`?"));
-    }
-    Err(failure)
-}
-
 /// The value as given on stdin, minus one trailing newline (`\n` or `\r\n`) when it is the
 /// only one, so `echo s3cret |` and here-strings store `s3cret`.
-pub fn value_from_input(mut raw: String) -> String {
-    let single = |s: &str, nl: &str| s.ends_with(nl) && !s[..s.len() - nl.len()].ends_with('\n');
-    if single(&raw, "\r\n") {
+pub fn value_from_input(mut raw: Vec<u8>) -> Vec<u8> {
+    let single = |s: &[u8], nl: &[u8]| s.ends_with(nl) && !s[..s.len() - nl.len()].ends_with(b"\n");
+    if single(&raw, b"\r\n") {
         raw.truncate(raw.len() - 2);
-    } else if single(&raw, "\n") {
+    } else if single(&raw, b"\n") {
         raw.truncate(raw.len() - 1);
     }
     raw
@@ -97,17 +67,8 @@ pub fn value_from_input(mut raw: String) -> String {
 
 fn set(cli: &Cli, ui: &Ui, args: &NameArgs) -> CommandResult {
     let project = load_project(cli)?;
-    let env = environment(&project, &args.env)?;
-    baton_secrets::check_name(&args.name)?;
-    let recipients: Vec<String> = project
-        .secrets
-        .recipients
-        .iter()
-        .map(|r| r.value.clone())
-        .collect();
-    if recipients.is_empty() {
-        return Err(SecretError::NoRecipients.into());
-    }
+    // Name, environment and recipients first: a typo must not wait for a value.
+    baton_ops::check_secret_target(&project, args.env.as_deref(), &args.name)?;
     let mut stdin = std::io::stdin();
     if stdin.is_terminal() {
         eprintln!("value of {} (end with Ctrl-D):", args.name);
@@ -116,27 +77,9 @@ fn set(cli: &Cli, ui: &Ui, args: &NameArgs) -> CommandResult {
     stdin
         .read_to_end(&mut raw)
         .map_err(|e| Failure::failed(format!("cannot read the value from stdin: {e}")))?;
-    let raw = String::from_utf8(raw).map_err(|_| {
-        Failure::usage("the value is not UTF-8 text (secrets become environment variables)")
-            .with_hint("base64-encode binary values")
-    })?;
     let value = value_from_input(raw);
-    if value.is_empty() {
-        return Err(Failure::usage(
-            "empty value: nothing was read from stdin; nothing was changed",
-        )
-        .with_hint(format!(
-            "echo VALUE | baton secret set {} --env {env}",
-            args.name
-        )));
-    }
-    if value.contains('\0') {
-        return Err(Failure::usage(
-            "the value contains a NUL byte, which environment variables cannot hold",
-        ));
-    }
-    Secrets::new(&project.root).set(&env, &args.name, &value, &recipients)?;
-    if value.len() < baton_engine::MIN_MASKED_LEN {
+    let set = baton_ops::set_secret(&project, args.env.as_deref(), &args.name, &value)?;
+    if !set.masked {
         eprintln!(
             "{}: the value is shorter than {} characters, so it will not be masked in logs",
             ui.paint(Style::Warn, "warning"),
@@ -144,21 +87,15 @@ fn set(cli: &Cli, ui: &Ui, args: &NameArgs) -> CommandResult {
         );
     }
     eprintln!(
-        "{} in secrets/{env}.yaml, for {} recipient(s)",
-        args.name,
-        recipients.len()
+        "{} in {}, for {} recipient(s)",
+        set.name, set.file, set.recipients
     );
     Ok(EXIT_OK)
 }
 
 fn get(cli: &Cli, args: &NameArgs) -> CommandResult {
     let project = load_project(cli)?;
-    let env = environment(&project, &args.env)?;
-    let secrets = Secrets::new(&project.root);
-    // The entry first: "no such secret" must not depend on having an identity.
-    secrets.entry(&env, &args.name)?;
-    let identity = Identity::locate_and_load()?;
-    let value = secrets.get(&env, &args.name, &identity)?;
+    let value = baton_ops::get_secret(&project, args.env.as_deref(), &args.name)?;
     let mut out = std::io::stdout();
     // Exactly the value for pipes (`$(baton secret get X)`); a newline for people.
     let end = if out.is_terminal() { "\n" } else { "" };
@@ -167,39 +104,9 @@ fn get(cli: &Cli, args: &NameArgs) -> CommandResult {
     Ok(EXIT_OK)
 }
 
-#[derive(Serialize)]
-struct Listed {
-    name: String,
-    /// Who the value was encrypted for.
-    recipients: Vec<String>,
-    /// Encrypted for exactly the recipients baton.yaml lists now (else: set it again).
-    current: bool,
-}
-
 fn list(cli: &Cli, ui: &Ui, args: &SecretListArgs) -> CommandResult {
     let project = load_project(cli)?;
-    let env = environment(&project, &args.env)?;
-    let file = Secrets::new(&project.root).read(&env)?;
-    let mut wanted: Vec<&str> = project
-        .secrets
-        .recipients
-        .iter()
-        .map(|r| r.value.as_str())
-        .collect();
-    wanted.sort();
-    let listed: Vec<Listed> = file
-        .entries
-        .into_iter()
-        .map(|(name, entry)| {
-            let mut have: Vec<&str> = entry.recipients.iter().map(String::as_str).collect();
-            have.sort();
-            Listed {
-                current: have == wanted,
-                name,
-                recipients: entry.recipients,
-            }
-        })
-        .collect();
+    let (env, listed) = baton_ops::list_secrets(&project, args.env.as_deref())?;
     if args.json {
         crate::output::print_json(&listed);
         return Ok(EXIT_OK);
@@ -243,23 +150,22 @@ fn short(recipient: &str) -> String {
 
 fn rm(cli: &Cli, args: &NameArgs) -> CommandResult {
     let project = load_project(cli)?;
-    let env = environment(&project, &args.env)?;
-    Secrets::new(&project.root).remove(&env, &args.name)?;
+    let env = baton_ops::remove_secret(&project, args.env.as_deref(), &args.name)?;
     eprintln!("removed {} from secrets/{env}.yaml", args.name);
     Ok(EXIT_OK)
 }
 
 fn keygen(ui: &Ui) -> CommandResult {
-    let path = baton_secrets::identity_path()?;
-    let public = baton_secrets::generate(&path)?;
-    println!("{public}");
+    let made = baton_ops::keygen()?;
+    println!("{}", made.public_key);
     eprintln!(
         "identity written to {} (mode 0600; back it up: secrets encrypted only for it are lost with it)",
-        path.display()
+        made.path
     );
     eprintln!(
-        "  {}: add the key above to baton.yaml: `secrets: {{ recipients: [{public}] }}`",
-        ui.paint(Style::Accent, "next")
+        "  {}: add the key above to baton.yaml: `secrets: {{ recipients: [{}] }}`",
+        ui.paint(Style::Accent, "next"),
+        made.public_key
     );
     Ok(EXIT_OK)
 }
@@ -270,10 +176,11 @@ mod tests {
 
     #[test]
     fn only_a_single_trailing_newline_is_dropped() {
-        assert_eq!(value_from_input("abc\n".into()), "abc");
-        assert_eq!(value_from_input("abc\r\n".into()), "abc");
-        assert_eq!(value_from_input("abc\n\n".into()), "abc\n\n");
-        assert_eq!(value_from_input("abc".into()), "abc");
-        assert_eq!(value_from_input("a\nb\n".into()), "a\nb");
+        let cut = |s: &str| String::from_utf8(value_from_input(s.into())).unwrap();
+        assert_eq!(cut("abc\n"), "abc");
+        assert_eq!(cut("abc\r\n"), "abc");
+        assert_eq!(cut("abc\n\n"), "abc\n\n");
+        assert_eq!(cut("abc"), "abc");
+        assert_eq!(cut("a\nb\n"), "a\nb");
     }
 }
