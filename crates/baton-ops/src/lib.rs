@@ -11,6 +11,7 @@ pub mod api;
 mod artifacts;
 mod cancel;
 mod error;
+mod exec;
 mod nodes;
 mod open;
 mod secrets;
@@ -19,6 +20,7 @@ mod targets;
 pub use artifacts::parse_artifact_ref;
 pub use cancel::{CANCEL_WAIT, Cancelled};
 pub use error::{ErrorKind, OpsError, OpsResult};
+pub use exec::NodeDone;
 pub use open::{Ops, find_project_file, state_dir};
 pub use secrets::{
     check_secret_target, get_secret, keygen, list_secrets, remove_secret, secret_env, set_secret,

@@ -9,5 +9,6 @@
 pub const VERSION: u32 = 1;
 
 pub mod artifacts;
+pub mod exec;
 pub mod nodes;
 pub mod secrets;

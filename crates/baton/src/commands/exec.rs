@@ -6,139 +6,67 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use baton_engine::{Engine, EventSink, ExecRequest};
-use baton_store::{Event, EventKind, Millis, Status};
-use serde::Serialize;
+use baton_engine::{EventSink, ExecRequest};
+use baton_ops::api::exec::{ExecNode, NodeResult};
+use baton_store::{Event, EventKind};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{App, CommandResult, EXIT_FAILED, EXIT_OK, Style, Ui};
 use crate::cli::{Cli, ExecArgs};
 use crate::output;
-use baton_ops::NodeTargets;
 
-#[derive(Debug, Clone, Serialize)]
-struct NodeResult {
-    node: String,
-    /// `ok`, `failed` or `unreachable`.
-    result: &'static str,
-    status: Status,
-    exit_code: Option<i32>,
-    signal: Option<i32>,
-    reason: Option<String>,
-    duration_ms: i64,
-    output: String,
-}
-
-#[derive(Default)]
-struct Collected {
-    started: HashMap<String, Millis>,
-    output: HashMap<String, Vec<u8>>,
-    partial: HashMap<String, Vec<u8>>,
-    results: Vec<NodeResult>,
-}
-
-/// Collects per-node output and prints it as the mode asks.
-struct ExecView {
+/// `--stream`: output lines as they arrive, prefixed with their node.
+struct StreamView {
     ui: Ui,
-    stream: bool,
-    quiet: bool,
     width: usize,
-    state: Mutex<Collected>,
+    partial: Mutex<HashMap<String, Vec<u8>>>,
 }
 
-impl ExecView {
-    fn print_block(&self, result: &NodeResult) {
-        let mut out = std::io::stdout().lock();
-        let mark = self.ui.paint(
-            output::status_style(result.status),
-            output::mark(result.status),
-        );
-        let detail = match (result.result, &result.reason) {
-            ("ok", _) => format!("exit 0, {}", output::duration(result.duration_ms)),
-            (_, Some(reason)) => format!("{reason}, {}", output::duration(result.duration_ms)),
-            _ => output::duration(result.duration_ms),
+impl EventSink for StreamView {
+    fn event(&self, event: &Event) {
+        let EventKind::Output { step, data } = &event.kind else {
+            return;
         };
-        let _ = writeln!(
-            out,
-            "{mark} {} {}",
-            self.ui.paint(Style::Bold, &result.node),
-            self.ui.paint(Style::Dim, &detail)
-        );
-        for line in result.output.lines() {
-            let _ = writeln!(out, "  {line}");
+        let mut partial = self.partial.lock().unwrap_or_else(|p| p.into_inner());
+        let pending = partial.entry(step.target.clone()).or_default();
+        pending.extend_from_slice(data);
+        if let Some(end) = pending.iter().rposition(|b| *b == b'\n') {
+            let complete: Vec<u8> = pending.drain(..=end).collect();
+            let prefix = self.ui.paint(
+                Style::Dim,
+                &format!("{:<w$} │", step.target, w = self.width),
+            );
+            let mut out = std::io::stdout().lock();
+            for line in String::from_utf8_lossy(&complete).lines() {
+                let _ = writeln!(out, "{prefix} {line}");
+            }
         }
     }
 }
 
-impl EventSink for ExecView {
-    fn event(&self, event: &Event) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        match &event.kind {
-            EventKind::StepStarted { step } => {
-                state.started.insert(step.target.clone(), event.at);
-            }
-            EventKind::Output { step, data } => {
-                if self.stream && !self.quiet {
-                    let partial = state.partial.entry(step.target.clone()).or_default();
-                    partial.extend_from_slice(data);
-                    if let Some(end) = partial.iter().rposition(|b| *b == b'\n') {
-                        let complete: Vec<u8> = partial.drain(..=end).collect();
-                        let prefix = self.ui.paint(
-                            Style::Dim,
-                            &format!("{:<w$} │", step.target, w = self.width),
-                        );
-                        let mut out = std::io::stdout().lock();
-                        for line in String::from_utf8_lossy(&complete).lines() {
-                            let _ = writeln!(out, "{prefix} {line}");
-                        }
-                    }
-                } else {
-                    state
-                        .output
-                        .entry(step.target.clone())
-                        .or_default()
-                        .extend_from_slice(data);
-                }
-            }
-            EventKind::StepFinished {
-                step,
-                status,
-                exit_code,
-                signal,
-                reason,
-            } => {
-                let started = state.started.get(&step.target).copied().unwrap_or(event.at);
-                let result = match (status, reason) {
-                    (Status::Success, _) => "ok",
-                    (_, Some(r)) if r.starts_with("unreachable") => "unreachable",
-                    _ => "failed",
-                };
-                let bytes = state.output.remove(&step.target).unwrap_or_default();
-                let result = NodeResult {
-                    node: step.target.clone(),
-                    result,
-                    status: *status,
-                    exit_code: *exit_code,
-                    signal: *signal,
-                    reason: reason
-                        .clone()
-                        .map(|r| r.trim_start_matches("unreachable: ").to_string()),
-                    duration_ms: event.at - started,
-                    output: String::from_utf8_lossy(&bytes).into_owned(),
-                };
-                if !self.stream && !self.quiet {
-                    self.print_block(&result);
-                }
-                state.results.push(result);
-            }
-            _ => {}
-        }
+/// A node's block: a status line, then its output indented.
+fn print_block(ui: &Ui, node: &ExecNode) {
+    let mut out = std::io::stdout().lock();
+    let mark = ui.paint(output::status_style(node.status), output::mark(node.status));
+    let took = output::duration(node.duration_ms);
+    let detail = match (node.result, &node.reason) {
+        (NodeResult::Ok, _) => format!("exit 0, {took}"),
+        (_, Some(reason)) => format!("{reason}, {took}"),
+        _ => took,
+    };
+    let _ = writeln!(
+        out,
+        "{mark} {} {}",
+        ui.paint(Style::Bold, &node.node),
+        ui.paint(Style::Dim, &detail)
+    );
+    for line in node.output.lines() {
+        let _ = writeln!(out, "  {line}");
     }
 }
 
 pub fn run(cli: &Cli, ui: &Ui, args: &ExecArgs) -> CommandResult {
     let app = App::open(cli, ui)?;
-    let targets = Arc::new(NodeTargets::new(&app.project));
     let width = app
         .project
         .nodes
@@ -147,20 +75,20 @@ pub fn run(cli: &Cli, ui: &Ui, args: &ExecArgs) -> CommandResult {
         .max()
         .unwrap_or(5)
         .max(5);
-    let view = Arc::new(ExecView {
-        ui: *ui,
-        stream: args.stream,
-        quiet: args.json,
-        width,
-        state: Mutex::default(),
-    });
-    let engine = Engine::new(
-        app.project.clone(),
-        app.store.clone(),
-        targets.clone(),
-        vec![view.clone()],
-        app.state_dir.clone(),
-    );
+    let mut sinks: Vec<Arc<dyn EventSink>> = Vec::new();
+    let mut on_done: Option<baton_ops::NodeDone> = None;
+    if !args.json {
+        if args.stream {
+            sinks.push(Arc::new(StreamView {
+                ui: *ui,
+                width,
+                partial: Mutex::default(),
+            }));
+        } else {
+            let ui = *ui;
+            on_done = Some(Box::new(move |node: &ExecNode| print_block(&ui, node)));
+        }
+    }
     let request = ExecRequest {
         selector: args.selector.clone(),
         command: args.command.join(" "),
@@ -169,39 +97,19 @@ pub fn run(cli: &Cli, ui: &Ui, args: &ExecArgs) -> CommandResult {
         actor: baton_ops::cli_actor(),
     };
     let runtime = crate::app::runtime()?;
-    let outcome = runtime.block_on(async {
+    let report = runtime.block_on(async {
         let cancel = CancellationToken::new();
         crate::commands::run::watch_signals(cancel.clone());
-        let outcome = engine.exec(request, cancel).await;
-        targets.disconnect_all().await;
-        outcome
+        app.ops.exec(request, sinks, on_done, cancel).await
     })?;
     runtime.shutdown_background();
 
-    let mut results = view
-        .state
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .results
-        .clone();
-    let order: Vec<&String> = app.project.nodes.keys().collect();
-    results.sort_by_key(|r| {
-        order
-            .iter()
-            .position(|n| **n == r.node)
-            .unwrap_or(usize::MAX)
-    });
-    let count = |what: &str| results.iter().filter(|r| r.result == what).count();
-    let (ok, failed, unreachable) = (count("ok"), count("failed"), count("unreachable"));
+    let summary = &report.summary;
     if args.json {
-        output::print_json(&serde_json::json!({
-            "run": outcome.run,
-            "nodes": results,
-            "summary": { "ok": ok, "failed": failed, "unreachable": unreachable },
-        }));
+        output::print_json(&report);
     } else {
         if args.stream {
-            for r in results.iter().filter(|r| r.result != "ok") {
+            for r in report.nodes.iter().filter(|r| r.result != NodeResult::Ok) {
                 let why = r.reason.clone().unwrap_or_default();
                 println!(
                     "{} {} {}",
@@ -217,13 +125,13 @@ pub fn run(cli: &Cli, ui: &Ui, args: &ExecArgs) -> CommandResult {
         };
         println!(
             "{} · {} · {}   (run {})",
-            part(ok, "ok", Style::Ok),
-            part(failed, "failed", Style::Bad),
-            part(unreachable, "unreachable", Style::Bad),
-            outcome.run
+            part(summary.ok, "ok", Style::Ok),
+            part(summary.failed, "failed", Style::Bad),
+            part(summary.unreachable, "unreachable", Style::Bad),
+            report.run
         );
     }
-    Ok(if failed + unreachable == 0 {
+    Ok(if summary.failed + summary.unreachable == 0 {
         EXIT_OK
     } else {
         EXIT_FAILED
