@@ -35,6 +35,24 @@ pub fn find_project_file(dir: &Path) -> OpsResult<PathBuf> {
     })
 }
 
+/// Load `file` and check everything that can be known without running: the model's own
+/// checks, then resource attributes against their types' schemas (which the model does not
+/// know). Every problem at once.
+pub fn validate_project(file: &Path) -> OpsResult<Project> {
+    let project = baton_model::load(file).map_err(OpsError::invalid)?;
+    baton_infra::validate(&project, &baton_infra::Registry::builtin())
+        .map_err(OpsError::invalid)?;
+    Ok(project)
+}
+
+/// Run the per-project SSH connection daemon (`ssh.persist`) on `socket` until it has been idle
+/// for `idle`.
+pub async fn serve_connection_daemon(socket: &Path, idle: std::time::Duration) -> OpsResult<()> {
+    baton_ssh::mux::serve(socket, idle)
+        .await
+        .map_err(|e| OpsError::failed(format!("ssh-mux on `{}`: {e}", socket.display())))
+}
+
 /// The store directory of a project.
 pub fn state_dir(root: &Path) -> PathBuf {
     root.join(".baton")
