@@ -126,21 +126,6 @@ impl Failure {
     }
 }
 
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Failure {
-        let hint = match &e {
-            StoreError::DiskFull(_) => {
-                Some("free some space; nothing was half-written".to_string())
-            }
-            _ => None,
-        };
-        Failure::Failed {
-            message: e.to_string(),
-            hint,
-        }
-    }
-}
-
 impl From<baton_ops::OpsError> for Failure {
     fn from(e: baton_ops::OpsError) -> Failure {
         use baton_ops::ErrorKind;
@@ -160,18 +145,16 @@ impl From<baton_ops::OpsError> for Failure {
     }
 }
 
+// Store and engine errors are classified once, by the operations layer.
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Failure {
+        baton_ops::OpsError::from(e).into()
+    }
+}
+
 impl From<EngineError> for Failure {
     fn from(e: EngineError) -> Failure {
-        match e {
-            EngineError::UnknownPipeline { .. }
-            | EngineError::UnknownEnvironment { .. }
-            | EngineError::UnknownRun(_)
-            | EngineError::RunState { .. }
-            | EngineError::Selector(_)
-            | EngineError::BadVar(_) => Failure::usage(e.to_string()),
-            EngineError::Store(store) => store.into(),
-            other => Failure::failed(other.to_string()),
-        }
+        baton_ops::OpsError::from(e).into()
     }
 }
 
