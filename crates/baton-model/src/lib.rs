@@ -15,6 +15,7 @@ pub mod template;
 pub mod types;
 
 mod decode;
+mod files;
 mod validate;
 mod yaml;
 

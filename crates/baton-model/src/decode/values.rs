@@ -245,22 +245,25 @@ impl Decoder {
     }
 
     pub fn duration(&mut self, node: &Node) -> Option<Duration> {
-        match &node.kind {
-            Kind::Int(n) if *n >= 0 => Some(Duration::from_secs(*n as u64)),
-            Kind::Str(text) => {
-                match crate::duration::parse_duration(text) {
-                    Ok(d) => Some(d),
-                    Err(message) => {
-                        self.error(
-                        Diagnostic::new(format!("invalid duration: {message}"), node.span)
-                            .with_help("durations look like `90s`, `5m`, `1h30m` or a number of seconds"),
-                    );
-                        None
-                    }
-                }
-            }
+        let parsed = match &node.kind {
+            Kind::Int(n) if *n >= 0 => crate::duration::check_bounds(
+                Duration::from_secs(*n as u64),
+                node.scalar_text().unwrap_or_default(),
+            ),
+            Kind::Str(text) => crate::duration::parse_duration(text),
             _ => {
                 self.mismatch(node, "a duration like `90s`");
+                return None;
+            }
+        };
+        match parsed {
+            Ok(d) => Some(d),
+            Err(message) => {
+                self.error(
+                    Diagnostic::new(format!("invalid duration: {message}"), node.span).with_help(
+                        "durations look like `90s`, `5m`, `1h30m` or a number of seconds, at most 366d",
+                    ),
+                );
                 None
             }
         }
