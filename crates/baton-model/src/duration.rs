@@ -108,7 +108,10 @@ mod tests {
     #[test]
     fn durations_are_bounded_by_a_year() {
         assert_eq!(parse_duration("366d"), Ok(MAX_DURATION));
-        assert_eq!(parse_duration("52w"), Ok(Duration::from_secs(52 * 7 * 86_400)));
+        assert_eq!(
+            parse_duration("52w"),
+            Ok(Duration::from_secs(52 * 7 * 86_400))
+        );
         for text in [
             "367d",
             "53w",

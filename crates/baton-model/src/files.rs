@@ -136,7 +136,11 @@ pub(crate) fn glob_files(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, Stri
         }
     }
     if rest.is_empty() {
-        return Ok(if base.is_file() { vec![base] } else { Vec::new() });
+        return Ok(if base.is_file() {
+            vec![base]
+        } else {
+            Vec::new()
+        });
     }
     let depth = if rest.iter().any(|c| c.contains("**")) {
         MAX_GLOB_DEPTH

@@ -299,8 +299,11 @@ fn syntax_error(text: &str, file: FileId, info: &str, (line, col): (u32, u32)) -
     if info.contains("tab")
         && let Some((tab_line, tab_col)) = indentation_tab(text, line)
     {
-        return Diagnostic::new("invalid YAML: a tab in indentation", span(tab_line, tab_col))
-            .with_help("YAML indents with spaces only; replace the tab with spaces");
+        return Diagnostic::new(
+            "invalid YAML: a tab in indentation",
+            span(tab_line, tab_col),
+        )
+        .with_help("YAML indents with spaces only; replace the tab with spaces");
     }
     if info.contains("quoted scalar") {
         // The parser points just past the closing quote (trailing content) or at the opening
@@ -315,13 +318,16 @@ fn syntax_error(text: &str, file: FileId, info: &str, (line, col): (u32, u32)) -
             Some('"') => "double-quoted",
             _ => "quoted",
         };
-        let info = info.replace("double-quoted", style).replace(
-            "a quoted scalar",
-            &format!("a {style} string"),
-        );
+        let info = info
+            .replace("double-quoted", style)
+            .replace("a quoted scalar", &format!("a {style} string"));
         let help = match quote {
-            Some('\'') => "inside single quotes write a quote as `''`; the string ends at the first lone `'`",
-            Some('"') => "inside double quotes write a quote as `\\\"`; the string ends at the first unescaped `\"`",
+            Some('\'') => {
+                "inside single quotes write a quote as `''`; the string ends at the first lone `'`"
+            }
+            Some('"') => {
+                "inside double quotes write a quote as `\\\"`; the string ends at the first unescaped `\"`"
+            }
             _ => "close the quote, or quote the whole value",
         };
         return Diagnostic::new(format!("invalid YAML: {info}"), span(line, col)).with_help(help);

@@ -255,7 +255,7 @@ fn merge<'a>(dec: &mut Decoder, documents: &'a [Node]) -> Sections<'a> {
         let Some(fields) = dec.fields(document, Some(keys::TOP_KEYS), "the top level") else {
             continue;
         };
-        for &section in keys::TOP_KEYS {
+        for &keys::Key(section, _) in keys::TOP_KEYS {
             let Some(value) = fields.get(section) else {
                 continue;
             };
