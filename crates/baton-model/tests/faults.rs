@@ -140,3 +140,55 @@ fn resource_attribute_keys_keep_their_place() {
     assert_eq!((key.line, key.col, key.len), (5, 5, 5));
     assert_eq!(r.attrs["pathh"].span.col, 12);
 }
+
+#[test]
+fn undefined_vars_in_commands_are_errors_at_the_command() {
+    let out = errors(
+        "project: x\nvars: { app: a }\nenvironments: { prod: { vars: { region: eu } } }\npipelines:\n  p:\n    vars: { tag: t }\n    stages:\n      s:\n        run:\n          - echo {{ vars.app }} {{ vars.region }} {{ vars.tag }} {{ env.vars.zzz }}\n          - echo {{ vars.ap }}\n          - echo {{ vars.nowhere }}\n",
+        &[],
+    );
+    assert_has(&out, "undefined variable `vars.ap` in pipeline `p`");
+    assert_has(&out, "baton.yaml:11:13");
+    assert_has(&out, "did you mean `vars.app`?");
+    assert_has(&out, "undefined variable `vars.nowhere`");
+    assert_has(&out, "baton.yaml:12:13");
+    assert_has(&out, "--var nowhere=");
+    assert!(!out.contains("vars.region`"), "{out}");
+    assert!(!out.contains("vars.tag`"), "{out}");
+    assert!(!out.contains("zzz"), "{out}");
+    assert_has(&out, "2 problems found");
+}
+
+#[test]
+fn a_selector_whose_parts_match_but_whole_does_not_is_an_error() {
+    let out = errors(
+        "project: x\nnodes:\n  a: { roles: [web] }\n  b: { roles: [db] }\npipelines:\n  p:\n    stages:\n      s: { run: x, targets: 'role:web & role:db' }\n      t: { run: x, targets: 'role:web' }\n",
+        &[],
+    );
+    assert_has(&out, "selector `role:web & role:db` matches no node");
+    assert_has(&out, "baton.yaml:8:29");
+    assert_has(&out, "1 problem found");
+}
+
+#[test]
+fn a_step_kind_this_build_lacks_is_reported_at_the_step() {
+    let p = project(
+        "project: x\nnotifications: { ops: { webhook: 'http://127.0.0.1:9/' } }\npipelines:\n  p:\n    stages:\n      s:\n        steps:\n          - run: echo hi\n          - notify: { channels: [ops] }\n",
+        &[],
+    );
+    assert!(load(&p.main).is_ok(), "every kind is available to `load`");
+    let available: Vec<&str> = STEP_KINDS
+        .iter()
+        .copied()
+        .filter(|k| *k != "notify")
+        .collect();
+    let out = match load_for(&p.main, &available) {
+        Ok(_) => panic!("the notify step accepted"),
+        Err(d) => d.render(false),
+    };
+    assert_has(
+        &out,
+        "the `notify` step is not available in this build of baton",
+    );
+    assert_has(&out, "baton.yaml:9:13");
+}
