@@ -2,14 +2,40 @@
 
 use std::time::Duration;
 
-/// Parse `90s`, `5m`, `1h30m`, `1h 30m`, `2d`, `500ms`, `1w` or a bare integer of seconds.
+/// The longest duration baton accepts: 366 days. Timeouts and intervals are added to
+/// `Instant::now()`, which panics on overflow for absurd values; nothing baton waits for
+/// sensibly lasts longer than a year.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
+
+/// `Err` naming the cap when `d` exceeds [`MAX_DURATION`]; `written` is the text as written.
+pub fn check_bounds(d: Duration, written: &str) -> Result<Duration, String> {
+    if d > MAX_DURATION {
+        return Err(format!(
+            "`{written}` is longer than the longest duration baton accepts, 366d (a year)"
+        ));
+    }
+    Ok(d)
+}
+
+/// Parse `90s`, `5m`, `1h30m`, `1h 30m`, `2d`, `500ms`, `1w` or a bare integer of seconds, at
+/// most [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
+    check_bounds(parse_unbounded(trimmed)?, trimmed)
+}
+
+fn parse_unbounded(trimmed: &str) -> Result<Duration, String> {
+    // Any number too long for u64 is also far beyond the cap; say so rather than "not a
+    // duration".
+    let too_long = || check_bounds(Duration::MAX, trimmed).unwrap_err();
     if trimmed.is_empty() {
         return Err("an empty duration".to_string());
     }
-    if let Ok(seconds) = trimmed.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
+    if trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        return trimmed
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| too_long());
     }
     let bad = || format!("`{trimmed}` is not a duration (write e.g. `90s`, `5m`, `1h30m`)");
     let mut total = Duration::ZERO;
@@ -21,7 +47,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         if digits == 0 {
             return Err(bad());
         }
-        let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        let number: u64 = rest[..digits].parse().map_err(|_| too_long())?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| !c.is_ascii_alphabetic())
@@ -76,6 +102,27 @@ mod tests {
                 Ok(Duration::from_millis(*millis)),
                 "{text}"
             );
+        }
+    }
+
+    #[test]
+    fn durations_are_bounded_by_a_year() {
+        assert_eq!(parse_duration("366d"), Ok(MAX_DURATION));
+        assert_eq!(
+            parse_duration("52w"),
+            Ok(Duration::from_secs(52 * 7 * 86_400))
+        );
+        for text in [
+            "367d",
+            "53w",
+            "20000000000000w",
+            "99999999999999999999999s",
+            "99999999999999999999999",
+            "31622401",
+            "1w 360d",
+        ] {
+            let err = parse_duration(text).unwrap_err();
+            assert!(err.contains("366d"), "{text}: {err}");
         }
     }
 

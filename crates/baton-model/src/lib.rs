@@ -15,6 +15,7 @@ pub mod template;
 pub mod types;
 
 mod decode;
+mod files;
 mod validate;
 mod yaml;
 
@@ -55,19 +56,31 @@ pub fn check_yaml(text: &str) -> Result<(), (u32, u32, String)> {
 }
 
 /// Read, decode and validate a project. Every problem found is returned, not just the first.
+/// Every step kind counts as available; see [`load_for`].
 pub fn load(path: &Path) -> Result<Project, Diagnostics> {
+    load_for(path, STEP_KINDS)
+}
+
+/// Every step kind the model knows (`run:`, `http:`, `upload:`, …).
+pub const STEP_KINDS: &[&str] = &[
+    "run", "http", "upload", "config", "infra", "promote", "notify",
+];
+
+/// [`load`] for a build of baton that can run only the step kinds in `available`: a step of
+/// another kind is reported at its place, rather than failing a run half-way.
+pub fn load_for(path: &Path, available: &[&str]) -> Result<Project, Diagnostics> {
     let decode::Decoded {
         mut project,
         problems,
         declared,
     } = decode::load_files(path)?;
     if problems.is_empty() {
-        validate::validate(&mut project, None)?;
+        validate::validate(&mut project, None, available)?;
         return Ok(project);
     }
     // Shape problems and reference problems are reported together.
     let mut items = problems;
-    if let Err(more) = validate::validate(&mut project, Some(&declared)) {
+    if let Err(more) = validate::validate(&mut project, Some(&declared), available) {
         items.extend(more.items);
     }
     Err(Diagnostics {

@@ -79,7 +79,20 @@ pub fn check_syntax(text: &str) -> Result<(), TemplateError> {
 /// attribute when one follows (`resources.X.attr`). The one scanner behind dependency ordering
 /// (the model) and attribute checks (the infrastructure engine).
 pub fn resource_references(text: &str) -> Vec<(String, Option<String>)> {
-    const PREFIX: &str = "resources.";
+    dotted_references(text, "resources.")
+}
+
+/// Each `vars.X` written inside `{{ }}` / `{% %}` blocks of `text`, in order (`env.vars.X` and
+/// `node.vars.X` are other scopes and not listed).
+pub fn var_references(text: &str) -> Vec<String> {
+    dotted_references(text, "vars.")
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// `PREFIX` + a name (+ `.attr`) inside template blocks, not preceded by a name or a dot.
+fn dotted_references(text: &str, prefix: &str) -> Vec<(String, Option<String>)> {
     let is_name = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
     let mut out = Vec::new();
     let mut rest = text;
@@ -96,14 +109,14 @@ pub fn resource_references(text: &str) -> Vec<(String, Option<String>)> {
             .unwrap_or(inner.len());
         let block = &inner[..close];
         let mut from = 0;
-        while let Some(i) = block[from..].find(PREFIX) {
+        while let Some(i) = block[from..].find(prefix) {
             let at = from + i;
             // `myresources.x` or `a.resources.x` are other things.
             let preceded = block[..at]
                 .chars()
                 .next_back()
                 .is_some_and(|c| is_name(c) || c == '.');
-            let tail = &block[at + PREFIX.len()..];
+            let tail = &block[at + prefix.len()..];
             let id: String = tail.chars().take_while(|c| is_name(*c)).collect();
             if !preceded && !id.is_empty() {
                 let attr = tail[id.len()..]
@@ -112,7 +125,7 @@ pub fn resource_references(text: &str) -> Vec<(String, Option<String>)> {
                     .filter(|a| !a.is_empty());
                 out.push((id, attr));
             }
-            from = at + PREFIX.len();
+            from = at + prefix.len();
         }
         rest = &inner[close..];
     }
@@ -177,6 +190,16 @@ mod tests {
             "false true"
         );
         assert_eq!(render("{{ env.vars.on | tojson }}", &ctx).unwrap(), "true");
+    }
+
+    #[test]
+    fn var_references_skip_other_scopes() {
+        assert_eq!(
+            var_references(
+                "{{ vars.a }} {{ env.vars.b }} {{ node.vars.c }} vars.d {% if vars.e %}"
+            ),
+            ["a", "e"]
+        );
     }
 
     #[test]

@@ -380,8 +380,19 @@ pub struct Resource {
     /// Node to act on over SSH; `None` = local.
     pub node: Option<Spanned<String>>,
     pub depends_on: Vec<Spanned<String>>,
-    /// Every other key, as written (templates unrendered).
+    /// Every other key, as written (templates unrendered). The span is the value's.
     pub attrs: IndexMap<String, Spanned<Value>>,
+    /// Where each attribute's key is written, for problems with the key itself (an unknown or
+    /// computed attribute), whose caret belongs under the name, not the value.
+    #[serde(skip)]
+    pub attr_keys: IndexMap<String, Span>,
+}
+
+impl Resource {
+    /// The span of attribute `name`'s key, if it is written.
+    pub fn key_span(&self, name: &str) -> Option<Span> {
+        self.attr_keys.get(name).copied()
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

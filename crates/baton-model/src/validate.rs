@@ -15,11 +15,13 @@ use crate::types::*;
 pub(crate) fn validate(
     project: &mut Project,
     declared: Option<&std::collections::HashSet<String>>,
+    available: &[&str],
 ) -> Result<(), Diagnostics> {
     let mut v = Validator {
         project,
         diags: Vec::new(),
         declared,
+        available,
     };
     v.pipelines();
     v.environments();
@@ -38,6 +40,8 @@ pub(crate) fn validate(
 struct Validator<'p> {
     project: &'p Project,
     declared: Option<&'p std::collections::HashSet<String>>,
+    /// The step kinds this build of baton can run.
+    available: &'p [&'p str],
     diags: Vec<Diagnostic>,
 }
 
@@ -87,7 +91,17 @@ impl Validator<'_> {
                 self.notification(channel);
             }
             let context = format!(" in pipeline `{}`", pipeline.name);
+            let scope: std::collections::HashSet<&str> = project
+                .vars
+                .keys()
+                .chain(pipeline.vars.keys())
+                .chain(project.environments.values().flat_map(|e| e.vars.keys()))
+                .map(String::as_str)
+                .collect();
             for stage in pipeline.stages.values() {
+                for text in stage_templates(stage) {
+                    self.vars_defined(text, &scope, &pipeline.name);
+                }
                 for need in &stage.needs {
                     if need.value == stage.name {
                         self.diags.push(Diagnostic::new(
@@ -104,6 +118,7 @@ impl Validator<'_> {
                 if let StageAction::Steps(steps) = &stage.action {
                     for step in steps {
                         self.step(&step.value);
+                        self.available(step);
                     }
                 }
             }
@@ -126,6 +141,50 @@ impl Validator<'_> {
                 ));
             }
         }
+    }
+
+    /// `{{ vars.X }}` must name a variable some scope defines: the project's, the pipeline's or
+    /// an environment's `vars:`. A `--var` can still override any of them at run time; a
+    /// variable only `--var` supplies must be declared (with a default) to be used.
+    fn vars_defined(
+        &mut self,
+        text: &Spanned<String>,
+        scope: &std::collections::HashSet<&str>,
+        pipeline: &str,
+    ) {
+        for name in crate::template::var_references(&text.value) {
+            if scope.contains(name.as_str()) || self.declared.is_some_and(|d| d.contains(&name)) {
+                continue;
+            }
+            let mut d = Diagnostic::new(
+                format!("undefined variable `vars.{name}` in pipeline `{pipeline}`"),
+                text.span,
+            );
+            d = match did_you_mean(&name, scope.iter().copied()) {
+                Some(s) => d.with_help(format!("did you mean `vars.{s}`?")),
+                None => d.with_help(format!(
+                    "define it under `vars:` (the project's, pipeline `{pipeline}`'s or an environment's), e.g. `vars: {{ {name}: \"\" }}`; `--var {name}=…` overrides it at run time"
+                )),
+            };
+            self.diags.push(d);
+        }
+    }
+
+    fn available(&mut self, step: &Spanned<Step>) {
+        let kind = step.value.kind();
+        if self.available.contains(&kind) {
+            return;
+        }
+        self.diags.push(
+            Diagnostic::new(
+                format!("the `{kind}` step is not available in this build of baton"),
+                step.span,
+            )
+            .with_help(format!(
+                "this build runs these step kinds: {}; remove the step or do its work in a `run:` step",
+                self.available.join(", ")
+            )),
+        );
     }
 
     fn step(&mut self, step: &Step) {
@@ -184,6 +243,25 @@ impl Validator<'_> {
     /// Every atom of a selector must be able to match some node (`nodes:` and the `inventory:`
     /// file's hosts, merged by the loader).
     fn selector(&mut self, selector: &Spanned<Selector>) {
+        let before = self.diags.len();
+        self.selector_atoms(selector);
+        // Each part may match some node while the whole matches none (`role:web & role:db`);
+        // only meaningful when the parts are fine and every node decoded.
+        if self.diags.len() == before
+            && self.declared.is_none()
+            && self.project.select(&selector.value).is_err()
+        {
+            self.diags.push(
+                Diagnostic::new(
+                    format!("selector `{}` matches no node", selector.source),
+                    selector.span,
+                )
+                .with_help("each part matches some node, but no node satisfies the whole: `&` needs every part, `!` excludes; `baton nodes` lists the nodes with their roles and labels"),
+            );
+        }
+    }
+
+    fn selector_atoms(&mut self, selector: &Spanned<Selector>) {
         let project = self.project;
         let span = selector.span;
         let names: Vec<&str> = project.nodes.keys().map(String::as_str).collect();
@@ -279,6 +357,35 @@ impl Validator<'_> {
             ));
         }
     }
+}
+
+/// The templates of a stage that are rendered with `vars`, each with its place.
+fn stage_templates(stage: &Stage) -> Vec<&Spanned<String>> {
+    let mut out: Vec<&Spanned<String>> = Vec::new();
+    out.extend(stage.condition.iter());
+    out.extend(stage.rollback.iter());
+    out.extend(stage.env.values());
+    match &stage.action {
+        StageAction::Run(commands) => out.extend(commands.iter()),
+        StageAction::Http(request) => out.push(&request.url),
+        StageAction::Steps(steps) => {
+            for step in steps {
+                match &step.value {
+                    Step::Run(commands) => out.extend(commands.iter()),
+                    Step::Http(request) => out.push(&request.url),
+                    Step::Upload(upload) => {
+                        out.push(&upload.dest);
+                        if let UploadSource::Src(src) = &upload.source {
+                            out.push(src);
+                        }
+                    }
+                    Step::Notify(notify) => out.extend(notify.message.iter()),
+                    Step::Config(_) | Step::Infra(_) | Step::Promote(_) => {}
+                }
+            }
+        }
+    }
+    out
 }
 
 impl Resource {
@@ -394,6 +501,13 @@ mod tests {
         for (text, expected) in cases {
             assert_eq!(resource_references(text), *expected, "{text}");
         }
+    }
+
+    #[test]
+    fn the_public_step_kinds_are_the_decoders() {
+        let decoder: Vec<&str> =
+            crate::decode::keys::names(crate::decode::keys::STEP_KINDS).collect();
+        assert_eq!(decoder, crate::STEP_KINDS);
     }
 
     #[test]

@@ -34,6 +34,41 @@ const NAMED_SECTIONS: &[(&str, &str)] = &[
     ("notifications", "notification"),
 ];
 
+/// What the error for an empty project file suggests writing.
+const MINIMAL_PROJECT_HELP: &str = "a minimal project is:\n\n    project: NAME\n    pipelines:\n      build:\n        stages:\n          test: { run: make test }\n\n  (`baton init` writes a starter file)";
+
+/// The diagnostic for a file that cannot be used, placed at the offending byte when the problem
+/// is inside the file (bad UTF-8, a NUL byte), else at `referenced_at` (the `include:` or
+/// `inventory:` naming it).
+fn unreadable(
+    sources: &mut Sources,
+    path: &Path,
+    what: &str,
+    err: crate::files::ReadError,
+    referenced_at: Option<Span>,
+) -> Diagnostic {
+    let message = format!("{what} {}: {}", path.display(), err.message);
+    match (err.at, err.text) {
+        (Some((line, col)), Some(text)) => {
+            let id = sources.add(path.to_path_buf(), text);
+            Diagnostic::new(
+                message,
+                Span {
+                    file: id,
+                    line,
+                    col,
+                    len: 1,
+                },
+            )
+            .with_help("save the file as UTF-8 text")
+        }
+        _ => match referenced_at {
+            Some(span) => Diagnostic::new(message, span),
+            None => Diagnostic::global(message),
+        },
+    }
+}
+
 /// Sections only the main file may hold.
 const MAIN_ONLY: &[&str] = &["project", "include"];
 
@@ -50,14 +85,12 @@ pub(crate) struct Decoded {
 /// main file); otherwise every problem is in `Decoded::problems`.
 pub(crate) fn load_files(path: &Path) -> Result<Decoded, Diagnostics> {
     let mut sources = Sources::default();
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::files::read_text(path) {
         Ok(text) => text,
         Err(err) => {
+            let item = unreadable(&mut sources, path, "cannot read", err, None);
             return Err(Diagnostics {
-                items: vec![Diagnostic::global(format!(
-                    "cannot read {}: {err}",
-                    path.display()
-                ))],
+                items: vec![item],
                 sources,
             });
         }
@@ -72,16 +105,32 @@ pub(crate) fn load_files(path: &Path) -> Result<Decoded, Diagnostics> {
         Ok(node) => node,
         Err(items) => return Err(Diagnostics { items, sources }),
     };
+    if matches!(&main.kind, Kind::Map(entries) if entries.is_empty()) {
+        return Err(Diagnostics {
+            items: vec![
+                Diagnostic::global(format!(
+                    "{} is empty: a project file needs at least `project:`",
+                    path.display()
+                ))
+                .with_help(MINIMAL_PROJECT_HELP),
+            ],
+            sources,
+        });
+    }
 
     let mut documents = vec![main];
     for file in include_files(&mut dec, &documents[0], &dir, path) {
-        let text = match std::fs::read_to_string(&file.value) {
+        let text = match crate::files::read_text(&file.value) {
             Ok(text) => text,
             Err(err) => {
-                dec.error(Diagnostic::new(
-                    format!("cannot read included file {}: {err}", file.value.display()),
-                    file.span,
-                ));
+                let item = unreadable(
+                    &mut sources,
+                    &file.value,
+                    "cannot read included file",
+                    err,
+                    Some(file.span),
+                );
+                dec.error(item);
                 continue;
             }
         };
@@ -155,23 +204,18 @@ fn include_files(
     };
     let main_canonical = std::fs::canonicalize(main_path).ok();
     let mut files = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for pattern in dec.strings(include) {
-        let full = dir.join(&pattern.value);
-        let paths = match glob::glob(&full.to_string_lossy()) {
+        let mut matched = match crate::files::glob_files(dir, &pattern.value) {
             Ok(paths) => paths,
             Err(err) => {
                 dec.error(Diagnostic::new(
-                    format!("invalid include glob: {}", err.msg),
+                    format!("invalid include glob: {err}"),
                     pattern.span,
                 ));
                 continue;
             }
         };
-        let mut matched: Vec<PathBuf> = paths
-            .filter_map(Result::ok)
-            .filter(|p| p.is_file())
-            .collect();
-        matched.sort();
         matched.retain(|p| std::fs::canonicalize(p).ok() != main_canonical);
         if matched.is_empty() {
             dec.error(Diagnostic::new(
@@ -180,10 +224,9 @@ fn include_files(
             ));
         }
         for path in matched {
-            if !files
-                .iter()
-                .any(|f: &crate::span::Spanned<PathBuf>| f.value == path)
-            {
+            // Two globs (or two paths) naming one real file include it once.
+            let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+            if seen.insert(canonical) {
                 files.push(crate::span::Spanned::new(path, pattern.span));
             }
         }
@@ -204,11 +247,15 @@ fn merge<'a>(dec: &mut Decoder, documents: &'a [Node]) -> Sections<'a> {
         single: IndexMap::new(),
     };
     let mut single_keys: IndexMap<&'static str, Span> = IndexMap::new();
+    // Per named section, where each name was first written: a hash lookup per entry keeps
+    // merging linear in the number of entries (a generated `vars:` may hold 100,000).
+    let mut first_keys: IndexMap<&'static str, std::collections::HashMap<&'a str, Span>> =
+        IndexMap::new();
     for (index, document) in documents.iter().enumerate() {
         let Some(fields) = dec.fields(document, Some(keys::TOP_KEYS), "the top level") else {
             continue;
         };
-        for &section in keys::TOP_KEYS {
+        for &keys::Key(section, _) in keys::TOP_KEYS {
             let Some(value) = fields.get(section) else {
                 continue;
             };
@@ -226,13 +273,18 @@ fn merge<'a>(dec: &mut Decoder, documents: &'a [Node]) -> Sections<'a> {
                     continue;
                 };
                 let merged = sections.named.entry(section).or_default();
+                let firsts = first_keys.entry(section).or_default();
                 for (key, value) in entries {
-                    let first = merged.iter().find(|(k, _)| {
-                        k.span.file != key.span.file
-                            && k.scalar_text().is_some()
-                            && k.scalar_text() == key.scalar_text()
+                    // Keys repeated inside one file are the YAML layer's duplicate-key error.
+                    let first = key.scalar_text().and_then(|text| match firsts.get(text) {
+                        Some(first) if first.file != key.span.file => Some(*first),
+                        Some(_) => None,
+                        None => {
+                            firsts.insert(text, key.span);
+                            None
+                        }
                     });
-                    if let Some((first, _)) = first {
+                    if let Some(first) = first {
                         dec.error(
                             Diagnostic::new(
                                 format!(
@@ -241,7 +293,7 @@ fn merge<'a>(dec: &mut Decoder, documents: &'a [Node]) -> Sections<'a> {
                                 ),
                                 key.span,
                             )
-                            .with_note(first.span, "first defined here"),
+                            .with_note(first, "first defined here"),
                         );
                         continue;
                     }
@@ -366,13 +418,17 @@ fn merge_inventory(
     written: &WrittenKeys,
 ) {
     let path = dir.join(&inventory.value);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match crate::files::read_text(&path) {
         Ok(text) => text,
         Err(err) => {
-            dec.error(Diagnostic::new(
-                format!("cannot read inventory file {}: {err}", path.display()),
-                inventory.span,
-            ));
+            let item = unreadable(
+                sources,
+                &path,
+                "cannot read inventory file",
+                err,
+                Some(inventory.span),
+            );
+            dec.error(item);
             return;
         }
     };

@@ -280,7 +280,7 @@ fn step(dec: &mut Decoder, node: &Node) -> Option<Step> {
     let [(key, value)] = entries.as_slice() else {
         dec.error(
             Diagnostic::new("a step has exactly one key, its kind", node.span)
-                .with_help(format!("step kinds: {}", STEP_KINDS.join(", "))),
+                .with_help(format!("step kinds: {}", step_kinds())),
         );
         return None;
     };
@@ -336,9 +336,9 @@ fn step(dec: &mut Decoder, node: &Node) -> Option<Step> {
             Step::Notify(NotifyStep { channels, message })
         }
         other => {
-            let help = match did_you_mean(other, STEP_KINDS.iter().copied()) {
+            let help = match did_you_mean(other, names(STEP_KINDS)) {
                 Some(s) => format!("did you mean `{s}`?"),
-                None => format!("step kinds: {}", STEP_KINDS.join(", ")),
+                None => format!("step kinds: {}", step_kinds()),
             };
             dec.error(
                 Diagnostic::new(format!("unknown step kind `{other}`"), key.span).with_help(help),
@@ -430,4 +430,8 @@ fn strategy(dec: &mut Decoder, node: &Node, what: &str) -> Option<Strategy> {
     }
     s.max_failures = f.get("max_failures").and_then(|n| dec.amount(n));
     Some(s)
+}
+
+fn step_kinds() -> String {
+    names(STEP_KINDS).collect::<Vec<_>>().join(", ")
 }

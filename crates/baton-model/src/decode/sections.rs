@@ -374,9 +374,11 @@ pub(super) fn resource(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Re
     let f = dec.fields(value, None, &what)?;
     let kind = dec.require(&f, "type").and_then(|n| dec.string(n));
     let mut attrs = IndexMap::new();
-    for (name, _, value) in f.others(RESOURCE_KEYS) {
+    let mut attr_keys = IndexMap::new();
+    for (name, key, value) in f.others(RESOURCE_KEYS) {
         check_templates_in(dec, value);
         attrs.insert(name.to_string(), Spanned::new(to_json(value), value.span));
+        attr_keys.insert(name.to_string(), key.span);
     }
     Some(Resource {
         id: id?,
@@ -388,6 +390,7 @@ pub(super) fn resource(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Re
             .map(|n| dec.strings(n))
             .unwrap_or_default(),
         attrs,
+        attr_keys,
     })
 }
 

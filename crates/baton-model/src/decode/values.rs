@@ -6,6 +6,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde_json::Value;
 
+use super::keys::{self, Key};
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::selector::Selector;
 use crate::span::{Span, Spanned};
@@ -40,11 +41,11 @@ impl<'a> Fields<'a> {
     }
 
     /// Entries whose key is not in `known`, for sections that keep free-form attributes.
-    pub fn others(&self, known: &[&str]) -> impl Iterator<Item = (&'a str, &'a Node, &'a Node)> {
+    pub fn others(&self, known: &[Key]) -> impl Iterator<Item = (&'a str, &'a Node, &'a Node)> {
         self.entries
             .iter()
             .copied()
-            .filter(move |(k, _, _)| !known.contains(k))
+            .filter(move |(k, _, _)| !keys::contains(known, k))
     }
 
     /// The key node of `key`, for pointing at it.
@@ -81,7 +82,7 @@ impl Decoder {
     pub fn fields<'a>(
         &mut self,
         node: &'a Node,
-        known: Option<&[&str]>,
+        known: Option<&[Key]>,
         what: &str,
     ) -> Option<Fields<'a>> {
         let Kind::Map(entries) = &node.kind else {
@@ -99,7 +100,7 @@ impl Decoder {
                 continue;
             };
             if let Some(known) = known
-                && !known.contains(&name)
+                && !keys::contains(known, name)
             {
                 self.unknown_key(name, key.span, known, what);
                 continue;
@@ -109,10 +110,13 @@ impl Decoder {
         Some(fields)
     }
 
-    pub fn unknown_key(&mut self, name: &str, span: Span, known: &[&str], what: &str) {
-        let help = match did_you_mean(name, known.iter().copied()) {
+    pub fn unknown_key(&mut self, name: &str, span: Span, known: &[Key], what: &str) {
+        let help = match did_you_mean(name, keys::names(known)) {
             Some(suggestion) => format!("did you mean `{suggestion}`?"),
-            None => format!("expected one of: {}", known.join(", ")),
+            None => format!(
+                "expected one of: {}",
+                keys::names(known).collect::<Vec<_>>().join(", ")
+            ),
         };
         self.error(
             Diagnostic::new(format!("unknown key `{name}` in {what}"), span).with_help(help),
@@ -245,22 +249,25 @@ impl Decoder {
     }
 
     pub fn duration(&mut self, node: &Node) -> Option<Duration> {
-        match &node.kind {
-            Kind::Int(n) if *n >= 0 => Some(Duration::from_secs(*n as u64)),
-            Kind::Str(text) => {
-                match crate::duration::parse_duration(text) {
-                    Ok(d) => Some(d),
-                    Err(message) => {
-                        self.error(
-                        Diagnostic::new(format!("invalid duration: {message}"), node.span)
-                            .with_help("durations look like `90s`, `5m`, `1h30m` or a number of seconds"),
-                    );
-                        None
-                    }
-                }
-            }
+        let parsed = match &node.kind {
+            Kind::Int(n) if *n >= 0 => crate::duration::check_bounds(
+                Duration::from_secs(*n as u64),
+                node.scalar_text().unwrap_or_default(),
+            ),
+            Kind::Str(text) => crate::duration::parse_duration(text),
             _ => {
                 self.mismatch(node, "a duration like `90s`");
+                return None;
+            }
+        };
+        match parsed {
+            Ok(d) => Some(d),
+            Err(message) => {
+                self.error(
+                    Diagnostic::new(format!("invalid duration: {message}"), node.span).with_help(
+                        "durations look like `90s`, `5m`, `1h30m` or a number of seconds, at most 366d",
+                    ),
+                );
                 None
             }
         }

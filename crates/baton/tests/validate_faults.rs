@@ -1,0 +1,52 @@
+//! Loader faults through the real binary: absurd durations must be refused by `validate` and
+//! `exec --timeout` (they used to panic in `run`), and `validate` must end on special files.
+
+mod common;
+
+use common::Project;
+
+#[test]
+fn validate_refuses_an_absurd_stage_timeout() {
+    let p = Project::new(
+        "project: x\npipelines:\n  p:\n    stages:\n      s: { run: 'true', timeout: 20000000000000w }\n",
+    );
+    p.baton(&["validate"])
+        .code(2)
+        .stderr_has("`20000000000000w` is longer than the longest duration baton accepts")
+        .stderr_has("baton.yaml:5:34");
+}
+
+#[test]
+fn exec_refuses_an_absurd_timeout_instead_of_panicking() {
+    let p = Project::new("project: x\n");
+    let run = p.baton(&[
+        "exec",
+        "--timeout",
+        "20000000000000w",
+        "local",
+        "--",
+        "true",
+    ]);
+    assert_ne!(run.code, 101, "panicked:\n{}", run.stderr);
+    assert!(run.code != 0, "accepted:\n{}", run.stderr);
+    run.stderr_has("366d");
+}
+
+#[test]
+fn validate_ends_on_an_inventory_that_is_a_device() {
+    let p = Project::new(
+        "project: x\ninventory: /dev/urandom\npipelines:\n  p: { stages: { s: { run: 'true' } } }\n",
+    );
+    p.baton(&["validate"])
+        .code(2)
+        .stderr_has("character device, not a regular file");
+}
+
+#[test]
+fn validate_names_an_empty_project_file() {
+    let p = Project::new("");
+    p.baton(&["validate"])
+        .code(2)
+        .stderr_has("baton.yaml is empty")
+        .stderr_has("project: NAME");
+}
