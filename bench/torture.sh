@@ -26,6 +26,7 @@
 #   litter       `.NAME.baton-*` temporary files beside the targets after convergence
 # infra only:  stale lock   the re-run was refused with "locked by a process that died" (documented:
 #                           `baton state unlock` is then run, and the re-run retried)
+# shellcheck disable=SC2317  # the campaigns' functions are called by name (${c}_setup, ...)
 set -uo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -61,10 +62,10 @@ NODES_UP=
 # Processes still carrying one of this campaign's markers (PIDs, one per line).
 marked_pids() { # marked_pids PATTERN: PIDs whose environment has TORTURE_MARK=PATTERN (a regex)
   local f
-  for f in $(grep -lzs -- "^TORTURE_MARK=$1" /proc/[0-9]*/environ 2>/dev/null); do
+  while IFS= read -r f; do
     f=${f#/proc/}
     printf '%s\n' "${f%/environ}"
-  done
+  done < <(grep -lzs -- "^TORTURE_MARK=$1" /proc/[0-9]*/environ 2>/dev/null)
 }
 kill_marked() { # kill_marked PATTERN: SIGKILL what this campaign started and left running
   local pid
@@ -111,8 +112,8 @@ snapshot() {
   local -n _snap=$1
   local p h
   _snap=()
-  for p in "${TARGETS[@]}"; do _snap[$p]=ABSENT; done
-  while read -r h p; do _snap[$p]=$h; done < <(sha256sum -- "${TARGETS[@]}" 2>/dev/null)
+  for p in "${TARGETS[@]}"; do _snap["$p"]=ABSENT; done
+  while read -r h p; do _snap["$p"]=$h; done < <(sha256sum -- "${TARGETS[@]}" 2>/dev/null)
 }
 
 # gen_files DIR PREFIX COUNT KB TRIAL: COUNT text files DIR/PREFIX<i>.txt of KB KiB each, new
@@ -337,8 +338,8 @@ kill_campaign() {
     # orphans: after the next baton command
     tried "$label kill -9: orphans"
     b "$dir" runs
-    local left="" w
-    local deadline=$(($(date +%s%N) + ${WAIT_NS}))
+    local left=""
+    local deadline=$(($(date +%s%N) + WAIT_NS))
     while :; do
       left=$(marked_pids "$mark\$")
       [ -z "$left" ] || [ "$(date +%s%N)" -gt "$deadline" ] && break
@@ -346,7 +347,7 @@ kill_campaign() {
     done
     if [ -n "$left" ]; then
       failed "$label kill -9: orphans"
-      why+="orphans after $((WAIT_NS / 1000000)) ms: $(for p in $left; do tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null; echo -n '| '; done); "
+      why+="orphans after $((WAIT_NS / 1000000)) ms: $(for p in $left; do tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline"; echo -n '| '; done); "
       kill_marked "$mark\$"
     fi
 
@@ -614,19 +615,22 @@ def case(n):
         with open(os.path.join(k, "stderr.txt"), "w") as f:
             f.write("exit %d; mutations: %s\n%s" % (rc, " ".join(ops), err[-20000:]))
     shutil.rmtree(d, ignore_errors=True)
-    return kind
+    return kind, rc
 
 counts = {"panic": 0, "hang": 0, "unlocated": 0, "other": 0}
+exits = {}
 os.makedirs(work, exist_ok=True)
 with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-    for kind in pool.map(case, range(1, count + 1)):
+    for kind, rc in pool.map(case, range(1, count + 1)):
+        exits[rc] = exits.get(rc, 0) + 1
         if kind:
             counts[kind] += 1
-print(counts["panic"], counts["hang"], counts["unlocated"], counts["other"])
+print(counts["panic"], counts["hang"], counts["unlocated"], counts["other"], ", ".join("exit %d: %d" % kv for kv in sorted(exits.items())))
 EOF
 )
-  local panics hangs unloc other
-  read -r panics hangs unloc other <<<"$res"
+  local panics hangs unloc other exits
+  read -r panics hangs unloc other exits <<<"$res"
+  note "fuzz: $FUZZ cases, $exits"
   tried "fuzz: panics/crashes" "$FUZZ"
   tried "fuzz: hangs (> 10 s)" "$FUZZ"
   tried "fuzz: unlocated rejections" "$FUZZ"
