@@ -25,6 +25,7 @@ pub use diagnostic::{Diagnostic, Diagnostics};
 pub use selector::{Atom, Inventory, Selector, SelectorError};
 pub use span::{FileId, Sources, Span, Spanned};
 pub use types::*;
+pub use validate::ANY_RUN_VAR;
 
 /// The project file's name, looked for from the current directory upwards.
 pub const PROJECT_FILE: &str = "baton.yaml";
@@ -69,18 +70,28 @@ pub const STEP_KINDS: &[&str] = &[
 /// [`load`] for a build of baton that can run only the step kinds in `available`: a step of
 /// another kind is reported at its place, rather than failing a run half-way.
 pub fn load_for(path: &Path, available: &[&str]) -> Result<Project, Diagnostics> {
+    load_for_run(path, available, &[])
+}
+
+/// [`load_for`] for a run whose command line supplies variables `run_vars` (`--var NAME=…`),
+/// so templates may use them without a declaration.
+pub fn load_for_run(
+    path: &Path,
+    available: &[&str],
+    run_vars: &[&str],
+) -> Result<Project, Diagnostics> {
     let decode::Decoded {
         mut project,
         problems,
         declared,
     } = decode::load_files(path)?;
     if problems.is_empty() {
-        validate::validate(&mut project, None, available)?;
+        validate::validate(&mut project, None, available, run_vars)?;
         return Ok(project);
     }
     // Shape problems and reference problems are reported together.
     let mut items = problems;
-    if let Err(more) = validate::validate(&mut project, Some(&declared), available) {
+    if let Err(more) = validate::validate(&mut project, Some(&declared), available, run_vars) {
         items.extend(more.items);
     }
     Err(Diagnostics {

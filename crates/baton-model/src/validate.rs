@@ -16,12 +16,14 @@ pub(crate) fn validate(
     project: &mut Project,
     declared: Option<&std::collections::HashSet<String>>,
     available: &[&str],
+    run_vars: &[&str],
 ) -> Result<(), Diagnostics> {
     let mut v = Validator {
         project,
         diags: Vec::new(),
         declared,
         available,
+        run_vars,
     };
     v.pipelines();
     v.environments();
@@ -37,11 +39,17 @@ pub(crate) fn validate(
     }
 }
 
+/// In `run_vars`: every variable may come from the command line (a retry or rollback, whose
+/// variables are the earlier run's).
+pub const ANY_RUN_VAR: &str = "*";
+
 struct Validator<'p> {
     project: &'p Project,
     declared: Option<&'p std::collections::HashSet<String>>,
     /// The step kinds this build of baton can run.
     available: &'p [&'p str],
+    /// Variables the command line supplies (`run --var NAME=…`): defined for this run.
+    run_vars: &'p [&'p str],
     diags: Vec<Diagnostic>,
 }
 
@@ -97,6 +105,7 @@ impl Validator<'_> {
                 .chain(pipeline.vars.keys())
                 .chain(project.environments.values().flat_map(|e| e.vars.keys()))
                 .map(String::as_str)
+                .chain(self.run_vars.iter().copied())
                 .collect();
             for stage in pipeline.stages.values() {
                 for text in stage_templates(stage) {
@@ -144,14 +153,18 @@ impl Validator<'_> {
     }
 
     /// `{{ vars.X }}` must name a variable some scope defines: the project's, the pipeline's or
-    /// an environment's `vars:`. A `--var` can still override any of them at run time; a
-    /// variable only `--var` supplies must be declared (with a default) to be used.
+    /// an environment's `vars:`, or the command line's `--var`s. `validate` (which has none)
+    /// reports a variable only `--var` supplies, so declaring it with a default documents it.
     fn vars_defined(
         &mut self,
         text: &Spanned<String>,
         scope: &std::collections::HashSet<&str>,
         pipeline: &str,
     ) {
+        // A retry or rollback takes its variables from the run it repeats: any may be defined.
+        if self.run_vars.contains(&ANY_RUN_VAR) {
+            return;
+        }
         for name in crate::template::var_references(&text.value) {
             if scope.contains(name.as_str()) || self.declared.is_some_and(|d| d.contains(&name)) {
                 continue;
@@ -163,7 +176,7 @@ impl Validator<'_> {
             d = match did_you_mean(&name, scope.iter().copied()) {
                 Some(s) => d.with_help(format!("did you mean `vars.{s}`?")),
                 None => d.with_help(format!(
-                    "define it under `vars:` (the project's, pipeline `{pipeline}`'s or an environment's), e.g. `vars: {{ {name}: \"\" }}`; `--var {name}=…` overrides it at run time"
+                    "define it under `vars:` (the project's, pipeline `{pipeline}`'s or an environment's), e.g. `vars: {{ {name}: \"\" }}`; or pass `--var {name}=…` to `baton run`"
                 )),
             };
             self.diags.push(d);

@@ -24,6 +24,23 @@ pub struct Ops {
     pub recovery_error: Option<String>,
 }
 
+/// The step kinds this build can run: the model reports any other at its place, so a run never
+/// fails half-way on a step it cannot do. (`notify:` arrives with notifications.)
+pub const STEP_KINDS: &[&str] = &["run", "http", "upload", "config", "infra", "promote"];
+
+/// Load and validate `file` for this build (every problem at once).
+///
+/// Templates may use variables no scope declares (a `--var` may supply them): only `baton
+/// validate` insists on a declaration, and a run names an undefined variable when it renders.
+pub fn load_project(file: &Path) -> OpsResult<Project> {
+    load_project_for_run(file, &[baton_model::ANY_RUN_VAR])
+}
+
+/// [`load_project`] for a run whose `--var`s define `run_vars`.
+pub fn load_project_for_run(file: &Path, run_vars: &[&str]) -> OpsResult<Project> {
+    baton_model::load_for_run(file, STEP_KINDS, run_vars).map_err(OpsError::invalid)
+}
+
 /// The project file to use: found from `dir` up.
 pub fn find_project_file(dir: &Path) -> OpsResult<PathBuf> {
     baton_model::find_project_file(dir).ok_or_else(|| {
@@ -39,7 +56,7 @@ pub fn find_project_file(dir: &Path) -> OpsResult<PathBuf> {
 /// checks, then resource attributes against their types' schemas (which the model does not
 /// know). Every problem at once.
 pub fn validate_project(file: &Path) -> OpsResult<Project> {
-    let project = baton_model::load(file).map_err(OpsError::invalid)?;
+    let project = load_project_for_run(file, &[])?;
     baton_infra::validate(&project, &baton_infra::Registry::builtin())
         .map_err(OpsError::invalid)?;
     Ok(project)
@@ -62,8 +79,7 @@ impl Ops {
     /// Load `file`, open its store and mark runs abandoned by dead processes as interrupted
     /// (killing what they left running).
     pub fn open(file: &Path) -> OpsResult<Ops> {
-        let project = baton_model::load(file).map_err(OpsError::invalid)?;
-        Ops::with_project(project)
+        Ops::with_project(load_project(file)?)
     }
 
     /// Open the store of an already loaded project.

@@ -50,3 +50,23 @@ fn validate_names_an_empty_project_file() {
         .stderr_has("baton.yaml is empty")
         .stderr_has("project: NAME");
 }
+
+#[test]
+fn a_step_kind_this_build_cannot_run_is_a_validate_error_before_anything_runs() {
+    let project = Project::new(
+        r#"
+project: kinds
+pipelines:
+  p:
+    stages:
+      first: { run: "touch first.ran" }
+      tell: { needs: [first], notify: { channel: ops, message: "done" } }
+notifications:
+  ops: { type: webhook, url: "http://127.0.0.1:9/hook" }
+"#,
+    );
+    let run = project.baton(&["validate"]);
+    run.code(2).stderr_has("notify");
+    project.baton(&["run", "p"]).code(2);
+    assert!(!project.file("first.ran").exists(), "nothing ran");
+}
