@@ -300,22 +300,29 @@ async fn exit_codes(t: &Target<'_>) -> CaseResult {
 async fn killed_by_a_signal(t: &Target<'_>) -> CaseResult {
     let ran = run(t, &spec("kill -KILL $$")).await?;
     check(
-        ran.exit.outcome == Outcome::Exited && ran.exit.code.is_none() && ran.exit.signal == Some(9),
+        ran.exit.outcome == Outcome::Exited
+            && ran.exit.code.is_none()
+            && ran.exit.signal == Some(9),
         || format!("`kill -KILL $$` gave {:?}", ran.exit),
     )?;
-    check(ran.exit.to_string() == "killed by signal 9 (SIGKILL)", || {
-        format!("displayed as `{}`", ran.exit)
-    })
+    check(
+        ran.exit.to_string() == "killed by signal 9 (SIGKILL)",
+        || format!("displayed as `{}`", ran.exit),
+    )
 }
 
 async fn env_values_pass_unchanged(t: &Target<'_>) -> CaseResult {
     let value = "it's \"quoted\" $HOME `x` \\ \n second line; *";
     let mut s = spec("printf '%s|%s' \"$ODD\" \"$EMPTY\"");
-    s.env = vec![("ODD".into(), value.into()), ("EMPTY".into(), String::new())];
+    s.env = vec![
+        ("ODD".into(), value.into()),
+        ("EMPTY".into(), String::new()),
+    ];
     let ran = run(t, &s).await?;
-    check(ran.exit.success() && ran.text() == format!("{value}|"), || {
-        format!("got {:?} ({:?})", ran.text(), ran.exit)
-    })
+    check(
+        ran.exit.success() && ran.text() == format!("{value}|"),
+        || format!("got {:?} ({:?})", ran.text(), ran.exit),
+    )
 }
 
 async fn invalid_env_names_are_refused(t: &Target<'_>) -> CaseResult {
@@ -370,7 +377,11 @@ async fn stdout_and_stderr_keep_their_order(t: &Target<'_>) -> CaseResult {
 }
 
 async fn large_output_arrives_whole(t: &Target<'_>) -> CaseResult {
-    let ran = run(t, &spec("seq 1 300000; head -c 600000 /dev/zero | tr '\\0' x")).await?;
+    let ran = run(
+        t,
+        &spec("seq 1 300000; head -c 600000 /dev/zero | tr '\\0' x"),
+    )
+    .await?;
     let mut expected = String::new();
     for i in 1..=300_000 {
         expected.push_str(&i.to_string());
@@ -407,15 +418,20 @@ async fn timeout_kills_the_whole_tree(t: &Target<'_>) -> CaseResult {
         format!("displayed as `{}`", ran.exit)
     })?;
     check(ran.text().contains("started"), || {
-        format!("the script did not start within its timeout (overloaded machine?): {:?}", ran.text())
+        format!(
+            "the script did not start within its timeout (overloaded machine?): {:?}",
+            ran.text()
+        )
     })?;
     // TERM is ignored by the grandchild: only KILL after the grace ends it.
     check(started.elapsed() < Duration::from_secs(20), || {
         format!("took {:?}", started.elapsed())
     })?;
-    eventually("the timed-out tree to be gone", Duration::from_secs(10), || async {
-        Ok(!any_alive(t, &pidfile).await?)
-    })
+    eventually(
+        "the timed-out tree to be gone",
+        Duration::from_secs(10),
+        || async { Ok(!any_alive(t, &pidfile).await?) },
+    )
     .await
 }
 
@@ -436,9 +452,11 @@ async fn cancel_kills_the_whole_tree(t: &Target<'_>) -> CaseResult {
     check(ran.exit.to_string() == "cancelled", || {
         format!("displayed as `{}`", ran.exit)
     })?;
-    eventually("the cancelled tree to be gone", Duration::from_secs(10), || async {
-        Ok(!any_alive(t, &pidfile).await?)
-    })
+    eventually(
+        "the cancelled tree to be gone",
+        Duration::from_secs(10),
+        || async { Ok(!any_alive(t, &pidfile).await?) },
+    )
     .await
 }
 
@@ -453,9 +471,11 @@ async fn background_jobs_end_with_the_command(t: &Target<'_>) -> CaseResult {
     )
     .await?;
     check(ran.exit.success(), || format!("{:?}", ran.exit))?;
-    eventually("the background job to end", Duration::from_secs(10), || async {
-        Ok(!any_alive(t, &pidfile).await?)
-    })
+    eventually(
+        "the background job to end",
+        Duration::from_secs(10),
+        || async { Ok(!any_alive(t, &pidfile).await?) },
+    )
     .await
 }
 
@@ -474,7 +494,9 @@ async fn upload_creates_directories_and_sets_the_mode(t: &Target<'_>) -> CaseRes
     })?;
     check(mode(t, &dest).await? == 0o640, || "mode is not 640".into())?;
     let names = list(t, &format!("{}/a/b", t.scratch)).await?;
-    check(names == ["payload.txt"], || format!("left beside it: {names:?}"))
+    check(names == ["payload.txt"], || {
+        format!("left beside it: {names:?}")
+    })
 }
 
 async fn upload_replaces_a_file_keeping_its_mode(t: &Target<'_>) -> CaseResult {
@@ -490,13 +512,17 @@ async fn upload_replaces_a_file_keeping_its_mode(t: &Target<'_>) -> CaseResult {
         "content differs".into()
     })?;
     let m = mode(t, &dest).await?;
-    check(m == 0o604, || format!("mode {m:o}, not the replaced file's 604"))?;
+    check(m == 0o604, || {
+        format!("mode {m:o}, not the replaced file's 604")
+    })?;
     let names = list(t, &t.scratch).await?;
     check(names == ["conf"], || format!("left beside it: {names:?}"))
 }
 
 async fn upload_new_file_gets_the_umask_mode(t: &Target<'_>) -> CaseResult {
-    let umask = String::from_utf8_lossy(&sh(t, "umask").await?).trim().to_string();
+    let umask = String::from_utf8_lossy(&sh(t, "umask").await?)
+        .trim()
+        .to_string();
     let umask = u32::from_str_radix(&umask, 8).map_err(|_| format!("umask {umask:?}"))?;
     let local = LocalDir::new();
     let source = local.file("f", b"x");
@@ -565,7 +591,11 @@ async fn upload_of_a_directory_onto_a_file_is_refused(t: &Target<'_>) -> CaseRes
 
 async fn upload_of_a_file_onto_a_directory_is_refused(t: &Target<'_>) -> CaseResult {
     let dest = format!("{}/DIR", t.scratch);
-    sh(t, &format!("mkdir {d}; printf keep > {d}/inside", d = q(&dest))).await?;
+    sh(
+        t,
+        &format!("mkdir {d}; printf keep > {d}/inside", d = q(&dest)),
+    )
+    .await?;
     let local = LocalDir::new();
     let source = local.file("f", b"x");
     match t.executor.upload(&upload_spec(&source, &dest, None)).await {
@@ -578,7 +608,9 @@ async fn upload_of_a_file_onto_a_directory_is_refused(t: &Target<'_>) -> CaseRes
     let names = list(t, &t.scratch).await?;
     check(names == ["DIR"], || format!("left beside it: {names:?}"))?;
     let inside = list(t, &dest).await?;
-    check(inside == ["inside"], || format!("left inside it: {inside:?}"))
+    check(inside == ["inside"], || {
+        format!("left inside it: {inside:?}")
+    })
 }
 
 async fn upload_of_a_directory_syncs_the_tree(t: &Target<'_>) -> CaseResult {
@@ -609,9 +641,10 @@ async fn upload_of_a_directory_syncs_the_tree(t: &Target<'_>) -> CaseResult {
             format!("`{path}` differs")
         })?;
     }
-    check(mode(t, &format!("{dest}/sub/deep.txt")).await? == 0o640, || {
-        "file mode not applied".into()
-    })?;
+    check(
+        mode(t, &format!("{dest}/sub/deep.txt")).await? == 0o640,
+        || "file mode not applied".into(),
+    )?;
     let names = list(t, &dest).await?;
     check(names == ["empty", "extra", "sub", "top.txt"], || {
         format!("tree holds {names:?}")

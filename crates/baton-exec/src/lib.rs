@@ -195,7 +195,10 @@ mod tests {
 
     #[test]
     fn exit_info_reads_as_words() {
-        assert_eq!(exit(Outcome::Exited, Some(1), None).to_string(), "exit code 1");
+        assert_eq!(
+            exit(Outcome::Exited, Some(1), None).to_string(),
+            "exit code 1"
+        );
         assert_eq!(
             exit(Outcome::Exited, None, Some(9)).to_string(),
             "killed by signal 9 (SIGKILL)"
@@ -204,7 +207,10 @@ mod tests {
             exit(Outcome::TimedOut, None, Some(15)).to_string(),
             "timed out after 5s"
         );
-        assert_eq!(exit(Outcome::Cancelled, None, Some(15)).to_string(), "cancelled");
+        assert_eq!(
+            exit(Outcome::Cancelled, None, Some(15)).to_string(),
+            "cancelled"
+        );
         assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
         assert_eq!(human_duration(Duration::from_secs(90)), "1m30s");
         assert_eq!(human_duration(Duration::from_millis(250)), "250ms");

@@ -147,7 +147,9 @@ async fn run_local(
         outcome,
         code: status.code(),
         signal: status.signal(),
-        timed_out_after: (outcome == Outcome::TimedOut).then_some(spec.timeout).flatten(),
+        timed_out_after: (outcome == Outcome::TimedOut)
+            .then_some(spec.timeout)
+            .flatten(),
     })
 }
 

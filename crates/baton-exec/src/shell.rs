@@ -151,7 +151,10 @@ mod tests {
             .arg(script_command_line(&spec).unwrap())
             .output()
             .unwrap();
-        assert_eq!(String::from_utf8(out.stdout).unwrap(), "it's me from /tmp\nerr\n");
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            "it's me from /tmp\nerr\n"
+        );
     }
 
     #[test]

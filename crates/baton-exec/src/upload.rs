@@ -217,8 +217,10 @@ pub fn install_file_script(file: &PlannedFile, mode: Option<u32>, owner: Option<
             o = quote(owner)
         ),
         // Keep the replaced file's owner; only root can give files away, so this may not work.
-        None => "if [ -e \"$d\" ]; then chown --reference=\"$d\" -- \"$t\" 2>/dev/null || true; fi; "
-            .to_string(),
+        None => {
+            "if [ -e \"$d\" ]; then chown --reference=\"$d\" -- \"$t\" 2>/dev/null || true; fi; "
+                .to_string()
+        }
     };
     format!(
         "d={d}; n={n}; h={h}; u=$(umask); t=; top=; \
@@ -326,7 +328,11 @@ pub(crate) fn upload_locally(spec: &UploadSpec) -> Result<(), ExecError> {
     Ok(())
 }
 
-fn install_locally(file: &PlannedFile, mode: Option<u32>, owner: Option<&str>) -> Result<(), String> {
+fn install_locally(
+    file: &PlannedFile,
+    mode: Option<u32>,
+    owner: Option<&str>,
+) -> Result<(), String> {
     let dest = Path::new(&file.dest);
     let existing = std::fs::metadata(dest).ok();
     match &existing {
@@ -576,7 +582,11 @@ mod tests {
     fn the_install_script_installs_verified_bytes() {
         let (dir, file) = setup("ok", b"new bytes\n");
         let out = install(&file, b"new bytes\n");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(std::fs::read(dir.join("dest")).unwrap(), b"new bytes\n");
         assert_eq!(names(&dir), ["dest"]);
         std::fs::remove_dir_all(dir).unwrap();

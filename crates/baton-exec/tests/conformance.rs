@@ -6,7 +6,8 @@ use baton_exec::conformance::{Target, run_all};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_local_executor_conforms() {
-    let scratch = std::env::temp_dir().join(format!("baton-conformance-local-{}", std::process::id()));
+    let scratch =
+        std::env::temp_dir().join(format!("baton-conformance-local-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch).unwrap();
     let target = Target {
