@@ -9,8 +9,12 @@
 mod chunker;
 mod fanout;
 mod host;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod local;
 mod process;
+pub mod shell;
+pub mod upload;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -22,7 +26,9 @@ pub use fanout::{TaskPanic, fan_out, panic_message};
 pub use host::{host_command, host_command_async};
 pub use local::LocalExecutor;
 pub use process::{kill_process_group, kill_processes_with_env, process_group_alive};
+pub use shell::{ScriptOutput, quote, run_script, script_command_line};
 pub use tokio_util::sync::CancellationToken;
+pub use upload::{plan_upload, upload_bytes};
 
 /// A shell command to run on a target.
 #[derive(Debug, Clone, Default)]
@@ -54,6 +60,8 @@ pub struct ExitInfo {
     pub code: Option<i32>,
     /// Signal number when a signal ended it.
     pub signal: Option<i32>,
+    /// The limit it exceeded, when `outcome` is `TimedOut` (for messages).
+    pub timed_out_after: Option<Duration>,
 }
 
 impl ExitInfo {
@@ -62,17 +70,64 @@ impl ExitInfo {
     }
 }
 
-/// For people: `exit code 1`, `killed by signal 9`, `timed out`.
+/// For people: "exit code 1", "killed by signal 9 (SIGKILL)", "timed out after 5s",
+/// "cancelled".
 impl std::fmt::Display for ExitInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (self.outcome, self.code, self.signal) {
-            (Outcome::TimedOut, _, _) => f.write_str("timed out"),
-            (Outcome::Cancelled, _, _) => f.write_str("cancelled"),
-            (_, _, Some(signal)) => write!(f, "killed by signal {signal}"),
-            (_, Some(code), _) => write!(f, "exit code {code}"),
-            _ => f.write_str("ended without an exit status"),
+        match self.outcome {
+            Outcome::TimedOut => match self.timed_out_after {
+                Some(limit) => write!(f, "timed out after {}", human_duration(limit)),
+                None => f.write_str("timed out"),
+            },
+            Outcome::Cancelled => f.write_str("cancelled"),
+            Outcome::Exited => match (self.code, self.signal) {
+                (Some(code), _) => write!(f, "exit code {code}"),
+                (None, Some(signal)) => match signal_name(signal) {
+                    Some(name) => write!(f, "killed by signal {signal} ({name})"),
+                    None => write!(f, "killed by signal {signal}"),
+                },
+                (None, None) => f.write_str("ended without an exit status"),
+            },
         }
     }
+}
+
+/// `5s`, `1.5s`, `250ms`, `2m`, `1m30s`.
+fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if !ms.is_multiple_of(1000) && ms < 60_000 {
+        format!("{}s", d.as_secs_f64())
+    } else {
+        let s = d.as_secs();
+        match (s / 60, s % 60) {
+            (0, s) => format!("{s}s"),
+            (m, 0) => format!("{m}m"),
+            (m, s) => format!("{m}m{s}s"),
+        }
+    }
+}
+
+/// The conventional name of a Linux signal number.
+pub fn signal_name(signal: i32) -> Option<&'static str> {
+    Some(match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        10 => "SIGUSR1",
+        11 => "SIGSEGV",
+        12 => "SIGUSR2",
+        13 => "SIGPIPE",
+        14 => "SIGALRM",
+        15 => "SIGTERM",
+        _ => return None,
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,8 +154,11 @@ pub type ExecFuture<'a> = Pin<Box<dyn Future<Output = Result<ExitInfo, ExecError
 
 pub type UploadFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ExecError>> + Send + 'a>>;
 
-/// A file to put on a target, atomically: written to a temporary file beside `dest`, then
-/// renamed over it, so readers see the old content or the new, never a part.
+/// A file (or a directory tree) to put on a target. Each file is written to a 0600 temporary
+/// file beside its destination, checked for size and sha256 on the target, given its mode and
+/// owner and renamed over the destination: readers see the old content or the new, never a
+/// part, and a failed upload leaves the destination and its directory as they were. A
+/// directory `source` syncs its tree into `dest` (see [`upload`]).
 #[derive(Debug, Clone)]
 pub struct UploadSpec {
     pub source: PathBuf,
@@ -122,5 +180,43 @@ pub trait Executor: Send + Sync {
         cancel: &'a CancellationToken,
     ) -> ExecFuture<'a>;
 
+    /// Put `spec.source` on the target with the guarantees of [`UploadSpec`].
     fn upload<'a>(&'a self, spec: &'a UploadSpec) -> UploadFuture<'a>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exit(outcome: Outcome, code: Option<i32>, signal: Option<i32>) -> ExitInfo {
+        ExitInfo {
+            outcome,
+            code,
+            signal,
+            timed_out_after: (outcome == Outcome::TimedOut).then(|| Duration::from_secs(5)),
+        }
+    }
+
+    #[test]
+    fn exit_info_reads_as_words() {
+        assert_eq!(
+            exit(Outcome::Exited, Some(1), None).to_string(),
+            "exit code 1"
+        );
+        assert_eq!(
+            exit(Outcome::Exited, None, Some(9)).to_string(),
+            "killed by signal 9 (SIGKILL)"
+        );
+        assert_eq!(
+            exit(Outcome::TimedOut, None, Some(15)).to_string(),
+            "timed out after 5s"
+        );
+        assert_eq!(
+            exit(Outcome::Cancelled, None, Some(15)).to_string(),
+            "cancelled"
+        );
+        assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(human_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(human_duration(Duration::from_millis(250)), "250ms");
+    }
 }

@@ -40,62 +40,15 @@ impl Executor for LocalExecutor {
     }
 
     fn upload<'a>(&'a self, spec: &'a UploadSpec) -> UploadFuture<'a> {
-        Box::pin(async move { write_atomically(spec).map_err(ExecError::Spawn) })
+        // Plain file I/O with fsyncs: on a blocking thread, so parallel uploads overlap instead
+        // of holding the async workers.
+        let spec = spec.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || crate::upload::upload_locally(&spec))
+                .await
+                .map_err(|e| ExecError::Spawn(format!("the upload task failed: {e}")))?
+        })
     }
-}
-
-/// Copy `spec.source` to `spec.dest` through a temporary file in the same directory.
-fn write_atomically(spec: &UploadSpec) -> Result<(), String> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let dest = std::path::Path::new(&spec.dest);
-    let parent = dest
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(parent)
-        .map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = parent.join(format!(".{name}.baton-{}", std::process::id()));
-    let existing = std::fs::metadata(dest).ok();
-    let result = (|| {
-        std::fs::copy(&spec.source, &tmp)
-            .map_err(|e| format!("cannot copy `{}`: {e}", spec.source.display()))?;
-        let mode = spec
-            .mode
-            .or(existing.as_ref().map(|m| m.permissions().mode() & 0o7777));
-        if let Some(mode) = mode {
-            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
-                .map_err(|e| format!("cannot set mode on `{}`: {e}", dest.display()))?;
-        }
-        match (&spec.owner, &existing) {
-            (Some(owner), _) => {
-                let status = crate::host_command("chown")
-                    .arg(owner)
-                    .arg(&tmp)
-                    .status()
-                    .map_err(|e| format!("chown: {e}"))?;
-                if !status.success() {
-                    return Err(format!("cannot give `{}` to `{owner}`", dest.display()));
-                }
-            }
-            (None, Some(meta)) => {
-                // Keep the replaced file's owner; only root can give files away.
-                let _ = std::os::unix::fs::chown(&tmp, Some(meta.uid()), Some(meta.gid()));
-            }
-            (None, None) => {}
-        }
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| e.to_string())?;
-        std::fs::rename(&tmp, dest).map_err(|e| format!("cannot replace `{}`: {e}", dest.display()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 async fn run_local(
@@ -106,15 +59,13 @@ async fn run_local(
 ) -> Result<ExitInfo, ExecError> {
     // One pipe for stdout and stderr: the log keeps the order in which lines were written,
     // as a terminal would show them.
+    crate::shell::check_env(&spec.env)?;
     let (reader, writer) = std::io::pipe()?;
     // The local executor is the layer that starts processes on this machine.
     #[allow(clippy::disallowed_methods)]
     let mut command = Command::new("bash");
     command
-        .arg("-eo")
-        .arg("pipefail")
-        .arg("-c")
-        .arg(&spec.script)
+        .args(crate::shell::bash_args(&spec.script))
         .stdin(Stdio::null())
         .stdout(Stdio::from(writer.try_clone()?))
         .stderr(Stdio::from(writer))
@@ -198,6 +149,9 @@ async fn run_local(
         outcome,
         code: status.code(),
         signal: status.signal(),
+        timed_out_after: (outcome == Outcome::TimedOut)
+            .then_some(spec.timeout)
+            .flatten(),
     })
 }
 

@@ -64,7 +64,8 @@ async fn reports_exit_codes_and_interleaved_output() {
         ExitInfo {
             outcome: Outcome::Exited,
             code: Some(3),
-            signal: None
+            signal: None,
+            timed_out_after: None,
         }
     );
     assert_eq!(r.output, b"out\nerr\n");

@@ -419,7 +419,7 @@ impl MuxNode {
             };
             match frame {
                 Some((BYTES, data)) => on_output(&data),
-                Some((_, payload)) => return reply_to_exit(&payload),
+                Some((_, payload)) => return reply_to_exit(&payload, spec),
                 None => {
                     return Err(ExecError::Unreachable(format!(
                         "{}: the SSH connection daemon closed the request",
@@ -462,21 +462,28 @@ impl MuxNode {
     }
 }
 
-fn reply_to_exit(payload: &[u8]) -> Result<ExitInfo, ExecError> {
+fn reply_to_exit(payload: &[u8], spec: &CommandSpec) -> Result<ExitInfo, ExecError> {
     match serde_json::from_slice::<Reply>(payload) {
         Ok(Reply::Exit {
             outcome,
             code,
             signal,
-        }) => Ok(ExitInfo {
-            outcome: match outcome.as_str() {
+        }) => {
+            let outcome = match outcome.as_str() {
                 "timed_out" => Outcome::TimedOut,
                 "cancelled" => Outcome::Cancelled,
                 _ => Outcome::Exited,
-            },
-            code,
-            signal,
-        }),
+            };
+            Ok(ExitInfo {
+                outcome,
+                code,
+                signal,
+                // The limit is the client's own: no need to send it back.
+                timed_out_after: (outcome == Outcome::TimedOut)
+                    .then_some(spec.timeout)
+                    .flatten(),
+            })
+        }
         Ok(Reply::Error {
             unreachable: true,
             message,

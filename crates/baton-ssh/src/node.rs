@@ -10,6 +10,8 @@ use russh::ChannelMsg;
 use russh::client::Msg;
 use tokio::sync::{OnceCell, Semaphore};
 
+use baton_exec::upload::{install_file_script, plan_upload, prepare_tree_script};
+
 use crate::connect::{Connection, NodeAddress, SshOptions, connect};
 use crate::remote;
 
@@ -120,11 +122,9 @@ impl SshNode {
         let lost = |e: russh::Error| {
             ExecError::Unreachable(format!("{}: connection lost: {e}", self.address.name))
         };
+        let line = remote::command_line(spec)?;
         let (mut channel, permit) = self.open_channel().await?;
-        channel
-            .exec(true, remote::command_line(spec))
-            .await
-            .map_err(lost)?;
+        channel.exec(true, line).await.map_err(lost)?;
         // Commands get no stdin, as locally (/dev/null): nothing waits for input forever.
         channel.eof().await.map_err(lost)?;
         on_start(None);
@@ -199,6 +199,9 @@ impl SshNode {
             outcome,
             code,
             signal,
+            timed_out_after: (outcome == Outcome::TimedOut)
+                .then_some(spec.timeout)
+                .flatten(),
         })
     }
 
@@ -208,21 +211,102 @@ impl SshNode {
         }
     }
 
+    /// Plan on this machine (walk, hash, refuse what cannot be copied), prepare a tree's
+    /// directories in one command, then install each file with its own verified rename.
     async fn upload_file(&self, spec: &UploadSpec) -> Result<(), ExecError> {
+        let owned = spec.clone();
+        let plan = tokio::task::spawn_blocking(move || plan_upload(&owned))
+            .await
+            .map_err(|e| ExecError::Spawn(format!("the upload planning task failed: {e}")))??;
+        if plan.tree {
+            let script = prepare_tree_script(&plan, spec.owner.as_deref());
+            self.exec_with_input(
+                "sh -s".into(),
+                Input::Bytes(script.into_bytes()),
+                &spec.dest,
+            )
+            .await?;
+        }
+        for file in &plan.files {
+            let line = install_file_script(file, spec.mode, spec.owner.as_deref());
+            self.exec_with_input(line, Input::File(&file.source), &file.dest)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Run `line` with `input` on its stdin; `Ok` when it exits 0, else its stderr (the scripts
+    /// explain themselves) or why the connection went.
+    async fn exec_with_input(
+        &self,
+        line: String,
+        input: Input<'_>,
+        dest: &str,
+    ) -> Result<(), ExecError> {
+        let conn = self.connection().await?;
+        let transfer = self.transfer(line, input, dest);
+        tokio::pin!(transfer);
+        // A send waiting for window space is not woken when the connection dies: watch it.
+        loop {
+            tokio::select! {
+                result = &mut transfer => return result,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {
+                    if conn.is_closed() {
+                        return Err(upload_lost(&self.address.name, dest, &"the connection closed"));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn transfer(&self, line: String, input: Input<'_>, dest: &str) -> Result<(), ExecError> {
+        use tokio::io::AsyncReadExt;
         let name = &self.address.name;
-        let file = tokio::fs::File::open(&spec.source).await.map_err(|e| {
-            ExecError::Spawn(format!("cannot read `{}`: {e}", spec.source.display()))
-        })?;
-        let lost = |e: russh::Error| {
-            ExecError::Unreachable(format!("{name}: connection lost during upload: {e}"))
+        let lost = |e: &dyn std::fmt::Display| upload_lost(name, dest, e);
+        // Open the source before the channel: an unreadable file touches nothing remote.
+        let mut file = match input {
+            Input::File(path) => Some((
+                path,
+                tokio::fs::File::open(path).await.map_err(|e| {
+                    ExecError::Spawn(format!("cannot read `{}`: {e}", path.display()))
+                })?,
+            )),
+            Input::Bytes(_) => None,
         };
         let (mut channel, _permit) = self.open_channel().await?;
-        channel
-            .exec(true, remote::upload_line(spec))
-            .await
-            .map_err(lost)?;
-        channel.data(file).await.map_err(lost)?;
-        channel.eof().await.map_err(lost)?;
+        channel.exec(true, line).await.map_err(|e| lost(&e))?;
+        // A send fails when the script stopped reading (it refused, or failed early): what it
+        // said then explains more than the send error, so keep going to read its exit.
+        let mut send_error = None;
+        let mut read_error = None;
+        match (&input, &mut file) {
+            (Input::Bytes(bytes), _) => {
+                if let Err(e) = channel.data(&bytes[..]).await {
+                    send_error = Some(e.to_string());
+                }
+            }
+            (Input::File(_), Some((path, file))) => {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    match file.read(&mut buf).await {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            if let Err(e) = channel.data(&buf[..n]).await {
+                                send_error = Some(e.to_string());
+                                break;
+                            }
+                        }
+                        // Stop sending: the script sees too few bytes and discards its copy.
+                        Err(e) => {
+                            read_error = Some(format!("cannot read `{}`: {e}", path.display()));
+                            break;
+                        }
+                    }
+                }
+            }
+            (Input::File(_), None) => unreachable!("the file was opened above"),
+        }
+        let _ = channel.eof().await;
         let mut code = None;
         let mut errors = Vec::new();
         while let Some(msg) = channel.wait().await {
@@ -236,15 +320,36 @@ impl SshNode {
             }
         }
         let _ = channel.close().await;
+        if let Some(why) = read_error {
+            return Err(ExecError::Spawn(format!(
+                "{name}: upload to `{dest}`: {why}; the destination is unchanged"
+            )));
+        }
+        let said = String::from_utf8_lossy(&errors).trim().to_string();
         match code {
             Some(0) => Ok(()),
-            _ => Err(ExecError::Spawn(format!(
-                "{name}: upload to `{}` failed: {}",
-                spec.dest,
-                String::from_utf8_lossy(&errors).trim()
+            Some(_) if !said.is_empty() => Err(ExecError::Spawn(format!("{name}: {said}"))),
+            Some(code) => Err(ExecError::Spawn(format!(
+                "{name}: upload to `{dest}` failed (exit code {code}); the destination is unchanged"
             ))),
+            None => Err(lost(&send_error.unwrap_or_else(|| {
+                "the channel closed without an exit status".into()
+            }))),
         }
     }
+}
+
+fn upload_lost(name: &str, dest: &str, why: &dyn std::fmt::Display) -> ExecError {
+    ExecError::Unreachable(format!(
+        "{name}: connection lost during the upload to `{dest}`: {why}; the destination is \
+         unchanged (the node discards the partial copy)"
+    ))
+}
+
+/// What an upload command reads on stdin.
+enum Input<'a> {
+    Bytes(Vec<u8>),
+    File(&'a std::path::Path),
 }
 
 /// Find the pid marker line at the start of `buffer` (possibly after other output); returns

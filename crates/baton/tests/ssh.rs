@@ -542,3 +542,40 @@ pipelines:
         );
     }
 }
+
+/// The users' defect: `upload: { src: <a directory>, dest: FILE }` said "connection lost during
+/// upload: Is a directory" and replaced FILE with an empty file or left `.FILE.baton-PID`
+/// litter. Now it is refused before anything is touched, naming the destination.
+#[test]
+fn uploading_a_directory_onto_a_file_is_refused_and_changes_nothing() {
+    let nodes = TestNodes::start(1);
+    let p = project(
+        &nodes,
+        r#"
+pipelines:
+  p:
+    stages:
+      push:
+        targets: all
+        steps:
+          - upload: { src: site, dest: "{{ node.vars.dir }}/FILE" }
+"#,
+    );
+    p.write("site/index.html", "<p>hi</p>\n");
+    let file = nodes.node_dir(0).join("FILE");
+    std::fs::write(&file, "keep\n").unwrap();
+    let run = p.baton(&["run", "p"]);
+    assert_ne!(run.code, 0, "the upload succeeded:\n{}", run.stdout);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("FILE") && all.contains("not a directory"),
+        "the failure does not say why: {all}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep\n");
+    let names: Vec<_> = std::fs::read_dir(nodes.node_dir(0))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(names, ["FILE"], "litter beside the destination");
+}

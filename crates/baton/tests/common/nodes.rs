@@ -370,6 +370,53 @@ impl TestNodes {
             .collect()
     }
 
+    /// Live processes under these daemons that are not sshd: remote commands and anything they
+    /// left running (a watchdog, a background job). Zero once every command has ended.
+    pub fn remote_process_count(&self) -> usize {
+        self.remote_processes().len()
+    }
+
+    /// The processes counted by `remote_process_count`, as `pid comm`, for messages.
+    pub fn remote_processes(&self) -> Vec<String> {
+        let table = process_table();
+        let listeners: Vec<i32> = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.child.as_ref().map(|c| c.id() as i32))
+            .collect();
+        table
+            .iter()
+            .filter(|(pid, p)| {
+                !p.zombie
+                    && p.comm != "sshd"
+                    && p.comm != "sshd-session"
+                    && descends_from(&table, **pid, &listeners)
+            })
+            .map(|(pid, p)| format!("{pid} {}", p.comm))
+            .collect()
+    }
+
+    /// Cut every open connection to node `i` as a network failure would: SIGKILL the sshd
+    /// processes serving them (the listener stays). Returns how many were killed.
+    pub fn kill_sessions(&self, i: usize) -> usize {
+        let Some(listener) = self.nodes[i].child.as_ref().map(|c| c.id() as i32) else {
+            return 0;
+        };
+        let table = process_table();
+        let mut killed = 0;
+        for (pid, p) in &table {
+            if *pid != listener
+                && !p.zombie
+                && (p.comm == "sshd" || p.comm == "sshd-session")
+                && descends_from(&table, *pid, &[listener])
+                && kill(Pid::from_raw(*pid), Signal::SIGKILL).is_ok()
+            {
+                killed += 1;
+            }
+        }
+        killed
+    }
+
     // ----- internals -----
 
     fn state_dir(&self, i: usize) -> PathBuf {
