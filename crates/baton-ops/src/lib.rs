@@ -10,6 +10,7 @@
 pub mod api;
 mod cancel;
 mod error;
+pub mod infra;
 mod open;
 mod targets;
 
