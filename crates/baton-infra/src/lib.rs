@@ -33,13 +33,12 @@ pub use error::{InfraError, describe_lock, format_millis};
 pub use graph::{closure, dot, order};
 pub use lock::{LOCK_NAME, StateLock};
 pub use plan::{Action, AttrChange, Change, Plan, PlanOptions, plan};
+pub use progress::{Progress, ProgressKind, ProgressLine};
 pub use provider::{
     AttrKind, AttrSpec, Attrs, BoxFuture, ChangeRequest, ChangeResponse, CommandObserver, Context,
-    Diagnostic,
-    Provider, ReadRequest, ReadResponse, Registry, ResourceType, Target,
+    Diagnostic, Provider, ReadRequest, ReadResponse, Registry, ResourceType, Target,
 };
 pub use render::UNKNOWN;
-pub use progress::{Progress, ProgressKind, ProgressLine};
 pub use schema::{desired_attrs, validate};
 
 /// Everything a plan or an apply needs.

@@ -80,9 +80,11 @@ impl Progress {
                         format!("{} complete", noun(action)),
                         started.map(|s| format!("after {}", elapsed(event.at - s))),
                     ),
-                    Status::Skipped => {
-                        (ProgressKind::Skipped, "skipped:".to_string(), reason.clone())
-                    }
+                    Status::Skipped => (
+                        ProgressKind::Skipped,
+                        "skipped:".to_string(),
+                        reason.clone(),
+                    ),
                     Status::Cancelled => (
                         ProgressKind::Cancelled,
                         format!("{} cancelled", noun(action)),

@@ -324,7 +324,8 @@ impl Ops {
             "pid": lock.owner.pid,
             "forced": force,
         });
-        self.store.audit(actor, "state unlock", LOCK_NAME, &detail)?;
+        self.store
+            .audit(actor, "state unlock", LOCK_NAME, &detail)?;
         Ok(Some(lock))
     }
 }
@@ -407,8 +408,7 @@ impl InfraRunner for InfraStep {
             // Apply holds the lock from before the plan until the last resource is saved.
             let lock = match action {
                 InfraAction::Apply => Some(
-                    StateLock::acquire(infra.store.clone(), "apply", &self.actor)
-                        .map_err(error)?,
+                    StateLock::acquire(infra.store.clone(), "apply", &self.actor).map_err(error)?,
                 ),
                 InfraAction::Plan => None,
             };

@@ -183,7 +183,10 @@ impl EventSink for ProgressView {
                 "{}",
                 self.ui.paint(
                     Style::Dim,
-                    &format!("{} · run {} (`baton cancel {}` stops it)", self.verb, event.run, event.run)
+                    &format!(
+                        "{} · run {} (`baton cancel {}` stops it)",
+                        self.verb, event.run, event.run
+                    )
                 )
             );
             return;
@@ -228,7 +231,11 @@ fn summarize(ui: &Ui, outcome: &WalkOutcome, verb: &str) {
         );
         return;
     }
-    let word = if report.cancelled { "cancelled" } else { "failed" };
+    let word = if report.cancelled {
+        "cancelled"
+    } else {
+        "failed"
+    };
     println!(
         "{} Resources: {} added, {} changed, {} destroyed; {} failed, {} not attempted.",
         ui.paint(Style::Bad, &format!("{title} {word}.")),
