@@ -61,17 +61,14 @@ pub fn dot(project: &Project) -> String {
             .as_ref()
             .map(|n| format!(" @{}", n.value))
             .unwrap_or_default();
-        out.push_str(&format!(
-            "  {} [label = {}];\n",
-            quote(id),
-            // `\n` is DOT's line break inside a label: written after escaping the parts, so it
-            // is not escaped itself (`\\n` would print a backslash and an `n`).
-            format!(
-                "\"{}\\n{}\"",
-                escape(id),
-                escape(&format!("{}{node}", resource.kind.value))
-            )
-        ));
+        // `\n` is DOT's line break inside a label: written after escaping the parts, so it
+        // is not escaped itself (`\\n` would print a backslash and an `n`).
+        let label = format!(
+            "\"{}\\n{}\"",
+            escape(id),
+            escape(&format!("{}{node}", resource.kind.value))
+        );
+        out.push_str(&format!("  {} [label = {label}];\n", quote(id)));
     }
     for (id, resource) in &project.resources {
         for dep in resource.dependencies() {

@@ -33,7 +33,7 @@ impl StateLock {
                 owner,
                 took_over,
             }),
-            Err(held) => Err(InfraError::Locked(held)),
+            Err(held) => Err(InfraError::Locked(Box::new(held))),
         }
     }
 }

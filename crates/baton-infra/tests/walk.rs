@@ -38,9 +38,11 @@ impl Events {
         self.all()
             .into_iter()
             .filter_map(|e| match e {
-                EventKind::StepFinished { step, status, .. } if status == Status::Success => {
-                    Some(step.target)
-                }
+                EventKind::StepFinished {
+                    step,
+                    status: Status::Success,
+                    ..
+                } => Some(step.target),
                 _ => None,
             })
             .collect()
