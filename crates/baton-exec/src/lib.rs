@@ -7,10 +7,10 @@
 //! project file. They take a [`CommandSpec`] and report an [`ExitInfo`].
 
 mod chunker;
-mod fanout;
-mod host;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod fanout;
+mod host;
 mod local;
 mod process;
 pub mod shell;

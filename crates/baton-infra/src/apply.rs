@@ -4,39 +4,34 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
-use baton_store::{Owner, ResourceState};
+use baton_store::{EventKind, Owner, Phase, ResourceState, Status, StepRef};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::Infra;
 use crate::plan::{Action, Change, Plan, conceal, node_of, type_of};
-use crate::provider::{Attrs, ChangeRequest, ResourceType, Target};
+use crate::provider::{Attrs, ChangeRequest, CommandObserver, ResourceType, Target};
 use crate::render;
 
-/// Progress of the walk, for the terminal or a pipeline log.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum ApplyEvent {
-    Started {
-        id: String,
-        action: Action,
-    },
-    Finished {
-        id: String,
-        action: Action,
-        elapsed_ms: u64,
-    },
-    Failed {
-        id: String,
-        action: Action,
-        error: String,
-    },
-    Skipped {
-        id: String,
-        reason: String,
-    },
+/// Who hears the walk: each resource is a step (`StepStarted`, its commands' `Output`,
+/// `StepFinished`), emitted into a run of its own (`baton apply`) or rendered into the log of
+/// the pipeline step that asked for it. One stream, so one renderer.
+pub trait ApplyObserver: Send + Sync {
+    fn emit(&self, event: EventKind);
+    /// A command of `step` started in local process group `pgid`: recorded so that, if this
+    /// process dies, the next command kills what it left running.
+    fn process_group(&self, _step: &StepRef, _pgid: i32) {}
+}
+
+/// How to walk.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// The stage the resource steps belong to (`apply`, `destroy`).
+    pub stage: String,
+    pub parallelism: usize,
+    /// Who asked: recorded on every state history entry.
+    pub actor: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -48,26 +43,71 @@ pub struct ApplyReport {
     pub failed: Vec<(String, String)>,
     /// Resources not attempted because something they need failed (or the walk was cancelled).
     pub skipped: Vec<String>,
+    /// The walk was cancelled: nothing new started after that, the resource in flight (if
+    /// any) was stopped and is among `failed`.
+    pub cancelled: bool,
 }
 
 impl ApplyReport {
     pub fn ok(&self) -> bool {
-        self.failed.is_empty() && self.skipped.is_empty()
+        self.failed.is_empty() && self.skipped.is_empty() && !self.cancelled
+    }
+}
+
+/// The step of one resource: its id as the target, the action as the label.
+pub fn resource_step(stage: &str, index: usize, id: &str, action: Action) -> StepRef {
+    StepRef {
+        stage: stage.to_string(),
+        target: id.to_string(),
+        phase: Phase::Main,
+        index: index as u32,
+        attempt: 1,
+        label: action.verb().to_string(),
+    }
+}
+
+/// The observer of the commands of one resource.
+struct StepCommands {
+    step: StepRef,
+    observer: Arc<dyn ApplyObserver>,
+}
+
+impl CommandObserver for StepCommands {
+    fn started(&self, pgid: Option<i32>) {
+        if let Some(pgid) = pgid {
+            self.observer.process_group(&self.step, pgid);
+        }
+    }
+    fn output(&self, chunk: &[u8]) {
+        self.observer.emit(EventKind::Output {
+            step: self.step.clone(),
+            data: chunk.to_vec(),
+        });
+    }
+}
+
+fn finished(step: StepRef, status: Status, reason: Option<String>) -> EventKind {
+    EventKind::StepFinished {
+        step,
+        status,
+        exit_code: None,
+        signal: None,
+        reason,
     }
 }
 
 /// Apply `plan`. The caller holds the state lock.
+///
+/// Unchanged resources stay in the graph as vertices that settle at once: an edge through
+/// them still orders their neighbours (`f` → unchanged `d` → replaced `a`: `f` waits for
+/// `a`), as Terraform keeps no-op nodes. They emit no step.
 pub async fn apply(
     infra: &Infra,
     plan: &Plan,
-    parallelism: usize,
-    on_event: Arc<dyn Fn(ApplyEvent) + Send + Sync>,
+    options: &ApplyOptions,
+    observer: Arc<dyn ApplyObserver>,
 ) -> ApplyReport {
-    let work: Vec<&Change> = plan
-        .changes
-        .iter()
-        .filter(|c| c.action != Action::NoOp)
-        .collect();
+    let work: Vec<&Change> = plan.changes.iter().collect();
     let ids: HashSet<&str> = work.iter().map(|c| c.id.as_str()).collect();
 
     // Edges: `waits[x]` = vertices x must wait for.
@@ -107,9 +147,12 @@ pub async fn apply(
             .filter_map(|c| c.stored.as_ref().map(|s| (c.id.clone(), s.attrs.clone())))
             .collect(),
     ));
-    let changes: HashMap<String, Change> =
-        work.iter().map(|c| (c.id.clone(), (*c).clone())).collect();
-    let who = Owner::current().who();
+    let changes: HashMap<String, (usize, Change)> = work
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id.clone(), (i, (*c).clone())))
+        .collect();
+    let who = Arc::new(history_who(&options.actor));
     let mut report = ApplyReport::default();
     // Kahn's algorithm: a count of unfinished prerequisites per vertex, a queue of ready ones
     // (plan order among them), and reverse edges to release or skip dependents in O(edges).
@@ -128,35 +171,64 @@ pub async fn apply(
         .collect();
     let mut settled: HashSet<String> = HashSet::new();
     let mut running = tokio::task::JoinSet::new();
+    let skip = |id: &str, reason: String, report: &mut ApplyReport| {
+        let (index, change) = &changes[id];
+        if change.action == Action::NoOp {
+            return;
+        }
+        let step = resource_step(&options.stage, *index, id, change.action);
+        observer.emit(EventKind::StepStarted { step: step.clone() });
+        observer.emit(finished(step, Status::Skipped, Some(reason)));
+        report.skipped.push(id.to_string());
+    };
 
     loop {
-        if !infra.ctx.cancel.is_cancelled() {
-            while running.len() < parallelism.max(1) {
+        let mut progressed = true;
+        while progressed {
+            progressed = false;
+            if infra.ctx.cancel.is_cancelled() {
+                break;
+            }
+            // Unchanged vertices settle at once, releasing what waits on them.
+            let mut held = VecDeque::new();
+            while let Some(id) = ready.pop_front() {
+                if changes[&id].1.action != Action::NoOp {
+                    held.push_back(id);
+                    continue;
+                }
+                settled.insert(id.clone());
+                progressed = true;
+                for d in dependents.get(&id).into_iter().flatten() {
+                    let count = remaining.get_mut(d).expect("every vertex has a count");
+                    *count -= 1;
+                    if *count == 0 && !settled.contains(d) {
+                        ready.push_back(d.clone());
+                    }
+                }
+            }
+            ready = held;
+            while running.len() < options.parallelism.max(1) {
                 let Some(id) = ready.pop_front() else { break };
-                let change = changes[&id].clone();
-                let infra = infra.clone();
+                progressed = true;
+                let (index, change) = changes[&id].clone();
+                let step = resource_step(&options.stage, index, &id, change.action);
+                let mut infra = infra.clone();
+                infra.ctx.observer = Some(Arc::new(StepCommands {
+                    step: step.clone(),
+                    observer: observer.clone(),
+                }));
                 let known = known.clone();
                 let who = who.clone();
-                let on_event = on_event.clone();
+                let observer = observer.clone();
                 running.spawn(async move {
-                    on_event(ApplyEvent::Started {
-                        id: id.clone(),
-                        action: change.action,
-                    });
-                    let started = Instant::now();
+                    observer.emit(EventKind::StepStarted { step: step.clone() });
                     let result = apply_one(&infra, &change, &known, &who).await;
-                    match &result {
-                        Ok(()) => on_event(ApplyEvent::Finished {
-                            id: id.clone(),
-                            action: change.action,
-                            elapsed_ms: started.elapsed().as_millis() as u64,
-                        }),
-                        Err(error) => on_event(ApplyEvent::Failed {
-                            id: id.clone(),
-                            action: change.action,
-                            error: error.clone(),
-                        }),
-                    }
+                    let status = match &result {
+                        Ok(()) => Status::Success,
+                        Err(_) if infra.ctx.cancel.is_cancelled() => Status::Cancelled,
+                        Err(_) => Status::Failed,
+                    };
+                    observer.emit(finished(step, status, result.clone().err()));
                     (id, change.action, result)
                 });
             }
@@ -199,11 +271,7 @@ pub async fn apply(
                 let mut stack: Vec<String> = dependents.get(&id).cloned().unwrap_or_default();
                 while let Some(d) = stack.pop() {
                     if settled.insert(d.clone()) {
-                        on_event(ApplyEvent::Skipped {
-                            id: d.clone(),
-                            reason: format!("`{id}` was not applied"),
-                        });
-                        report.skipped.push(d.clone());
+                        skip(&d, format!("`{id}` was not applied"), &mut report);
                         stack.extend(dependents.get(&d).cloned().unwrap_or_default());
                     }
                 }
@@ -211,16 +279,24 @@ pub async fn apply(
         }
     }
     // Cancelled: what never started is reported as such.
+    report.cancelled = infra.ctx.cancel.is_cancelled();
     for c in &work {
         if !settled.contains(&c.id) {
-            on_event(ApplyEvent::Skipped {
-                id: c.id.clone(),
-                reason: "cancelled".into(),
-            });
-            report.skipped.push(c.id.clone());
+            skip(&c.id, "cancelled".into(), &mut report);
         }
     }
     report
+}
+
+/// The `who` of a state history entry: the process (`user@host`), and the actor when it is
+/// not that user (an API token's name when a server applies).
+fn history_who(actor: &str) -> String {
+    let owner = Owner::current();
+    if actor.is_empty() || actor == owner.user {
+        owner.who()
+    } else {
+        format!("{actor} via {}", owner.who())
+    }
 }
 
 async fn apply_one(

@@ -14,7 +14,8 @@ pub enum InfraError {
         suggestion: Option<String>,
     },
     #[error("the state lock is held by {}", describe_lock(.0))]
-    Locked(LockInfo),
+    /// Boxed: a lock record is large, and every `Result` carrying this error pays its size.
+    Locked(Box<LockInfo>),
     #[error("cannot refresh `{id}`: {message}")]
     Refresh { id: String, message: String },
     #[error("output `{name}`: {message}")]

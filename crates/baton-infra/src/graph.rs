@@ -53,18 +53,22 @@ pub fn closure(project: &Project, roots: &[String]) -> HashSet<String> {
 /// depends on, as `terraform graph` draws them.
 pub fn dot(project: &Project) -> String {
     let mut out = String::from("digraph baton {\n  rankdir = \"RL\";\n  node [shape = box];\n");
-    let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let escape = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    let quote = |s: &str| format!("\"{}\"", escape(s));
     for (id, resource) in &project.resources {
         let node = resource
             .node
             .as_ref()
             .map(|n| format!(" @{}", n.value))
             .unwrap_or_default();
-        out.push_str(&format!(
-            "  {} [label = {}];\n",
-            quote(id),
-            quote(&format!("{id}\\n{}{node}", resource.kind.value))
-        ));
+        // `\n` is DOT's line break inside a label: written after escaping the parts, so it
+        // is not escaped itself (`\\n` would print a backslash and an `n`).
+        let label = format!(
+            "\"{}\\n{}\"",
+            escape(id),
+            escape(&format!("{}{node}", resource.kind.value))
+        );
+        out.push_str(&format!("  {} [label = {label}];\n", quote(id)));
     }
     for (id, resource) in &project.resources {
         for dep in resource.dependencies() {

@@ -4,16 +4,17 @@
 //!
 //! Architecture invariant: this crate never prints and knows nothing of the CLI; it reaches
 //! nodes only through [`baton_engine::Targets`] (executors) and the store only through its
-//! traits. Results and progress are data ([`Plan`], [`ApplyEvent`], [`ApplyReport`]).
+//! traits. Results and progress are data ([`Plan`], step events through [`ApplyObserver`],
+//! [`ApplyReport`]), rendered by [`Progress`] for whoever shows them.
 
 mod apply;
 mod error;
 mod graph;
 mod lock;
 mod plan;
+mod progress;
 mod provider;
 mod render;
-mod runner;
 mod schema;
 
 pub mod local;
@@ -27,17 +28,17 @@ use baton_exec::CancellationToken;
 use baton_model::Project;
 use baton_store::Store;
 
-pub use apply::{ApplyEvent, ApplyReport, apply};
+pub use apply::{ApplyObserver, ApplyOptions, ApplyReport, apply, resource_step};
 pub use error::{InfraError, describe_lock, format_millis};
 pub use graph::{closure, dot, order};
 pub use lock::{LOCK_NAME, StateLock};
 pub use plan::{Action, AttrChange, Change, Plan, PlanOptions, plan};
+pub use progress::{Progress, ProgressKind, ProgressLine};
 pub use provider::{
-    AttrKind, AttrSpec, Attrs, BoxFuture, ChangeRequest, ChangeResponse, Context, Diagnostic,
-    Provider, ReadRequest, ReadResponse, Registry, ResourceType, Target,
+    AttrKind, AttrSpec, Attrs, BoxFuture, ChangeRequest, ChangeResponse, CommandObserver, Context,
+    Diagnostic, Provider, ReadRequest, ReadResponse, Registry, ResourceType, Target,
 };
 pub use render::UNKNOWN;
-pub use runner::InfraStep;
 pub use schema::{desired_attrs, validate};
 
 /// Everything a plan or an apply needs.
@@ -65,6 +66,7 @@ impl Infra {
             scratch: state_dir.join("tmp"),
             cancel,
             timeout: Duration::from_secs(300),
+            observer: None,
         };
         Infra {
             project,

@@ -46,6 +46,18 @@ impl Action {
             Action::Destroy => "destroy",
         }
     }
+    /// The action named by [`Action::verb`] (a resource step's label).
+    pub fn from_verb(verb: &str) -> Option<Action> {
+        [
+            Action::NoOp,
+            Action::Create,
+            Action::Update,
+            Action::Replace,
+            Action::Destroy,
+        ]
+        .into_iter()
+        .find(|a| a.verb() == verb)
+    }
 }
 
 /// One attribute's change, with sensitive values already hidden.

@@ -170,6 +170,18 @@ pub struct Context {
     pub cancel: CancellationToken,
     /// Limit for each command a provider runs.
     pub timeout: Duration,
+    /// Who hears about the commands run for the resource being applied (its output, its
+    /// process group); `None` while planning.
+    pub observer: Option<Arc<dyn CommandObserver>>,
+}
+
+/// Hears the commands a provider runs for one resource: the apply walk turns their output
+/// into the resource step's log and records their process group, so a kill -9 of baton leaves
+/// nothing running that the next command cannot find.
+pub trait CommandObserver: Send + Sync {
+    /// The command started; `pgid` is its local process group (`None` on a remote node).
+    fn started(&self, pgid: Option<i32>);
+    fn output(&self, chunk: &[u8]);
 }
 
 /// Read the real state of resources of one type on one node (batched: one command per node

@@ -6,8 +6,58 @@ use std::sync::Arc;
 
 use baton_engine::LocalOnly;
 use baton_exec::CancellationToken;
-use baton_infra::{Action, ApplyEvent, Infra, Plan, PlanOptions, StateLock, apply, plan};
-use baton_store::{SqliteStore, Store};
+use baton_infra::{
+    Action, ApplyObserver, ApplyOptions, Infra, Plan, PlanOptions, StateLock, apply, plan,
+};
+use baton_store::{EventKind, SqliteStore, Status, Store};
+
+/// Collects the walk's step events.
+#[derive(Default)]
+struct Events(std::sync::Mutex<Vec<EventKind>>);
+
+impl ApplyObserver for Events {
+    fn emit(&self, event: EventKind) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+impl Events {
+    fn all(&self) -> Vec<EventKind> {
+        self.0.lock().unwrap().clone()
+    }
+    /// Resources whose step started, in order.
+    fn started(&self) -> Vec<String> {
+        self.all()
+            .into_iter()
+            .filter_map(|e| match e {
+                EventKind::StepStarted { step } => Some(step.target),
+                _ => None,
+            })
+            .collect()
+    }
+    /// Resources whose step succeeded, in order.
+    fn succeeded(&self) -> Vec<String> {
+        self.all()
+            .into_iter()
+            .filter_map(|e| match e {
+                EventKind::StepFinished {
+                    step,
+                    status: Status::Success,
+                    ..
+                } => Some(step.target),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn options(parallelism: usize) -> ApplyOptions {
+    ApplyOptions {
+        stage: "apply".into(),
+        parallelism,
+        actor: "tester".into(),
+    }
+}
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -54,18 +104,11 @@ fn actions(plan: &Plan) -> Vec<(String, Action)> {
         .collect()
 }
 
-fn plan_and_apply(rt: &tokio::runtime::Runtime, infra: &Infra) -> (Plan, Vec<ApplyEvent>) {
-    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = events.clone();
+fn plan_and_apply(rt: &tokio::runtime::Runtime, infra: &Infra) -> (Plan, Arc<Events>) {
+    let events = Arc::new(Events::default());
     let planned = rt.block_on(plan(infra, &PlanOptions::default())).unwrap();
-    let report = rt.block_on(apply(
-        infra,
-        &planned,
-        4,
-        Arc::new(move |e| sink.lock().unwrap().push(e)),
-    ));
+    let report = rt.block_on(apply(infra, &planned, &options(4), events.clone()));
     assert!(report.ok(), "{report:?}");
-    let events = events.lock().unwrap().clone();
     (planned, events)
 }
 
@@ -107,14 +150,7 @@ fn destroy_goes_in_reverse_dependency_order() {
         "resources:\n  a: { type: directory, path: a }\n  b: { type: directory, path: \"{{ resources.a.path }}/b\" }\n  c: { type: file, path: \"{{ resources.b.path }}/c.txt\", content: x }\n",
     );
     let (_, events) = plan_and_apply(&rt, &infra);
-    let started: Vec<String> = events
-        .iter()
-        .filter_map(|e| match e {
-            ApplyEvent::Started { id, .. } => Some(id.clone()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(started, ["a", "b", "c"]);
+    assert_eq!(events.started(), ["a", "b", "c"]);
     let planned = rt
         .block_on(plan(
             &infra,
@@ -125,20 +161,10 @@ fn destroy_goes_in_reverse_dependency_order() {
         ))
         .unwrap();
     assert_eq!(planned.counts(), (0, 0, 3));
-    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = order.clone();
-    let report = rt.block_on(apply(
-        &infra,
-        &planned,
-        10,
-        Arc::new(move |e| {
-            if let ApplyEvent::Finished { id, .. } = e {
-                sink.lock().unwrap().push(id)
-            }
-        }),
-    ));
+    let events = Arc::new(Events::default());
+    let report = rt.block_on(apply(&infra, &planned, &options(10), events.clone()));
     assert!(report.ok(), "{report:?}");
-    assert_eq!(*order.lock().unwrap(), ["c", "b", "a"]);
+    assert_eq!(events.succeeded(), ["c", "b", "a"]);
     assert!(!f.dir.path().join("a").exists());
     assert!(f.store.infra_state().unwrap().resources.is_empty());
 }
@@ -146,8 +172,8 @@ fn destroy_goes_in_reverse_dependency_order() {
 #[test]
 fn the_lock_is_exclusive_and_released_on_drop() {
     let f = Fixture::new();
-    let held = StateLock::acquire(f.store.clone(), "apply").unwrap();
-    match StateLock::acquire(f.store.clone(), "apply") {
+    let held = StateLock::acquire(f.store.clone(), "apply", "tester").unwrap();
+    match StateLock::acquire(f.store.clone(), "apply", "tester") {
         Err(baton_infra::InfraError::Locked(info)) => {
             assert_eq!(info.owner.pid, std::process::id());
             assert!(!info.is_stale());
@@ -155,5 +181,45 @@ fn the_lock_is_exclusive_and_released_on_drop() {
         other => panic!("second lock: {:?}", other.err()),
     }
     drop(held);
-    StateLock::acquire(f.store.clone(), "apply").unwrap();
+    StateLock::acquire(f.store.clone(), "apply", "tester").unwrap();
+}
+
+/// Issue 9 #4: `a` (replaced) ← `d` (unchanged, depends on `a`) ← `f` (changed, depends on
+/// `d`). The unchanged `d` stays in the graph, so `f` waits for `a`. `a`'s create gives `f`
+/// two seconds to show up first (it would, were the edge dropped), then marks itself done;
+/// `f`'s update fails unless `a` is done.
+#[test]
+fn an_unchanged_resource_still_orders_what_depends_on_it() {
+    let f = Fixture::new();
+    let rt = rt();
+    let yaml = |a_create: &str, f_create: &str| {
+        format!(
+            r#"
+resources:
+  a: {{ type: command, create: "{a_create}" }}
+  d: {{ type: command, create: "true", depends_on: [a] }}
+  f: {{ type: command, create: "{f_create}", update: "touch f.started; test -e a.done", depends_on: [d] }}
+"#
+        )
+    };
+    let infra = f.infra(&yaml("true", "echo v0"));
+    plan_and_apply(&rt, &infra);
+    let infra = f.infra(&yaml(
+        "for i in $(seq 200); do test -e f.started && break; sleep 0.01; done; touch a.done",
+        "echo v1",
+    ));
+    let planned = rt.block_on(plan(&infra, &PlanOptions::default())).unwrap();
+    assert_eq!(
+        actions(&planned),
+        [
+            ("a".to_string(), Action::Replace),
+            ("f".to_string(), Action::Update)
+        ]
+    );
+    let events = Arc::new(Events::default());
+    let report = rt.block_on(apply(&infra, &planned, &options(10), events.clone()));
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(events.succeeded(), ["a", "f"]);
+    // `d` stayed unchanged: no step of its own.
+    assert!(!events.started().contains(&"d".to_string()));
 }

@@ -12,6 +12,7 @@ mod artifacts;
 mod cancel;
 mod error;
 mod exec;
+pub mod infra;
 mod nodes;
 mod open;
 mod secrets;

@@ -111,7 +111,7 @@ impl Ops {
 
     /// The engine with every job composed: configs, infrastructure and secrets.
     pub fn engine(&self, targets: Arc<NodeTargets>, sinks: Vec<Arc<dyn EventSink>>) -> Engine {
-        let infra = baton_infra::InfraStep {
+        let infra = crate::infra::InfraStep {
             infra: baton_infra::Infra::new(
                 self.project.clone(),
                 self.store.clone(),
@@ -120,6 +120,7 @@ impl Ops {
                 CancellationToken::new(),
             ),
             parallelism: 10,
+            actor: crate::cli_actor(),
         };
         let configs = baton_config::StepApplier {
             project: self.project.clone(),

@@ -40,12 +40,21 @@ pub async fn run(
     };
     let captured = Arc::new(Mutex::new(Vec::new()));
     let sink = captured.clone();
+    let on_start = ctx.observer.clone();
+    let on_output = ctx.observer.clone();
     let exit = target
         .executor
         .run(
             &spec,
-            Box::new(|_| {}),
+            Box::new(move |pgid| {
+                if let Some(observer) = on_start {
+                    observer.started(pgid);
+                }
+            }),
             Box::new(move |chunk| {
+                if let Some(observer) = &on_output {
+                    observer.output(chunk);
+                }
                 sink.lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .extend_from_slice(chunk)

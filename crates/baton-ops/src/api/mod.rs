@@ -10,5 +10,6 @@ pub const VERSION: u32 = 1;
 
 pub mod artifacts;
 pub mod exec;
+pub mod infra;
 pub mod nodes;
 pub mod secrets;

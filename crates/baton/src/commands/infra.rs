@@ -1,14 +1,16 @@
 //! `baton plan | apply | destroy | output | graph | state …` (SPEC §4, §8): the terminal side of
-//! `baton-infra`. Plans print in Terraform's grammar (`+`, `~`, `-/+`, `-`, then
-//! `Plan: A to add, C to change, D to destroy.`); `plan` exits 3 when changes are pending.
+//! the infrastructure operations in `baton_ops::infra`. This file parses, calls and prints:
+//! plans in Terraform's grammar (`+`, `~`, `-/+`, `-`, then `Plan: A to add, C to change, D to
+//! destroy.`), progress rendered from the run's step events, `plan` exits 3 when changes are
+//! pending.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 
-use baton_infra::{
-    Action, ApplyEvent, ApplyReport, Change, Infra, InfraError, Plan, PlanOptions, StateLock,
-};
-use baton_store::LockInfo;
+use baton_engine::EventSink;
+use baton_infra::{Action, Change, Plan, PlanOptions, Progress, ProgressKind};
+use baton_ops::infra::{WalkOutcome, WalkRequest};
+use baton_store::{Event, EventKind, Status};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -23,34 +25,19 @@ pub const EXIT_CHANGES: u8 = 3;
 struct Session {
     app: App,
     targets: Arc<NodeTargets>,
-    infra: Infra,
     runtime: tokio::runtime::Runtime,
 }
 
 impl Session {
     fn open(cli: &Cli, ui: &Ui) -> Result<Session, Failure> {
         let app = App::open(cli, ui)?;
-        let targets = Arc::new(NodeTargets::new(&app.project));
+        let targets = app.ops.targets();
         let runtime = crate::app::runtime()?;
-        let infra = Infra::new(
-            app.project.clone(),
-            app.store.clone(),
-            targets.clone(),
-            app.state_dir.clone(),
-            CancellationToken::new(),
-        );
         Ok(Session {
             app,
             targets,
-            infra,
             runtime,
         })
-    }
-
-    fn plan(&self, options: &PlanOptions) -> Result<Plan, Failure> {
-        self.runtime
-            .block_on(baton_infra::plan(&self.infra, options))
-            .map_err(failure)
     }
 
     fn close(self) {
@@ -61,59 +48,20 @@ impl Session {
     }
 }
 
-/// Errors of the infrastructure engine, classified for exit codes.
-fn failure(e: InfraError) -> Failure {
-    match e {
-        InfraError::Invalid(d) => Failure::Invalid(d),
-        InfraError::UnknownTarget { .. } | InfraError::Output { .. } => {
-            Failure::usage(e.to_string())
-        }
-        InfraError::Locked(lock) => locked(&lock),
-        InfraError::Store(s) => s.into(),
-        other => Failure::failed(other.to_string()),
-    }
-}
-
-fn locked(lock: &LockInfo) -> Failure {
-    let holder = baton_infra::describe_lock(lock);
-    if lock.is_stale() {
-        Failure::failed(format!(
-            "the state is locked by a process that died: {holder}"
-        ))
-        .with_hint("nothing is applying; run `baton state unlock` to break the stale lock")
-    } else {
-        Failure::failed(format!(
-            "another apply or destroy is running: the state lock is held by {holder}"
-        ))
-        .with_hint(
-            "wait for it to finish; `baton state unlock` only breaks locks of dead processes",
-        )
-    }
-}
-
-/// What runs `infra: plan | apply` steps of pipelines: the same engine, auto-approved (the
-/// pipeline is the approval), holding the same lock as `baton apply`.
 pub fn plan(cli: &Cli, ui: &Ui, args: &PlanArgs) -> CommandResult {
     let session = Session::open(cli, ui)?;
-    let planned = session.plan(&PlanOptions {
+    let infra = session.app.ops.infra(session.targets.clone());
+    let options = PlanOptions {
         targets: args.target.clone(),
         destroy: false,
-    });
+    };
+    let planned = session
+        .runtime
+        .block_on(session.app.ops.infra_plan(&infra, &options));
     session.close();
     let planned = planned?;
     if args.json {
-        let (add, change, destroy) = planned.counts();
-        let changes: Vec<&Change> = planned
-            .changes
-            .iter()
-            .filter(|c| c.action != Action::NoOp)
-            .collect();
-        output::print_json(&serde_json::json!({
-            "lineage": planned.lineage,
-            "serial": planned.serial,
-            "changes": changes,
-            "summary": { "add": add, "change": change, "destroy": destroy },
-        }));
+        output::print_json(&baton_ops::infra::plan_doc(&planned));
     } else {
         print_plan(ui, &planned);
     }
@@ -125,60 +73,30 @@ pub fn plan(cli: &Cli, ui: &Ui, args: &PlanArgs) -> CommandResult {
 }
 
 pub fn apply(cli: &Cli, ui: &Ui, args: &ApplyArgs) -> CommandResult {
-    let options = PlanOptions {
-        targets: args.target.clone(),
+    let request = WalkRequest {
         destroy: false,
+        targets: args.target.clone(),
+        parallelism: args.parallelism.into(),
+        actor: baton_ops::cli_actor(),
     };
-    walk(
-        cli,
-        ui,
-        options,
-        args.auto_approve,
-        args.parallelism.into(),
-        "apply",
-    )
+    walk(cli, ui, request, args.auto_approve)
 }
 
 pub fn destroy(cli: &Cli, ui: &Ui, args: &DestroyArgs) -> CommandResult {
-    let options = PlanOptions {
-        targets: Vec::new(),
+    let request = WalkRequest {
         destroy: true,
+        targets: Vec::new(),
+        parallelism: args.parallelism.into(),
+        actor: baton_ops::cli_actor(),
     };
-    walk(
-        cli,
-        ui,
-        options,
-        args.auto_approve,
-        args.parallelism.into(),
-        "destroy",
-    )
+    walk(cli, ui, request, args.auto_approve)
 }
 
 /// Lock, plan, ask, apply, summarise. The lock is held from before the plan to the last saved
 /// resource, so what is applied is exactly what was shown.
-fn walk(
-    cli: &Cli,
-    ui: &Ui,
-    options: PlanOptions,
-    auto_approve: bool,
-    parallelism: usize,
-    verb: &str,
-) -> CommandResult {
-    let session = Session::open(cli, ui)?;
-    let result = walk_in(&session, ui, options, auto_approve, parallelism, verb);
-    session.close();
-    result
-}
-
-fn walk_in(
-    session: &Session,
-    ui: &Ui,
-    options: PlanOptions,
-    auto_approve: bool,
-    parallelism: usize,
-    verb: &str,
-) -> CommandResult {
+fn walk(cli: &Cli, ui: &Ui, request: WalkRequest, auto_approve: bool) -> CommandResult {
     // Refuse before any work when nobody can answer the question.
+    let verb = request.verb();
     let interactive = std::io::stdin().is_terminal();
     if !auto_approve && !interactive {
         return Err(Failure::usage(format!(
@@ -188,10 +106,29 @@ fn walk_in(
             "review with `baton plan`, then run `baton {verb} --auto-approve`"
         )));
     }
-    let _lock = StateLock::acquire(session.app.store.clone(), verb).map_err(failure)?;
-    let planned = session.plan(&options)?;
-    print_plan(ui, &planned);
-    if !planned.has_changes() {
+    let session = Session::open(cli, ui)?;
+    let result = walk_in(&session, ui, request, auto_approve);
+    session.close();
+    result
+}
+
+fn walk_in(session: &Session, ui: &Ui, request: WalkRequest, auto_approve: bool) -> CommandResult {
+    let ops = &session.app.ops;
+    let verb = request.verb();
+    let infra = ops.infra(session.targets.clone());
+    let prepared = session
+        .runtime
+        .block_on(ops.infra_prepare(infra, request))?;
+    if let Some(dead) = prepared.took_over() {
+        eprintln!(
+            "{}: {}",
+            ui.paint(Style::Warn, "note"),
+            baton_ops::infra::took_over_note(dead)
+        );
+    }
+    print_plan(ui, &prepared.plan);
+    if !prepared.plan.has_changes() {
+        drop(prepared);
         print_outputs(session, ui);
         return Ok(EXIT_OK);
     }
@@ -208,15 +145,18 @@ fn walk_in(
         }
     }
     println!();
-    let cancel = session.infra.ctx.cancel.clone();
-    let ui_copy = *ui;
-    let on_event = Arc::new(move |event: ApplyEvent| print_event(&ui_copy, &event));
-    let report = session.runtime.block_on(async {
-        crate::commands::run::watch_signals(cancel);
-        baton_infra::apply(&session.infra, &planned, parallelism, on_event).await
+    let view: Arc<dyn EventSink> = Arc::new(ProgressView {
+        ui: *ui,
+        verb,
+        progress: Progress::default(),
     });
-    summarize(ui, &report, verb);
-    if report.ok() {
+    let cancel = CancellationToken::new();
+    let outcome = session.runtime.block_on(async {
+        crate::commands::run::watch_signals(cancel.clone());
+        prepared.apply(vec![view], &cancel).await
+    })?;
+    summarize(ui, &outcome, verb);
+    if outcome.status == Status::Success {
         if verb == "apply" {
             print_outputs(session, ui);
         }
@@ -226,60 +166,62 @@ fn walk_in(
     }
 }
 
-fn print_event(ui: &Ui, event: &ApplyEvent) {
-    let mut out = std::io::stdout().lock();
-    let _ = match event {
-        ApplyEvent::Started { id, action } => writeln!(out, "{id}: {}…", progressive(*action)),
-        ApplyEvent::Finished {
-            id,
-            action,
-            elapsed_ms,
-        } => writeln!(
-            out,
-            "{id}: {} {}",
-            ui.paint(Style::Ok, &format!("{} complete", noun(*action))),
-            ui.paint(
-                Style::Dim,
-                &format!("after {}", output::duration(*elapsed_ms as i64))
-            )
-        ),
-        ApplyEvent::Failed { id, error, .. } => {
-            writeln!(out, "{id}: {} {error}", ui.paint(Style::Bad, "failed:"))
-        }
-        ApplyEvent::Skipped { id, reason } => {
-            writeln!(out, "{id}: {} {reason}", ui.paint(Style::Warn, "skipped:"))
-        }
-    };
+/// The terminal's view of an apply or destroy run: one line per resource start and end,
+/// rendered by the same [`Progress`] as a pipeline step's log.
+struct ProgressView {
+    ui: Ui,
+    verb: &'static str,
+    progress: Progress,
 }
 
-fn progressive(action: Action) -> &'static str {
-    match action {
-        Action::Create => "creating",
-        Action::Update => "modifying",
-        Action::Replace => "replacing",
-        Action::Destroy => "destroying",
-        Action::NoOp => "checking",
+impl EventSink for ProgressView {
+    fn event(&self, event: &Event) {
+        let mut out = std::io::stdout().lock();
+        if let EventKind::RunStarted = event.kind {
+            let _ = writeln!(
+                out,
+                "{}",
+                self.ui.paint(
+                    Style::Dim,
+                    &format!(
+                        "{} · run {} (`baton cancel {}` stops it)",
+                        self.verb, event.run, event.run
+                    )
+                )
+            );
+            return;
+        }
+        let Some(line) = self.progress.line(event) else {
+            return;
+        };
+        let style = match line.kind {
+            ProgressKind::Started => None,
+            ProgressKind::Done => Some(Style::Ok),
+            ProgressKind::Failed => Some(Style::Bad),
+            ProgressKind::Skipped | ProgressKind::Cancelled => Some(Style::Warn),
+        };
+        let head = match style {
+            Some(style) => self.ui.paint(style, &line.head),
+            None => line.head.clone(),
+        };
+        let tail = match (&line.tail, line.kind) {
+            (Some(t), ProgressKind::Done) => format!(" {}", self.ui.paint(Style::Dim, t)),
+            (Some(t), _) => format!(" {t}"),
+            (None, _) => String::new(),
+        };
+        let _ = writeln!(out, "{}: {head}{tail}", line.resource);
     }
 }
 
-fn noun(action: Action) -> &'static str {
-    match action {
-        Action::Create => "creation",
-        Action::Update => "modifications",
-        Action::Replace => "replacement",
-        Action::Destroy => "destruction",
-        Action::NoOp => "check",
-    }
-}
-
-fn summarize(ui: &Ui, report: &ApplyReport, verb: &str) {
+fn summarize(ui: &Ui, outcome: &WalkOutcome, verb: &str) {
+    let report = &outcome.report;
     println!();
     let title = if verb == "destroy" {
         "Destroy"
     } else {
         "Apply"
     };
-    if report.ok() {
+    if outcome.status == Status::Success {
         println!(
             "{} Resources: {} added, {} changed, {} destroyed.",
             ui.paint(Style::Ok, &format!("{title} complete!")),
@@ -289,9 +231,14 @@ fn summarize(ui: &Ui, report: &ApplyReport, verb: &str) {
         );
         return;
     }
+    let word = if report.cancelled {
+        "cancelled"
+    } else {
+        "failed"
+    };
     println!(
         "{} Resources: {} added, {} changed, {} destroyed; {} failed, {} not attempted.",
-        ui.paint(Style::Bad, &format!("{title} failed.")),
+        ui.paint(Style::Bad, &format!("{title} {word}.")),
         report.added,
         report.changed,
         report.destroyed,
@@ -305,8 +252,10 @@ fn summarize(ui: &Ui, report: &ApplyReport, verb: &str) {
         );
     }
     eprintln!(
-        "  {}: what succeeded is saved in the state; fix the cause and run `baton {verb}` again",
-        ui.paint(Style::Accent, "hint")
+        "  {}: what succeeded is saved in the state (run {}: `baton logs {}`); fix the cause and run `baton {verb}` again",
+        ui.paint(Style::Accent, "hint"),
+        outcome.run,
+        outcome.run
     );
 }
 
@@ -314,7 +263,7 @@ fn print_outputs(session: &Session, ui: &Ui) {
     if session.app.project.outputs.is_empty() {
         return;
     }
-    match session.infra.outputs() {
+    match session.app.ops.infra_outputs() {
         Ok(outputs) => {
             println!("\nOutputs:\n");
             for (name, value) in outputs {
@@ -432,31 +381,24 @@ fn print_plan(ui: &Ui, plan: &Plan) {
 }
 
 pub fn output_cmd(cli: &Cli, ui: &Ui, args: &OutputArgs) -> CommandResult {
-    let session = Session::open(cli, ui)?;
-    let outputs = session.infra.outputs();
-    session.close();
-    let outputs = outputs.map_err(failure)?;
+    let app = App::open(cli, ui)?;
     match &args.name {
         Some(name) => {
-            let value = outputs.get(name).ok_or_else(|| {
-                let mut f = Failure::usage(format!("no output named `{name}`"));
-                if let Some(s) =
-                    baton_model::diagnostic::did_you_mean(name, outputs.keys().map(String::as_str))
-                {
-                    f = f.with_hint(format!("did you mean `{s}`?"));
-                }
-                f
-            })?;
+            let value = app.ops.infra_output(name)?;
             if args.json {
-                output::print_json(value);
+                output::print_json(&value);
             } else {
                 println!("{value}");
             }
         }
-        None if args.json => output::print_json(&outputs),
         None => {
-            for (name, value) in &outputs {
-                println!("{name} = {}", show(&Value::String(value.clone())));
+            let outputs = app.ops.infra_outputs()?;
+            if args.json {
+                output::print_json(&outputs);
+            } else {
+                for (name, value) in &outputs {
+                    println!("{name} = {}", show(&Value::String(value.clone())));
+                }
             }
         }
     }
@@ -465,33 +407,23 @@ pub fn output_cmd(cli: &Cli, ui: &Ui, args: &OutputArgs) -> CommandResult {
 
 pub fn graph(cli: &Cli) -> CommandResult {
     let project = crate::app::load_project(cli)?;
-    print!("{}", baton_infra::dot(&project));
+    print!("{}", baton_ops::infra::graph(&project));
     Ok(EXIT_OK)
 }
 
 pub fn state(cli: &Cli, ui: &Ui, command: &StateCommand) -> CommandResult {
     let app = App::open(cli, ui)?;
-    let registry = baton_infra::Registry::builtin();
-    let sensitive = |kind: &str, attr: &str| {
-        registry
-            .get(kind)
-            .is_some_and(|t| t.attributes().iter().any(|a| a.name == attr && a.sensitive))
-    };
+    let ops = &app.ops;
     match command {
         StateCommand::List(args) => {
-            let state = app.store.infra_state()?;
+            let entries = ops.state_list()?;
             if args.json {
-                let rows: Vec<Value> = state
-                    .resources
-                    .iter()
-                    .map(|r| serde_json::json!({"id": r.id, "type": r.kind, "node": r.node, "serial": r.serial}))
-                    .collect();
-                output::print_json(&rows);
-            } else if state.resources.is_empty() {
+                output::print_json(&entries);
+            } else if entries.is_empty() {
                 println!("The state is empty.");
             } else {
                 let mut table = output::Table::new(&["RESOURCE", "TYPE", "NODE", "UPDATED"]);
-                for r in &state.resources {
+                for r in &entries {
                     table.row(vec![
                         r.id.clone(),
                         r.kind.clone(),
@@ -503,22 +435,9 @@ pub fn state(cli: &Cli, ui: &Ui, command: &StateCommand) -> CommandResult {
             }
         }
         StateCommand::Show(args) => {
-            let state = app.store.infra_state()?;
-            let Some(r) = state.resources.iter().find(|r| r.id == args.id) else {
-                return Err(Failure::usage(format!("`{}` is not in the state", args.id))
-                    .with_hint("`baton state list` shows what is"));
-            };
-            let mut attrs = r.attrs.clone();
-            for (k, v) in attrs.iter_mut() {
-                if sensitive(&r.kind, k) {
-                    *v = Value::String("(sensitive value)".into());
-                }
-            }
+            let r = ops.state_show(&args.id)?;
             if args.json {
-                output::print_json(&serde_json::json!({
-                    "id": r.id, "type": r.kind, "node": r.node, "attributes": attrs,
-                    "depends_on": r.depends_on, "serial": r.serial,
-                }));
+                output::print_json(&r);
             } else {
                 println!(
                     "{} ({}) on {}",
@@ -526,7 +445,7 @@ pub fn state(cli: &Cli, ui: &Ui, command: &StateCommand) -> CommandResult {
                     r.kind,
                     r.node
                 );
-                for (k, v) in &attrs {
+                for (k, v) in &r.attributes {
                     println!("  {k} = {}", show(v));
                 }
                 if !r.depends_on.is_empty() {
@@ -535,43 +454,23 @@ pub fn state(cli: &Cli, ui: &Ui, command: &StateCommand) -> CommandResult {
             }
         }
         StateCommand::Rm(args) => {
-            let _lock = StateLock::acquire(app.store.clone(), "state rm").map_err(failure)?;
-            let who = baton_store::Owner::current().who();
-            match app.store.remove_resource(&args.id, "rm", &who)? {
-                Some(serial) => println!(
-                    "Removed `{}` from the state (serial {serial}); the real object is left as it is.",
-                    args.id
+            let serial = ops.state_rm(&args.id, &baton_ops::cli_actor())?;
+            println!(
+                "Removed `{}` from the state (serial {serial}); the real object is left as it is.",
+                args.id
+            );
+        }
+        StateCommand::Unlock(args) => {
+            match ops.state_unlock(args.force, &baton_ops::cli_actor())? {
+                None => println!("The state is not locked."),
+                Some(lock) => println!(
+                    "Broke the state lock held by {}.",
+                    baton_infra::describe_lock(&lock)
                 ),
-                None => {
-                    return Err(Failure::usage(format!("`{}` is not in the state", args.id)));
-                }
             }
         }
-        StateCommand::Unlock(args) => match app.store.lock(baton_infra::LOCK_NAME)? {
-            None => println!("The state is not locked."),
-            Some(lock) if !lock.is_stale() && !args.force => {
-                return Err(Failure::failed(format!(
-                    "the state lock is held by a running process: {}",
-                    baton_infra::describe_lock(&lock)
-                ))
-                .with_hint("breaking it while that apply runs could corrupt your infrastructure; add --force only if you are sure"));
-            }
-            Some(_) => {
-                if let Some(lock) = app.store.break_lock(baton_infra::LOCK_NAME)? {
-                    let who = baton_store::Owner::current().who();
-                    let detail =
-                        serde_json::json!({"holder": lock.owner.who(), "pid": lock.owner.pid});
-                    app.store
-                        .audit(&who, "state unlock", baton_infra::LOCK_NAME, &detail)?;
-                    println!(
-                        "Broke the state lock held by {}.",
-                        baton_infra::describe_lock(&lock)
-                    );
-                }
-            }
-        },
         StateCommand::History(args) => {
-            let history = app.store.infra_history(args.limit)?;
+            let history = ops.state_history(args.limit)?;
             if args.json {
                 output::print_json(&history);
             } else if history.is_empty() {
@@ -592,19 +491,7 @@ pub fn state(cli: &Cli, ui: &Ui, command: &StateCommand) -> CommandResult {
                 print!("{}", table.render(ui));
             }
         }
-        StateCommand::Pull => {
-            let mut state = app.store.infra_state()?;
-            for r in state.resources.iter_mut() {
-                let kind = r.kind.clone();
-                for (k, v) in r.attrs.iter_mut() {
-                    if sensitive(&kind, k) && !v.as_str().is_some_and(|s| s.starts_with("sha256:"))
-                    {
-                        *v = Value::String("(sensitive value)".into());
-                    }
-                }
-            }
-            output::print_json(&state);
-        }
+        StateCommand::Pull => output::print_json(&ops.state_pull()?),
     }
     Ok(EXIT_OK)
 }
