@@ -88,7 +88,8 @@ fn check_resource(resource: &Resource, rtype: &dyn ResourceType, items: &mut Vec
                     resource.id,
                     rtype.name()
                 ),
-                value.span,
+                // The caret goes under the key that is wrong, not its value.
+                resource.key_span(name).unwrap_or(value.span),
             );
             d = match did_you_mean(name, writable()) {
                 Some(s) => d.with_help(format!("did you mean `{s}`?")),
@@ -107,7 +108,7 @@ fn check_resource(resource: &Resource, rtype: &dyn ResourceType, items: &mut Vec
                     "resource `{}`: `{name}` is computed by the provider and cannot be set",
                     resource.id
                 ),
-                value.span,
+                resource.key_span(name).unwrap_or(value.span),
             ));
             continue;
         }

@@ -70,3 +70,18 @@ notifications:
     project.baton(&["run", "p"]).code(2);
     assert!(!project.file("first.ran").exists(), "nothing ran");
 }
+
+#[test]
+fn an_unknown_resource_attribute_is_pointed_at_by_its_key() {
+    let project = Project::new(
+        "project: carets\nresources:\n  motd:\n    type: file\n    path: /tmp/motd\n    contnet: hello\n",
+    );
+    let run = project.baton(&["validate"]);
+    run.code(2).stderr_has("has no attribute `contnet`");
+    // Line 6, column 5: where `contnet` starts, not where its value `hello` does (col 14).
+    assert!(
+        run.stderr.contains("baton.yaml:6:5"),
+        "caret under the key:\n{}",
+        run.stderr
+    );
+}
