@@ -9,11 +9,13 @@
 
 pub mod api;
 mod cancel;
+mod config;
 mod error;
 mod open;
 mod targets;
 
 pub use cancel::{CANCEL_WAIT, Cancelled};
+pub use config::ConfigWhich;
 pub use error::{ErrorKind, OpsError, OpsResult};
 pub use open::{Ops, find_project_file, state_dir};
 pub use targets::NodeTargets;
