@@ -68,7 +68,8 @@ impl ConfigManager {
                 continue;
             }
             let pending_from = pending.get(&p.desired.node).copied();
-            if !p.changed && !(has_handler && pending_from.is_some()) {
+            let handler_due = has_handler && pending_from.is_some();
+            if !(p.changed || handler_due) {
                 continue;
             }
             let task = NodeTask {

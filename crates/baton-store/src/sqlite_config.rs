@@ -403,4 +403,46 @@ mod tests {
         assert_eq!(history[1].targets.len(), 1);
         assert!(store.config_version("app", "", 3).unwrap().is_none());
     }
+
+    #[test]
+    fn intents_are_cleared_by_the_version_unless_their_handler_is_pending() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let intent = |node: &str, handler: bool| ConfigIntent {
+            config: "app".into(),
+            env: "".into(),
+            target: target(node, Some("one")),
+            handler,
+            written: false,
+            run: Some(7),
+            actor: "me".into(),
+            at: 1,
+        };
+        store.record_config_intent(&intent("a", false)).unwrap();
+        store.record_config_intent(&intent("b", true)).unwrap();
+        store.config_intent_written("app", "", "b", true).unwrap();
+        let v = NewConfigVersion {
+            config: "app".into(),
+            env: "".into(),
+            who: "me@here".into(),
+            actor: "me".into(),
+            run: Some(7),
+            action: ConfigAction::Applied,
+            targets: vec![target("a", Some("one")), target("b", Some("one"))],
+            originals: vec![],
+        };
+        store.record_config_version(&v).unwrap();
+        let left = store.config_intents("app", "").unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].target.node, "b");
+        assert!(left[0].handler && left[0].written);
+        assert_eq!(left[0].target.content.as_deref(), Some(&b"one"[..]));
+        // A new intent for b keeps its pending handler.
+        store.record_config_intent(&intent("b", false)).unwrap();
+        assert!(store.config_intents("app", "").unwrap()[0].handler);
+        store.clear_config_intent("app", "", "b").unwrap();
+        assert!(store.config_intents("app", "").unwrap().is_empty());
+        let history = store.config_history(Some("app"), None).unwrap();
+        assert_eq!((history[0].actor.as_str(), history[0].run), ("me", Some(7)));
+    }
 }

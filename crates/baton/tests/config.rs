@@ -389,6 +389,12 @@ fn the_pipeline_step_applies_in_the_runs_environment() {
     for f in &files {
         assert_eq!(read(f).unwrap(), "{\"port\": 443}");
     }
+    // The step's progress is in the parent run's step log, in the same lines as a config run.
+    p.baton(&["logs", "1", "--stage", "all_at_once"])
+        .code(0)
+        .stdout_has("node01")
+        .stdout_has("app.json changed")
+        .stdout_has("→ version 1");
     // The pipeline's apply is recorded like the CLI's, in the run's environment.
     let history = p.baton(&["config", "history", "--json"]).code(0).json();
     assert_eq!(history.as_array().unwrap().len(), 1);
