@@ -167,6 +167,7 @@ impl ConfigManager {
                     ..
                 } => {
                     node.on_change = Some(log).filter(|l| !l.is_empty());
+                    node.pending = pending;
                     if pending {
                         node.result = "cancelled";
                         node.reason = Some(
@@ -188,6 +189,7 @@ impl ConfigManager {
                     let run = from
                         .map(|r| format!("run {r}"))
                         .unwrap_or("an earlier run".into());
+                    node.pending = pending;
                     if pending {
                         node.result = "cancelled";
                         node.reason = Some(format!(
@@ -242,6 +244,7 @@ impl ConfigManager {
                     diff: p.diff.clone(),
                     on_change: None,
                     pending_from: None,
+                    pending: false,
                 })
                 .collect(),
         }

@@ -173,6 +173,8 @@ pub struct NodeReport {
     pub on_change: Option<String>,
     /// A handler left pending by run N (interrupted there) ran in this action.
     pub pending_from: Option<Option<i64>>,
+    /// This action's handler was interrupted: it stays pending for the next apply.
+    pub pending: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -193,10 +195,7 @@ impl Report {
 
     /// Targets whose `on_change` an interruption left pending (they run on the next apply).
     pub fn pending(&self) -> usize {
-        self.nodes
-            .iter()
-            .filter(|n| n.result == "cancelled" && n.pending_from.is_none())
-            .count()
+        self.nodes.iter().filter(|n| n.pending).count()
     }
 
     pub fn changed(&self) -> usize {

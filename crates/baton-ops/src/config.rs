@@ -49,6 +49,7 @@ fn node_dto(n: &baton_config::NodeReport) -> dto::NodeResult {
         diff: n.diff.clone(),
         on_change: n.on_change.clone(),
         pending_from: n.pending_from,
+        pending: n.pending,
     }
 }
 

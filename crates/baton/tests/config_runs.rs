@@ -79,6 +79,7 @@ fn cancel_from_another_shell_stops_an_apply_and_the_interrupted_handler_runs_nex
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("stays pending"), "{stdout}");
+    assert!(stdout.contains("1 handler left pending"), "{stdout}");
     // The node being handled was fully written; the other one was never touched.
     assert_eq!(
         std::fs::read_to_string(&files[first]).unwrap(),

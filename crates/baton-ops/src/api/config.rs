@@ -19,6 +19,9 @@ pub struct NodeResult {
     /// A handler an earlier run left pending ran here: that run (`null` inside: unknown run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_from: Option<Option<i64>>,
+    /// Its handler was interrupted here and runs on the next apply.
+    #[serde(default)]
+    pub pending: bool,
 }
 
 /// One config's outcome.
