@@ -10,6 +10,7 @@
 pub mod api;
 mod artifacts;
 mod cancel;
+mod config;
 mod error;
 mod exec;
 pub mod infra;
@@ -20,6 +21,7 @@ mod targets;
 
 pub use artifacts::parse_artifact_ref;
 pub use cancel::{CANCEL_WAIT, Cancelled};
+pub use config::ConfigWhich;
 pub use error::{ErrorKind, OpsError, OpsResult};
 pub use exec::NodeDone;
 pub use open::{

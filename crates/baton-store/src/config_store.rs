@@ -27,6 +27,16 @@
 //!   values (a rotated secret is not resurrected); until the secrets work lands, a redacted
 //!   version cannot be rolled back to and says so.
 //!
+//! ## Intents
+//! Writing a target and recording the version that lists it cannot be one transaction (one is
+//! on a node, the other here), so before a target is written its **intent** is recorded: the
+//! desired content (and hash), and whether its `on_change` must run. A version clears the
+//! intents of the targets it records whose handler has run. What a killed process leaves is
+//! reconciled by the next command on that (config, env): a target that holds the intended hash
+//! was written (a version is recorded for it), one that does not was left untouched. An intent
+//! whose handler did not finish stays, so the handler runs on the next apply even though the
+//! file is then unchanged (Ansible's `--force-handlers`).
+//!
 //! Originals (version 0) may hold secrets baton never rendered; they are stored as read, like
 //! etckeeper's first commit, and are shown only as diffs the user asks for.
 
@@ -84,6 +94,11 @@ pub struct NewConfigVersion {
     pub env: String,
     /// `user@host`.
     pub who: String,
+    /// Who asked: the OS user for the CLI, an API token's name for the server.
+    pub actor: String,
+    /// The run that made this version (a `config` run, or the pipeline run of a `config:`
+    /// step).
+    pub run: Option<i64>,
     pub action: ConfigAction,
     pub targets: Vec<ConfigTarget>,
     /// What nodes held before this action; kept as version 0 only for nodes that have none yet.
@@ -97,9 +112,27 @@ pub struct ConfigVersionRecord {
     pub version: i64,
     pub at: Millis,
     pub who: String,
+    pub actor: String,
+    pub run: Option<i64>,
     pub action: ConfigAction,
     /// Sorted by node; contents are filled by [`ConfigStore::config_version`] only.
     pub targets: Vec<ConfigTarget>,
+}
+
+/// What a write was about to do to one target (see "Intents" above).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigIntent {
+    pub config: String,
+    pub env: String,
+    /// The desired state; `target.sha256` is the hash the node holds once written.
+    pub target: ConfigTarget,
+    /// The target's `on_change` (or service action) still has to run.
+    pub handler: bool,
+    /// The write is known to have happened (only the handler is pending).
+    pub written: bool,
+    pub run: Option<i64>,
+    pub actor: String,
+    pub at: Millis,
 }
 
 /// Configuration versions. Part of [`crate::Store`]. Each write is one transaction.
@@ -131,4 +164,19 @@ pub trait ConfigStore {
     ) -> StoreResult<Option<ConfigVersionRecord>>;
     /// The newest version number, 0 when nothing was ever recorded.
     fn config_current_version(&self, config: &str, env: &str) -> StoreResult<i64>;
+    /// Record (replace) the intent of a target before writing it. A handler still pending from
+    /// an earlier write of that target stays pending.
+    fn record_config_intent(&self, intent: &ConfigIntent) -> StoreResult<()>;
+    /// Mark the intent of `node` as written (`handler`: whether its handler is still pending).
+    fn config_intent_written(
+        &self,
+        config: &str,
+        env: &str,
+        node: &str,
+        handler: bool,
+    ) -> StoreResult<()>;
+    /// Forget the intent of `node` (untouched after all, or its pending handler ran).
+    fn clear_config_intent(&self, config: &str, env: &str, node: &str) -> StoreResult<()>;
+    /// The intents of (config, env), by node, with their contents.
+    fn config_intents(&self, config: &str, env: &str) -> StoreResult<Vec<ConfigIntent>>;
 }

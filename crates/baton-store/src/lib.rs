@@ -19,7 +19,7 @@ mod store;
 
 pub use blob::BlobStore;
 pub use config_store::{
-    ConfigAction, ConfigStore, ConfigTarget, ConfigVersionRecord, NewConfigVersion,
+    ConfigAction, ConfigIntent, ConfigStore, ConfigTarget, ConfigVersionRecord, NewConfigVersion,
 };
 pub use event::{Event, EventKind, Phase, StepRef};
 pub use owner::{Owner, os_user, process_alive};

@@ -21,6 +21,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/003_infra.sql")),
     M::up(include_str!("migrations/004_promotions.sql")),
     M::up(include_str!("migrations/005_lifecycle.sql")),
+    M::up(include_str!("migrations/006_config_intents.sql")),
 ];
 
 pub struct SqliteStore {

@@ -119,12 +119,24 @@ impl ConfigStore for SqliteStore {
                 ConfigAction::RolledBack { from, to } => ("rolled_back", Some(from), Some(to)),
             };
             tx.execute(
-                "INSERT INTO config_versions (config, env, version, at, who, action, from_version, to_version) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![v.config, v.env, version, now_millis(), v.who, kind, from, to],
+                "INSERT INTO config_versions (config, env, version, at, who, action, from_version, to_version, actor, run) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![v.config, v.env, version, now_millis(), v.who, kind, from, to, v.actor, v.run],
             )?;
             for target in &v.targets {
                 insert_target(&tx, &v.config, &v.env, version, target, false)?;
+                // The version now records this write: its intent is done unless the handler
+                // is still pending (then only the handler is).
+                tx.execute(
+                    "DELETE FROM config_intents WHERE config = ?1 AND env = ?2 AND node = ?3 \
+                     AND handler = 0 AND sha256 IS ?4",
+                    params![v.config, v.env, target.node, target.sha256],
+                )?;
+                tx.execute(
+                    "UPDATE config_intents SET written = 1 WHERE config = ?1 AND env = ?2 AND node = ?3 \
+                     AND sha256 IS ?4",
+                    params![v.config, v.env, target.node, target.sha256],
+                )?;
             }
             tx.commit()?;
             Ok(version)
@@ -153,7 +165,7 @@ impl ConfigStore for SqliteStore {
     ) -> StoreResult<Vec<ConfigVersionRecord>> {
         self.with(|conn| {
             let mut stmt = conn.prepare(
-                "SELECT config, env, version, at, who, action, from_version, to_version FROM config_versions \
+                "SELECT config, env, version, at, who, action, from_version, to_version, actor, run FROM config_versions \
                  WHERE (?1 IS NULL OR config = ?1) AND (?2 IS NULL OR env = ?2) ORDER BY at, config, env, version",
             )?;
             let rows = stmt.query_map(params![config, env], |r| {
@@ -165,6 +177,8 @@ impl ConfigStore for SqliteStore {
                     at: r.get(3)?,
                     who: r.get(4)?,
                     action: action_from(&kind, r.get(6)?, r.get(7)?),
+                    actor: r.get(8)?,
+                    run: r.get(9)?,
                     targets: Vec::new(),
                 })
             })?;
@@ -184,10 +198,10 @@ impl ConfigStore for SqliteStore {
     ) -> StoreResult<Option<ConfigVersionRecord>> {
         self.with(|conn| {
             let head = if version == 0 {
-                Some((0, String::new(), ConfigAction::Applied))
+                Some((0, String::new(), ConfigAction::Applied, String::new(), None))
             } else {
                 conn.query_row(
-                    "SELECT at, who, action, from_version, to_version FROM config_versions \
+                    "SELECT at, who, action, from_version, to_version, actor, run FROM config_versions \
                      WHERE config = ?1 AND env = ?2 AND version = ?3",
                     params![config, env, version],
                     |r| {
@@ -196,12 +210,14 @@ impl ConfigStore for SqliteStore {
                             r.get(0)?,
                             r.get(1)?,
                             action_from(&kind, r.get(3)?, r.get(4)?),
+                            r.get(5)?,
+                            r.get(6)?,
                         ))
                     },
                 )
                 .optional()?
             };
-            let Some((at, who, action)) = head else {
+            let Some((at, who, action, actor, run)) = head else {
                 return Ok(None);
             };
             Ok(Some(ConfigVersionRecord {
@@ -210,6 +226,8 @@ impl ConfigStore for SqliteStore {
                 version,
                 at,
                 who,
+                actor,
+                run,
                 action,
                 targets: targets(conn, config, env, version, true)?,
             }))
@@ -223,6 +241,111 @@ impl ConfigStore for SqliteStore {
                 params![config, env],
                 |r| r.get(0),
             )
+        })
+    }
+
+    fn record_config_intent(&self, i: &ConfigIntent) -> StoreResult<()> {
+        self.with(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let t = &i.target;
+            let blob = match &t.content {
+                Some(bytes) => Some(put_blob(&tx, bytes)?),
+                None => None,
+            };
+            // A handler pending from an earlier, completed write stays pending.
+            let earlier: bool = tx
+                .query_row(
+                    "SELECT handler = 1 AND written = 1 FROM config_intents \
+                     WHERE config = ?1 AND env = ?2 AND node = ?3",
+                    params![i.config, i.env, t.node],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(false);
+            tx.execute(
+                "INSERT OR REPLACE INTO config_intents (config, env, node, path, present, blob, sha256, \
+                 mode, owner, handler, written, run, actor, at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                params![
+                    i.config,
+                    i.env,
+                    t.node,
+                    t.path,
+                    t.present(),
+                    blob,
+                    t.sha256,
+                    t.mode,
+                    t.owner,
+                    i.handler || earlier,
+                    i.written,
+                    i.run,
+                    i.actor,
+                    i.at
+                ],
+            )?;
+            tx.commit()
+        })
+    }
+
+    fn config_intent_written(
+        &self,
+        config: &str,
+        env: &str,
+        node: &str,
+        handler: bool,
+    ) -> StoreResult<()> {
+        self.with(|conn| {
+            conn.execute(
+                "UPDATE config_intents SET written = 1, handler = ?4 \
+                 WHERE config = ?1 AND env = ?2 AND node = ?3",
+                params![config, env, node, handler],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn clear_config_intent(&self, config: &str, env: &str, node: &str) -> StoreResult<()> {
+        self.with(|conn| {
+            conn.execute(
+                "DELETE FROM config_intents WHERE config = ?1 AND env = ?2 AND node = ?3",
+                params![config, env, node],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn config_intents(&self, config: &str, env: &str) -> StoreResult<Vec<ConfigIntent>> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT i.node, i.path, i.present, b.content, i.sha256, i.mode, i.owner, i.handler, \
+                 i.written, i.run, i.actor, i.at \
+                 FROM config_intents i LEFT JOIN config_blobs b ON b.sha256 = i.blob \
+                 WHERE i.config = ?1 AND i.env = ?2 ORDER BY i.node",
+            )?;
+            let rows = stmt.query_map(params![config, env], |r| {
+                let present: bool = r.get(2)?;
+                let content: Option<Vec<u8>> = r.get(3)?;
+                Ok(ConfigIntent {
+                    config: config.to_string(),
+                    env: env.to_string(),
+                    target: ConfigTarget {
+                        node: r.get(0)?,
+                        path: r.get(1)?,
+                        content: present.then(|| content.unwrap_or_default()),
+                        sha256: r.get(4)?,
+                        mode: r.get(5)?,
+                        owner: r.get(6)?,
+                        redacted: false,
+                        changed: true,
+                    },
+                    handler: r.get(7)?,
+                    written: r.get(8)?,
+                    run: r.get(9)?,
+                    actor: r.get(10)?,
+                    at: r.get(11)?,
+                })
+            })?;
+            rows.collect()
         })
     }
 }
@@ -253,6 +376,8 @@ mod tests {
             config: "app".into(),
             env: "".into(),
             who: "me@here".into(),
+            actor: "me".into(),
+            run: Some(1),
             action: ConfigAction::Applied,
             targets: vec![target("a", Some("one")), target("b", Some("one"))],
             originals: vec![target("a", Some("orig")), target("b", None)],
@@ -277,5 +402,47 @@ mod tests {
         assert_eq!(history.len(), 2);
         assert_eq!(history[1].targets.len(), 1);
         assert!(store.config_version("app", "", 3).unwrap().is_none());
+    }
+
+    #[test]
+    fn intents_are_cleared_by_the_version_unless_their_handler_is_pending() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let intent = |node: &str, handler: bool| ConfigIntent {
+            config: "app".into(),
+            env: "".into(),
+            target: target(node, Some("one")),
+            handler,
+            written: false,
+            run: Some(7),
+            actor: "me".into(),
+            at: 1,
+        };
+        store.record_config_intent(&intent("a", false)).unwrap();
+        store.record_config_intent(&intent("b", true)).unwrap();
+        store.config_intent_written("app", "", "b", true).unwrap();
+        let v = NewConfigVersion {
+            config: "app".into(),
+            env: "".into(),
+            who: "me@here".into(),
+            actor: "me".into(),
+            run: Some(7),
+            action: ConfigAction::Applied,
+            targets: vec![target("a", Some("one")), target("b", Some("one"))],
+            originals: vec![],
+        };
+        store.record_config_version(&v).unwrap();
+        let left = store.config_intents("app", "").unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].target.node, "b");
+        assert!(left[0].handler && left[0].written);
+        assert_eq!(left[0].target.content.as_deref(), Some(&b"one"[..]));
+        // A new intent for b keeps its pending handler.
+        store.record_config_intent(&intent("b", false)).unwrap();
+        assert!(store.config_intents("app", "").unwrap()[0].handler);
+        store.clear_config_intent("app", "", "b").unwrap();
+        assert!(store.config_intents("app", "").unwrap().is_empty());
+        let history = store.config_history(Some("app"), None).unwrap();
+        assert_eq!((history[0].actor.as_str(), history[0].run), ("me", Some(7)));
     }
 }

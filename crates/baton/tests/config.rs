@@ -123,15 +123,16 @@ fn an_invalid_rendering_on_one_node_leaves_every_node_untouched() {
             "{APP}    content: |\n      {{\n        \"a\": 1,\n        \"b\": {{% if node.name == 'node02' %}}{{% else %}}2{{% endif %}}\n      }}\n"
         ),
     ));
+    // An invalid config is exit 2, like an invalid project.
     p.baton(&["config", "apply", "app"])
-        .code(1)
+        .code(2)
         .stderr_has("node02")
         .stderr_has("line 4, column 1: expected value (json)")
         .stderr_has("nothing was written");
     for f in &files {
         assert_eq!(read(f).unwrap(), "before\n");
     }
-    p.baton(&["config", "validate", "app"]).code(1);
+    p.baton(&["config", "validate", "app"]).code(2);
     let history = p.baton(&["config", "history", "--json"]).code(0).json();
     assert_eq!(history, serde_json::json!([]));
 }
@@ -141,18 +142,57 @@ fn concurrent_applies_are_serialized_and_a_killed_apply_leaves_a_stale_lock() {
     let nodes = TestNodes::start(2);
     let logs: Vec<PathBuf> = (0..2).map(|i| target(&nodes, i, "log")).collect();
     // Two project files in one directory share one store: two different contents of one config.
+    // The first apply's on_change blocks until `go` exists on the node; the second is started
+    // only then, and must say it waits for the lock before anything of it runs. Without the
+    // lock, its on_change would write `begin b` inside the first's begin/end pair.
+    let go: Vec<PathBuf> = (0..2).map(|i| target(&nodes, i, "go")).collect();
     let body = |who: &str| {
         config_yaml(
             &nodes,
             &format!(
-                "{APP}    content: '{{\"by\": \"{who}\"}}'\n    on_change: echo begin {who} >> {{{{ node.vars.dir }}}}/log; sleep 0.3; echo end {who} >> {{{{ node.vars.dir }}}}/log\n"
+                "{APP}    content: '{{\"by\": \"{who}\"}}'\n    on_change: echo begin {who} >> {{{{ node.vars.dir }}}}/log; while [ ! -e {{{{ node.vars.dir }}}}/go ]; do sleep 0.05; done; echo end {who} >> {{{{ node.vars.dir }}}}/log\n"
             ),
         )
     };
     let p = Project::new(&body("a"));
     p.write("b.yaml", &body("b"));
     let first = p.spawn(&["config", "apply", "app"]);
-    let second = p.spawn(&["-f", "b.yaml", "config", "apply", "app"]);
+    wait_for(
+        "the first apply's on_change",
+        Duration::from_secs(30),
+        || {
+            logs.iter()
+                .all(|l| read(l).is_some_and(|t| t.contains("begin a")))
+        },
+    );
+    let mut second = p.spawn(&["-f", "b.yaml", "config", "apply", "app"]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = second.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("the second apply never said it waits: {seen:?}"));
+        if line.contains("waiting for config `app`") {
+            break;
+        }
+        seen.push(line);
+    }
+    for l in &logs {
+        assert_eq!(read(l).unwrap(), "begin a\n");
+    }
+    for g in &go {
+        std::fs::write(g, "").unwrap();
+    }
     for child in [first, second] {
         let out = child.wait_with_output().unwrap();
         assert!(
@@ -163,11 +203,7 @@ fn concurrent_applies_are_serialized_and_a_killed_apply_leaves_a_stale_lock() {
     }
     for log in &logs {
         let text = read(log).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 4, "{text}");
-        // Each apply's begin/end pair is whole: never begin a, begin b.
-        assert_eq!(lines[0].replace("begin", "end"), lines[1], "{text}");
-        assert_eq!(lines[2].replace("begin", "end"), lines[3], "{text}");
+        assert_eq!(text, "begin a\nend a\nbegin b\nend b\n");
     }
     let history = p.baton(&["config", "history", "--json"]).code(0).json();
     assert_eq!(history.as_array().unwrap().len(), 2);
@@ -206,7 +242,7 @@ fn concurrent_applies_are_serialized_and_a_killed_apply_leaves_a_stale_lock() {
     drop(store);
     p.baton(&["config", "apply", "app"])
         .code(0)
-        .stderr_has("stale lock");
+        .stdout_has("stale lock");
     p.baton(&["config", "diff", "app"]).code(0);
 }
 
@@ -304,11 +340,14 @@ fn check_mode_env_files_services_and_usage_errors() {
         "{}environments:\n  prod: {{ vars: {{ level: info }} }}\nconfigs:\n  envf:\n    type: env\n    targets: all\n    path: \"{{{{ node.vars.dir }}}}/app.env\"\n    vars: {{ APP_NAME: \"it's $HOME\", LEVEL: \"{{{{ env.vars.level }}}}\" }}\n  unit:\n    type: service\n    targets: all\n    name: baton-test-unit\n    content: \"[Unit]\\nDescription=x\\n\"\n",
         nodes.baton_yaml()
     ));
+    // Pending changes: exit 3, as `plan` and `config diff`.
     p.baton(&["config", "apply", "envf", "--env", "prod", "--check"])
-        .code(0)
+        .code(3)
         .stdout_has("+LEVEL=info");
     assert!(!file.exists());
     p.baton(&["config", "apply", "envf", "--env", "prod"])
+        .code(0);
+    p.baton(&["config", "apply", "envf", "--env", "prod", "--check"])
         .code(0);
     // A shell reads the values back unchanged.
     let out = std::process::Command::new("bash")
@@ -352,6 +391,12 @@ fn the_pipeline_step_applies_in_the_runs_environment() {
     for f in &files {
         assert_eq!(read(f).unwrap(), "{\"port\": 443}");
     }
+    // The step's progress is in the parent run's step log, in the same lines as a config run.
+    p.baton(&["logs", "1", "--stage", "all_at_once"])
+        .code(0)
+        .stdout_has("node01")
+        .stdout_has("app.json changed")
+        .stdout_has("→ version 1");
     // The pipeline's apply is recorded like the CLI's, in the run's environment.
     let history = p.baton(&["config", "history", "--json"]).code(0).json();
     assert_eq!(history.as_array().unwrap().len(), 1);

@@ -1,21 +1,25 @@
-//! `baton config list | validate | diff | apply [--check] | rollback [--to N] | history`
-//! (SPEC §3, §8). The work is baton-config's; this module parses, prints and picks exit codes:
-//! 0 ok, 1 failed (an invalid rendering, a failed node), 2 bad usage, 3 `diff` with changes.
+//! `baton config list | validate | diff | apply [--check] | rollback [--to N] | history`.
+//! The work is baton-ops' (which drives baton-config); this module parses, calls, prints and
+//! picks exit codes: 0 ok, 1 failed (a failed node), 2 bad usage or an invalid config, 3
+//! `diff` / `apply --check` with pending changes, 130 cancelled.
 
 use std::sync::Arc;
 
-use baton_config::{ConfigError, ConfigManager, Report, Scope};
+use baton_engine::EventSink;
+use baton_ops::ConfigWhich;
+use baton_ops::api::config::{ApplyResult, ConfigReport};
 use clap::{Args, Subcommand};
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{App, CommandResult, EXIT_FAILED, EXIT_OK, Failure, Style, Ui};
+use crate::app::{App, CommandResult, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Style, Ui};
 use crate::cli::Cli;
+use crate::live::LiveView;
 use crate::output;
-use baton_ops::NodeTargets;
 
-/// `config diff`: some target differs from its rendering.
+/// `config diff` / `apply --check`: some target differs from its rendering.
 pub const EXIT_CHANGES: u8 = 3;
+/// The apply or rollback was cancelled (Ctrl-C, `baton cancel`).
+pub const EXIT_CANCELLED: u8 = 130;
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
@@ -88,99 +92,133 @@ pub struct ListArgs {
 
 pub fn run(cli: &Cli, ui: &Ui, command: &ConfigCommand) -> CommandResult {
     let app = App::open(cli, ui)?;
-    let targets = Arc::new(NodeTargets::new(&app.project));
-    let mut manager = ConfigManager::new(
-        app.project.clone(),
-        app.store.clone(),
-        targets.clone(),
-        app.state_dir.join("tmp"),
-    );
-    let cancel = CancellationToken::new();
-    manager.cancel = cancel.clone();
-    let paint = *ui;
-    manager.notes = Arc::new(move |note: &str| {
-        eprintln!("{}: {note}", paint.paint(Style::Warn, "note"));
-    });
     let runtime = crate::app::runtime()?;
     let result = runtime.block_on(async {
+        let cancel = CancellationToken::new();
         crate::commands::run::watch_signals(cancel.clone());
-        let result = match command {
-            ConfigCommand::List(args) => list(&manager, ui, args).await,
-            ConfigCommand::Validate(which) => validate(&manager, ui, which).await,
-            ConfigCommand::Diff(which) => apply(&manager, ui, which, Mode::Diff).await,
+        match command {
+            ConfigCommand::List(args) => list(&app, ui, args).await,
+            ConfigCommand::Validate(which) => validate(&app, ui, which).await,
+            ConfigCommand::Diff(which) => {
+                let result = app.ops.config_diff(&which_of(which)).await?;
+                finish(ui, &result, which.json, Mode::Diff)
+            }
             ConfigCommand::Apply(args) => {
                 let mode = if args.check { Mode::Check } else { Mode::Apply };
-                apply(&manager, ui, &args.which, mode).await
+                let sinks = live(
+                    ui,
+                    args.which.json,
+                    &header("config apply", &args.which.name, &args.which.env),
+                );
+                let result = app
+                    .ops
+                    .config_apply(
+                        &which_of(&args.which),
+                        args.check,
+                        &baton_ops::cli_actor(),
+                        sinks,
+                        &cancel,
+                    )
+                    .await?;
+                finish(ui, &result, args.which.json, mode)
             }
-            ConfigCommand::Rollback(args) => rollback(&manager, ui, args).await,
-            ConfigCommand::History(args) => history(&manager, ui, args),
-        };
-        targets.disconnect_all().await;
-        result
+            ConfigCommand::Rollback(args) => {
+                let sinks = live(
+                    ui,
+                    args.json,
+                    &header("config rollback", &Some(args.name.clone()), &args.env),
+                );
+                let result = app
+                    .ops
+                    .config_rollback(
+                        &args.name,
+                        args.env.as_deref(),
+                        args.to,
+                        &baton_ops::cli_actor(),
+                        sinks,
+                        &cancel,
+                    )
+                    .await?;
+                if args.json {
+                    output::print_json(&result);
+                } else {
+                    print_report(ui, &result.report, Mode::Apply);
+                    print_run(ui, Some(result.run), Some(&result.status));
+                }
+                Ok(if result.status == "cancelled" {
+                    EXIT_CANCELLED
+                } else if result.report.nodes.iter().any(|n| n.result == "failed") {
+                    EXIT_FAILED
+                } else {
+                    EXIT_OK
+                })
+            }
+            ConfigCommand::History(args) => history(&app, ui, args),
+        }
     });
     runtime.shutdown_background();
     result
 }
 
-fn failure(e: ConfigError) -> Failure {
-    if e.is_usage() {
-        Failure::usage(e.to_string())
+fn which_of(which: &Which) -> ConfigWhich {
+    ConfigWhich {
+        name: if which.all { None } else { which.name.clone() },
+        env: which.env.clone(),
+    }
+}
+
+fn header(verb: &str, name: &Option<String>, env: &Option<String>) -> String {
+    let mut header = format!("▶ {verb} {}", name.as_deref().unwrap_or("--all"));
+    if let Some(env) = env {
+        header.push_str(&format!(" · env {env}"));
+    }
+    header
+}
+
+/// The terminal renderer of the run's events (none for `--json`: stdout is the document).
+fn live(ui: &Ui, json: bool, header: &str) -> Vec<Arc<dyn EventSink>> {
+    if json {
+        return Vec::new();
+    }
+    vec![Arc::new(LiveView::new(
+        *ui,
+        ui.paint(Style::Bold, header),
+        false,
+        std::iter::empty(),
+    ))]
+}
+
+fn print_run(ui: &Ui, run: Option<i64>, status: Option<&str>) {
+    if let (Some(run), Some(status)) = (run, status) {
+        println!(
+            "  {}",
+            ui.paint(
+                Style::Dim,
+                &format!("run {run} {status} · baton show {run} · baton logs {run}")
+            )
+        );
+    }
+}
+
+async fn validate(app: &App, ui: &Ui, which: &Which) -> CommandResult {
+    let results = app.ops.config_validate(&which_of(which)).await?;
+    if which.json {
+        output::print_json(&results);
     } else {
-        Failure::failed(e.to_string())
-    }
-}
-
-/// The configs a command acts on, validated up front so a typo is exit 2 before any work.
-fn names(manager: &ConfigManager, which: &Which) -> Result<Vec<String>, Failure> {
-    if which.all {
-        return Ok(manager.project().configs.keys().cloned().collect());
-    }
-    let name = which.name.clone().unwrap_or_default();
-    manager.config(&name).map_err(failure)?;
-    Ok(vec![name])
-}
-
-fn scope(manager: &ConfigManager, env: &Option<String>) -> Result<Scope, Failure> {
-    if let Some(env) = env
-        && !manager.project().environments.contains_key(env)
-    {
-        return Err(Failure::usage(format!(
-            "no environment named `{env}` in the project"
-        )));
-    }
-    Ok(Scope::env(env.as_deref()))
-}
-
-async fn validate(manager: &ConfigManager, ui: &Ui, which: &Which) -> CommandResult {
-    let scope = scope(manager, &which.env)?;
-    let mut results = Vec::new();
-    let mut failed = None;
-    for name in names(manager, which)? {
-        match manager.validate(&name, &scope).await {
-            Ok(count) => {
-                if !which.json {
-                    println!(
-                        "{} {name}: valid on {count} target(s)",
-                        ui.paint(Style::Ok, "✓")
-                    );
-                }
-                results.push(json!({ "config": name, "valid": true, "targets": count }));
-            }
-            Err(e) if e.is_usage() => return Err(failure(e)),
-            Err(e) => {
-                if !which.json {
-                    eprintln!("{} {e}", ui.paint(Style::Bad, "✗"));
-                }
-                results.push(json!({ "config": name, "valid": false, "error": e.to_string() }));
-                failed = Some(e);
+        for r in &results {
+            match &r.error {
+                None => println!(
+                    "{} {}: valid on {} target(s)",
+                    ui.paint(Style::Ok, "✓"),
+                    r.config,
+                    r.targets.unwrap_or(0)
+                ),
+                Some(e) => eprintln!("{} {e}", ui.paint(Style::Bad, "✗")),
             }
         }
     }
-    if which.json {
-        output::print_json(&results);
-    }
-    Ok(if failed.is_some() {
-        EXIT_FAILED
+    Ok(if results.iter().any(|r| !r.valid) {
+        EXIT_USAGE
     } else {
         EXIT_OK
     })
@@ -193,48 +231,32 @@ enum Mode {
     Apply,
 }
 
-async fn apply(manager: &ConfigManager, ui: &Ui, which: &Which, mode: Mode) -> CommandResult {
-    let scope = scope(manager, &which.env)?;
-    let mut reports = Vec::new();
-    let mut errors = Vec::new();
-    for name in names(manager, which)? {
-        let result = match mode {
-            Mode::Diff => manager.diff(&name, &scope).await,
-            Mode::Check => manager.apply(&name, &scope, true).await,
-            Mode::Apply => manager.apply(&name, &scope, false).await,
-        };
-        match result {
-            Ok(report) => {
-                if !which.json {
-                    print_report(ui, &report, mode);
-                }
-                reports.push(report);
-            }
-            Err(e) if e.is_usage() => return Err(failure(e)),
-            Err(e) => {
-                // One config failing does not stop `--all` from trying the others.
-                if !which.json {
-                    eprintln!("{}: {e}", ui.paint(Style::Bad, "error"));
-                }
-                errors.push(json!({ "config": name, "error": e.to_string() }));
-            }
+fn finish(ui: &Ui, result: &ApplyResult, json: bool, mode: Mode) -> CommandResult {
+    if json {
+        output::print_json(result);
+    } else {
+        for report in &result.configs {
+            print_report(ui, report, mode);
         }
+        for e in &result.errors {
+            eprintln!("{}: {}", ui.paint(Style::Bad, "error"), e.error);
+        }
+        print_run(ui, result.run, result.status.as_deref());
     }
-    if which.json {
-        output::print_json(&json!({ "configs": reports, "errors": errors }));
-    }
-    let failed = !errors.is_empty() || reports.iter().any(|r| r.failed() > 0);
-    let pending = reports.iter().any(|r| r.changed() > 0);
-    Ok(if failed {
+    Ok(if result.cancelled() {
+        EXIT_CANCELLED
+    } else if result.failed() {
         EXIT_FAILED
-    } else if mode == Mode::Diff && pending {
+    } else if result.invalid() {
+        EXIT_USAGE
+    } else if mode != Mode::Apply && result.changes() {
         EXIT_CHANGES
     } else {
         EXIT_OK
     })
 }
 
-fn print_report(ui: &Ui, report: &Report, mode: Mode) {
+fn print_report(ui: &Ui, report: &ConfigReport, mode: Mode) {
     let env = if report.env.is_empty() {
         String::new()
     } else {
@@ -245,12 +267,15 @@ fn print_report(ui: &Ui, report: &Report, mode: Mode) {
         ui.paint(Style::Bold, &format!("config {}", report.config))
     );
     for node in &report.nodes {
-        let (mark, style) = match node.result {
-            "unchanged" => ("·", Style::Dim),
-            "failed" => ("✗", Style::Bad),
-            _ => ("✓", Style::Ok),
+        let (mark, style) = match (mode, node.result.as_str()) {
+            (_, "unchanged") => ("·", Style::Dim),
+            (_, "failed") => ("✗", Style::Bad),
+            (_, "cancelled") => ("⊘", Style::Warn),
+            (Mode::Apply, _) => ("✓", Style::Ok),
+            // Differs (diff, check): not a success mark.
+            _ => ("≠", Style::Warn),
         };
-        let word = match (mode, node.result) {
+        let word = match (mode, node.result.as_str()) {
             (Mode::Apply, r) => r.to_string(),
             (_, "changed") => "differs".to_string(),
             (_, "removed") => "would be removed".to_string(),
@@ -285,81 +310,36 @@ fn print_report(ui: &Ui, report: &Report, mode: Mode) {
             }
         }
     }
-    let count = |what: &[&str]| {
-        report
+    let summary = if mode == Mode::Apply {
+        report.summary.clone()
+    } else {
+        let differ = report
             .nodes
             .iter()
-            .filter(|n| what.contains(&n.result))
-            .count()
+            .filter(|n| n.result == "changed" || n.result == "removed")
+            .count();
+        let count = |r: &str| report.nodes.iter().filter(|n| n.result == r).count();
+        format!(
+            "{differ} differ · {} unchanged · {} failed",
+            count("unchanged"),
+            count("failed")
+        )
     };
-    let changed = count(&["changed", "removed"]);
-    let word = if mode == Mode::Apply {
-        "changed"
-    } else {
-        "differ"
-    };
-    let tail = match report.version {
-        Some(v) => format!(" → version {v}"),
-        None if mode == Mode::Apply => format!(" (version {} unchanged)", report.current),
-        None => String::new(),
-    };
-    println!(
-        "  {changed} {word} · {} unchanged · {} failed{tail}",
-        count(&["unchanged"]),
-        count(&["failed"])
-    );
+    println!("  {summary}");
 }
 
-async fn rollback(manager: &ConfigManager, ui: &Ui, args: &RollbackArgs) -> CommandResult {
-    manager.config(&args.name).map_err(failure)?;
-    let scope = scope(manager, &args.env)?;
-    let report = manager
-        .rollback(&args.name, &scope, args.to)
-        .await
-        .map_err(failure)?;
-    if args.json {
-        output::print_json(&report);
-    } else {
-        print_report(ui, &report, Mode::Apply);
-    }
-    Ok(if report.failed() > 0 {
-        EXIT_FAILED
-    } else {
-        EXIT_OK
-    })
-}
-
-fn history(manager: &ConfigManager, ui: &Ui, args: &HistoryArgs) -> CommandResult {
-    if let Some(name) = &args.name {
-        manager.config(name).map_err(failure)?;
-    }
-    let records = manager
-        .store()
+fn history(app: &App, ui: &Ui, args: &HistoryArgs) -> CommandResult {
+    let records = app
+        .ops
         .config_history(args.name.as_deref(), args.env.as_deref())?;
     if args.json {
-        let rows: Vec<_> = records
-            .iter()
-            .map(|r| {
-                json!({
-                    "config": r.config,
-                    "env": r.env,
-                    "version": r.version,
-                    "at": r.at,
-                    "who": r.who,
-                    "action": r.action.to_string(),
-                    "targets": r.targets.len(),
-                    "changed": r.targets.iter().filter(|t| t.changed).map(|t| &t.node).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        output::print_json(&rows);
+        output::print_json(&records);
         return Ok(EXIT_OK);
     }
     let mut table = output::Table::new(&[
-        "CONFIG", "ENV", "VERSION", "WHEN", "WHO", "ACTION", "CHANGED",
+        "CONFIG", "ENV", "VERSION", "WHEN", "WHO", "ACTION", "RUN", "CHANGED",
     ]);
     for r in &records {
-        let changed = r.targets.iter().filter(|t| t.changed).count();
         table.row(vec![
             r.config.clone(),
             if r.env.is_empty() {
@@ -369,9 +349,14 @@ fn history(manager: &ConfigManager, ui: &Ui, args: &HistoryArgs) -> CommandResul
             },
             format!("v{}", r.version),
             output::time(r.at),
-            r.who.clone(),
-            r.action.to_string(),
-            format!("{changed}/{}", r.targets.len()),
+            if r.actor.is_empty() {
+                r.who.clone()
+            } else {
+                r.actor.clone()
+            },
+            r.action.clone(),
+            r.run.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+            format!("{}/{}", r.changed.len(), r.targets),
         ]);
     }
     if table.is_empty() {
@@ -382,100 +367,44 @@ fn history(manager: &ConfigManager, ui: &Ui, args: &HistoryArgs) -> CommandResul
     Ok(EXIT_OK)
 }
 
-async fn list(manager: &ConfigManager, ui: &Ui, args: &ListArgs) -> CommandResult {
-    let project = manager.project();
-    let envs: Vec<String> = match &args.env {
-        Some(env) => {
-            scope(manager, &args.env)?;
-            vec![env.clone()]
-        }
-        None => std::iter::once(String::new())
-            .chain(project.environments.keys().cloned())
-            .collect(),
-    };
-    let mut rows = Vec::new();
-    for (name, config) in &project.configs {
-        let targets = config
-            .targets
-            .as_ref()
-            .map(|s| s.value.source.clone())
-            .unwrap_or_else(|| "local".into());
-        let mut versions = Vec::new();
-        for env in &envs {
-            let current = manager.store().config_current_version(name, env)?;
-            if current == 0 && args.env.is_none() {
-                continue;
-            }
-            let drift = manager.drift(name, env).await.map_err(failure)?;
-            let drifted: Vec<&String> = drift
-                .iter()
-                .filter(|(_, d)| *d == Some(true))
-                .map(|(n, _)| n)
-                .collect();
-            let unknown: Vec<&String> = drift
-                .iter()
-                .filter(|(_, d)| d.is_none())
-                .map(|(n, _)| n)
-                .collect();
-            versions.push(json!({
-                "env": env, "version": current, "drift": drifted, "unreachable": unknown,
-            }));
-        }
-        rows.push(json!({
-            "name": name,
-            "type": config.kind,
-            "targets": targets,
-            "path": config.path.as_ref().map(|p| p.value.clone()),
-            "versions": versions,
-        }));
-    }
+async fn list(app: &App, ui: &Ui, args: &ListArgs) -> CommandResult {
+    let rows = app.ops.config_list(args.env.as_deref()).await?;
     if args.json {
         output::print_json(&rows);
         return Ok(EXIT_OK);
     }
     let mut table = output::Table::new(&["NAME", "TYPE", "TARGETS", "PATH", "VERSION", "DRIFT"]);
     for row in &rows {
-        let versions = row["versions"].as_array().cloned().unwrap_or_default();
-        let version_text = if versions.is_empty() {
+        let version_text = if row.versions.is_empty() {
             ui.paint(Style::Dim, "never applied")
         } else {
-            versions
+            row.versions
                 .iter()
                 .map(|v| {
-                    let env = v["env"].as_str().unwrap_or("");
-                    if env.is_empty() {
-                        format!("v{}", v["version"])
+                    if v.env.is_empty() {
+                        format!("v{}", v.version)
                     } else {
-                        format!("{env}:v{}", v["version"])
+                        format!("{}:v{}", v.env, v.version)
                     }
                 })
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        let drift: Vec<String> = versions
+        let drift: Vec<String> = row
+            .versions
             .iter()
             .flat_map(|v| {
-                let mut d: Vec<String> = v["drift"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|n| n.as_str().map(String::from))
-                    .collect();
-                d.extend(
-                    v["unreachable"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|n| n.as_str().map(|n| format!("{n}?"))),
-                );
-                d
+                v.drift
+                    .iter()
+                    .cloned()
+                    .chain(v.unreachable.iter().map(|n| format!("{n}?")))
             })
             .collect();
         table.row(vec![
-            row["name"].as_str().unwrap_or("").to_string(),
-            row["type"].as_str().unwrap_or("").to_string(),
-            row["targets"].as_str().unwrap_or("").to_string(),
-            row["path"].as_str().unwrap_or("").to_string(),
+            row.name.clone(),
+            row.kind.clone(),
+            row.targets.clone(),
+            row.path.clone().unwrap_or_default(),
             version_text,
             if drift.is_empty() {
                 ui.paint(Style::Dim, "none")
