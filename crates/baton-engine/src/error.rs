@@ -1,3 +1,5 @@
+//! The engine's errors: each names the thing and, where it can, the fix.
+
 use baton_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +21,12 @@ pub enum EngineError {
         run: i64,
         status: String,
         what: String,
+    },
+    /// The request conflicts with what the run history says (a second rollback, …).
+    #[error("{message}")]
+    Refused {
+        message: String,
+        hint: Option<String>,
     },
     #[error("{0}")]
     Selector(String),

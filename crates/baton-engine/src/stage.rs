@@ -46,6 +46,7 @@ pub async fn run_stage(
         batch_number += 1;
         let limit = Arc::new(Semaphore::new(parallel));
         let mut running = JoinSet::new();
+        let mut names = std::collections::HashMap::new();
         for target in batch {
             let (env, stage, extra_env, limit, target) = (
                 env.clone(),
@@ -54,14 +55,33 @@ pub async fn run_stage(
                 limit.clone(),
                 target.clone(),
             );
-            running.spawn(async move {
+            let name = target.clone();
+            let task = running.spawn(async move {
                 let _permit = limit.acquire_owned().await.expect("semaphore stays open");
                 let result = run_on_target(&env, &stage, &target, &extra_env).await;
                 (target, result)
             });
+            names.insert(task.id(), name);
         }
-        while let Some(joined) = running.join_next().await {
-            let (target, result) = joined.expect("target task does not panic");
+        while let Some(joined) = running.join_next_with_id().await {
+            let (target, result) = match joined {
+                Ok((_, done)) => done,
+                Err(e) => {
+                    let target = names.get(&e.id()).cloned().unwrap_or_default();
+                    let reason = if e.is_panic() {
+                        crate::unwind::panic_message(e.into_panic().as_ref())
+                    } else {
+                        "the target's task was stopped".to_string()
+                    };
+                    (
+                        target,
+                        StepResult {
+                            status: Status::Failed,
+                            reason: Some(reason),
+                        },
+                    )
+                }
+            };
             if result.status == Status::Success {
                 succeeded.push(target);
             } else {
@@ -205,7 +225,31 @@ async fn run_steps_once(
             attempt,
             label,
         };
-        result = run_step(env, step, work, extra_env, Some(deadline)).await;
+        result = match crate::unwind::catch_panic(run_step(
+            env,
+            step.clone(),
+            work,
+            extra_env,
+            Some(deadline),
+        ))
+        .await
+        {
+            Ok(result) => result,
+            Err(reason) => {
+                // The step started and never finished: record its end, with the reason.
+                env.emitter.emit(baton_store::EventKind::StepFinished {
+                    step,
+                    status: Status::Failed,
+                    exit_code: None,
+                    signal: None,
+                    reason: Some(reason.clone()),
+                });
+                StepResult {
+                    status: Status::Failed,
+                    reason: Some(reason),
+                }
+            }
+        };
         if result.status != Status::Success {
             break;
         }

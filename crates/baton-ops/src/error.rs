@@ -97,6 +97,13 @@ impl From<baton_engine::EngineError> for OpsError {
                 OpsError::not_found(e.to_string()).with_hint("`baton runs` lists them")
             }
             E::RunState { .. } => OpsError::conflict(e.to_string()),
+            E::Refused { message, hint } => {
+                let error = OpsError::conflict(message);
+                match hint {
+                    Some(hint) => error.with_hint(hint),
+                    None => error,
+                }
+            }
             E::Selector(_) | E::BadVar(_) => OpsError::usage(e.to_string()),
             E::Store(store) => store.into(),
             other => OpsError::failed(other.to_string()),

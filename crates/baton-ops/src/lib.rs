@@ -11,6 +11,7 @@ pub mod api;
 mod cancel;
 mod error;
 mod open;
+pub mod runs;
 mod targets;
 
 pub use cancel::{CANCEL_WAIT, Cancelled};

@@ -7,3 +7,5 @@
 
 /// The version of every type in this module, carried as `"api": 1` by top-level documents.
 pub const VERSION: u32 = 1;
+
+pub mod runs;
