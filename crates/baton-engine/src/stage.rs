@@ -28,7 +28,11 @@ pub async fn run_stage(
     forks: usize,
 ) -> StageOutcome {
     let total = targets.len();
-    let budget = stage.strategy.max_failures.map(|m| m.of(total));
+    // Rolling batches stop at the first failed batch unless `max_failures` allows more, as
+    // Ansible's `serial` does: a broken release must not reach the rest of the fleet.
+    let rolling = !stage.strategy.batch.is_empty();
+    let explicit = stage.strategy.max_failures.map(|m| m.of(total));
+    let budget = explicit.or(rolling.then_some(0));
     let parallel = stage
         .strategy
         .parallel
@@ -96,11 +100,18 @@ pub async fn run_stage(
             None => false,
         };
         if over_budget && !remaining.is_empty() {
+            let why = match explicit {
+                Some(allowed) => format!(
+                    "{} failure(s) exceed max_failures ({allowed})",
+                    failures.len()
+                ),
+                None => format!(
+                    "batch {batch_number} failed (a failed batch ends a rolling stage; `max_failures` raises the budget)"
+                ),
+            };
             env.emitter.message(format!(
-                "stage `{}`: {} failure(s) exceed max_failures ({}); {} target(s) not started: {}",
+                "stage `{}`: {why}; {} target(s) not started: {}",
                 stage.name,
-                failures.len(),
-                budget.unwrap_or(0),
                 remaining.len(),
                 remaining.join(", ")
             ));
@@ -138,16 +149,23 @@ fn outcome(
     } else {
         Status::Failed
     };
-    // A single failing target with nothing else: its own reason says it all.
+    // A single failing target with nothing else: its own reason says it all. Otherwise each
+    // failed target once, with its own reason.
     let reason = if failures.len() == 1 && succeeded.is_empty() {
         failures[0].1.reason.clone()
     } else {
-        let first = &failures[0];
+        let each: Vec<String> = failures
+            .iter()
+            .map(|(target, result)| match &result.reason {
+                Some(reason) => format!("{target} ({reason})"),
+                None => format!("{target} ({})", result.status),
+            })
+            .collect();
         Some(format!(
-            "failed on {}: {} ({})",
-            names(&failures),
-            first.0,
-            first.1.reason.clone().unwrap_or_default()
+            "failed on {} of {} target(s): {}",
+            failures.len(),
+            failures.len() + succeeded.len(),
+            each.join("; ")
         ))
     };
     StageOutcome {
@@ -163,6 +181,15 @@ fn names(failures: &[(String, StepResult)]) -> String {
         .map(|(t, _)| t.as_str())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A duration as people write it in `timeout:` (`5s`, `1.5s`).
+fn seconds(d: std::time::Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
 }
 
 /// Size of batch number `n` (0-based): a ramp's entries in turn, the last repeating.
@@ -195,9 +222,16 @@ async fn run_on_target(
             break;
         }
         if attempt < attempts {
+            let what = match last.status {
+                Status::TimedOut => format!("timed out after {}", seconds(stage.timeout)),
+                _ => match &last.reason {
+                    Some(reason) => format!("failed ({reason})"),
+                    None => "failed".to_string(),
+                },
+            };
             env.emitter.message(format!(
-                "stage `{}` on {target}: attempt {attempt}/{attempts} {}; retrying",
-                stage.name, last.status
+                "stage `{}` on {target}: attempt {attempt} of {attempts} {what}; retrying",
+                stage.name
             ));
         }
     }

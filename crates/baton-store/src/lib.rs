@@ -7,6 +7,8 @@
 //! It owns the event types because it is their log: every consumer reads the same records.
 
 mod blob;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod config_store;
 mod event;
 mod owner;
