@@ -152,6 +152,14 @@ impl Ops {
             }
             RunAction::Retry { run, .. } | RunAction::Rollback { run, .. } => {
                 let original = self.run_record(*run)?;
+                if matches!(action, RunAction::Retry { .. }) && original.status == Status::Success
+                {
+                    // Asking to retry a success is a mistake in the request, not a conflict.
+                    return Err(OpsError::usage(format!(
+                        "run {run} succeeded: nothing failed, so there is nothing to retry"
+                    ))
+                    .with_hint(format!("`baton run {}` runs it again", original.name)));
+                }
                 (original.name, original.env)
             }
         };
