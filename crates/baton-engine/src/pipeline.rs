@@ -392,7 +392,6 @@ impl Engine {
                     .map(str::to_string),
             })
     }
-
 }
 
 /// Record how a run ended; a store failure during the run turns it into a failure.

@@ -70,9 +70,11 @@ impl Engine {
             let mut candidates = vec![run];
             candidates.extend(self.store.rollbacks_of(run)?.into_iter().map(|r| r.id));
             for candidate in candidates {
-                let rolled_back = self.store.steps(candidate)?.iter().any(|s| {
-                    s.stage == stage && s.phase == baton_store::Phase::Rollback
-                });
+                let rolled_back = self
+                    .store
+                    .steps(candidate)?
+                    .iter()
+                    .any(|s| s.stage == stage && s.phase == baton_store::Phase::Rollback);
                 if rolled_back {
                     return Ok(Some(candidate));
                 }
@@ -140,7 +142,9 @@ impl Engine {
             (original.trigger == "rollback").then_some(0)
         }) {
             let what = if of > 0 {
-                format!("run {run} is itself the rollback of run {of}; a rollback is not rolled back")
+                format!(
+                    "run {run} is itself the rollback of run {of}; a rollback is not rolled back"
+                )
             } else {
                 format!("run {run} is itself a rollback; a rollback is not rolled back")
             };

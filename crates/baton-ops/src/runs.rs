@@ -37,7 +37,10 @@ pub struct StartRun {
 pub enum RunAction {
     Run(StartRun),
     /// Re-run what failed in run `run` (and what its rollback undid).
-    Retry { run: RunId, actor: String },
+    Retry {
+        run: RunId,
+        actor: String,
+    },
     /// Undo run `run`; `force` repeats a rollback that already ran.
     Rollback {
         run: RunId,
@@ -152,8 +155,7 @@ impl Ops {
             }
             RunAction::Retry { run, .. } | RunAction::Rollback { run, .. } => {
                 let original = self.run_record(*run)?;
-                if matches!(action, RunAction::Retry { .. }) && original.status == Status::Success
-                {
+                if matches!(action, RunAction::Retry { .. }) && original.status == Status::Success {
                     // Asking to retry a success is a mistake in the request, not a conflict.
                     return Err(OpsError::usage(format!(
                         "run {run} succeeded: nothing failed, so there is nothing to retry"

@@ -8,8 +8,11 @@ use crate::{
     StepRef, Store, StoreError, now_millis,
 };
 
+/// One behaviour: given an empty store, panics when the backend gets it wrong.
+pub type Check = fn(&dyn Store);
+
 /// Every behaviour, by name, for a backend's test to run one by one on fresh stores.
-pub const ALL: &[(&str, fn(&dyn Store))] = &[
+pub const ALL: &[(&str, Check)] = &[
     (
         "admission_is_first_come_first_served",
         admission_is_first_come_first_served,
@@ -97,10 +100,18 @@ fn finish(store: &dyn Store, run: RunId, status: Status) {
 }
 
 pub fn admission_is_first_come_first_served(store: &dyn Store) {
-    let a = store.create_run(&new_run("build", Owner::current())).unwrap();
-    let b = store.create_run(&new_run("build", Owner::current())).unwrap();
-    let c = store.create_run(&new_run("build", Owner::current())).unwrap();
-    let other = store.create_run(&new_run("deploy", Owner::current())).unwrap();
+    let a = store
+        .create_run(&new_run("build", Owner::current()))
+        .unwrap();
+    let b = store
+        .create_run(&new_run("build", Owner::current()))
+        .unwrap();
+    let c = store
+        .create_run(&new_run("build", Owner::current()))
+        .unwrap();
+    let other = store
+        .create_run(&new_run("deploy", Owner::current()))
+        .unwrap();
     // b may not jump ahead of a, even with a free slot.
     assert!(!store.try_start_run(b, 1).unwrap());
     assert!(store.try_start_run(a, 1).unwrap());
@@ -117,7 +128,9 @@ pub fn admission_is_first_come_first_served(store: &dyn Store) {
 }
 
 pub fn events_update_runs_stages_and_steps(store: &dyn Store) {
-    let run = store.create_run(&new_run("build", Owner::current())).unwrap();
+    let run = store
+        .create_run(&new_run("build", Owner::current()))
+        .unwrap();
     assert!(store.try_start_run(run, 1).unwrap());
     record(store, run, EventKind::RunStarted);
     record(
@@ -179,7 +192,9 @@ pub fn events_update_runs_stages_and_steps(store: &dyn Store) {
 }
 
 pub fn logs_are_read_by_byte_offset(store: &dyn Store) {
-    let run = store.create_run(&new_run("build", Owner::current())).unwrap();
+    let run = store
+        .create_run(&new_run("build", Owner::current()))
+        .unwrap();
     record(store, run, EventKind::StepStarted { step: step("lint") });
     for data in [
         b"hello\n".to_vec(),
@@ -224,8 +239,12 @@ pub fn logs_are_read_by_byte_offset(store: &dyn Store) {
 }
 
 pub fn cancel_requests_are_recorded_for_one_run(store: &dyn Store) {
-    let queued = store.create_run(&new_run("build", Owner::current())).unwrap();
-    let other = store.create_run(&new_run("test", Owner::current())).unwrap();
+    let queued = store
+        .create_run(&new_run("build", Owner::current()))
+        .unwrap();
+    let other = store
+        .create_run(&new_run("test", Owner::current()))
+        .unwrap();
     assert_eq!(store.cancel_requested(queued).unwrap(), None);
     let now = store
         .request_cancel(queued, "alice")
@@ -236,7 +255,11 @@ pub fn cancel_requests_are_recorded_for_one_run(store: &dyn Store) {
         store.cancel_requested(queued).unwrap().as_deref(),
         Some("alice")
     );
-    assert_eq!(store.cancel_requested(other).unwrap(), None, "only that run");
+    assert_eq!(
+        store.cancel_requested(other).unwrap(),
+        None,
+        "only that run"
+    );
     assert!(store.request_cancel(9999, "alice").unwrap().is_none());
     // A finished run is left as it is.
     assert!(store.try_start_run(other, 5).unwrap());
@@ -255,7 +278,10 @@ pub fn locks_name_their_holder_and_are_taken_over_from_the_dead(store: &dyn Stor
         .acquire_lock("infra", "apply", &me, "bob")
         .unwrap()
         .unwrap_err();
-    assert_eq!((held.owner.clone(), held.actor.as_str()), (me.clone(), "alice"));
+    assert_eq!(
+        (held.owner.clone(), held.actor.as_str()),
+        (me.clone(), "alice")
+    );
     assert!(!held.is_stale());
     store.release_lock("infra", &me).unwrap();
     assert!(store.lock("infra").unwrap().is_none());
@@ -278,14 +304,19 @@ pub fn locks_name_their_holder_and_are_taken_over_from_the_dead(store: &dyn Stor
         .into_iter()
         .find(|a| a.action == "lock.takeover")
         .expect("takeover audited");
-    assert_eq!((entry.who.as_str(), entry.subject.as_str()), ("dave", "infra"));
+    assert_eq!(
+        (entry.who.as_str(), entry.subject.as_str()),
+        ("dave", "infra")
+    );
     assert_eq!(entry.detail["actor"], "carol");
     assert!(store.break_lock("infra").unwrap().is_some());
     assert!(store.lock("infra").unwrap().is_none());
 }
 
 pub fn artifacts_count_versions_and_promotions_record_each_shelf_once(store: &dyn Store) {
-    let run = store.create_run(&new_run("build", Owner::current())).unwrap();
+    let run = store
+        .create_run(&new_run("build", Owner::current()))
+        .unwrap();
     let artifact = |sha: &str| NewArtifact {
         name: "app.tgz".into(),
         sha256: sha.into(),
@@ -310,9 +341,24 @@ pub fn artifacts_count_versions_and_promotions_record_each_shelf_once(store: &dy
         run: None,
         tag: None,
     };
-    assert!(store.add_promotion(&promotion("integ", "dev")).unwrap().is_some());
-    assert!(store.add_promotion(&promotion("integ", "dev")).unwrap().is_none());
-    assert!(store.add_promotion(&promotion("dev", "dev")).unwrap().is_none());
+    assert!(
+        store
+            .add_promotion(&promotion("integ", "dev"))
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .add_promotion(&promotion("integ", "dev"))
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .add_promotion(&promotion("dev", "dev"))
+            .unwrap()
+            .is_none()
+    );
     let unknown = NewPromotion {
         artifact_id: 999,
         ..promotion("prod", "integ")
@@ -338,7 +384,9 @@ pub fn runs_of_dead_owners_are_interrupted_once(store: &dyn Store) {
     store
         .set_step_process_group(run, &step("lint"), 4242)
         .unwrap();
-    let live = store.create_run(&new_run("other", Owner::current())).unwrap();
+    let live = store
+        .create_run(&new_run("other", Owner::current()))
+        .unwrap();
     let found = store.interrupt_orphans().unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].run, run);
@@ -352,7 +400,9 @@ pub fn runs_of_dead_owners_are_interrupted_once(store: &dyn Store) {
 }
 
 pub fn rollback_runs_know_what_they_rolled_back(store: &dyn Store) {
-    let deploy = store.create_run(&new_run("deploy", Owner::current())).unwrap();
+    let deploy = store
+        .create_run(&new_run("deploy", Owner::current()))
+        .unwrap();
     assert!(store.rollbacks_of(deploy).unwrap().is_empty());
     let undo = store
         .create_rollback_run(&new_run("deploy", Owner::current()), deploy)

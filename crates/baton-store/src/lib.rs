@@ -7,9 +7,9 @@
 //! It owns the event types because it is their log: every consumer reads the same records.
 
 mod blob;
+mod config_store;
 #[cfg(feature = "conformance")]
 pub mod conformance;
-mod config_store;
 mod event;
 mod owner;
 mod record;

@@ -42,18 +42,30 @@ fn a_second_rollback_of_the_same_run_is_refused_and_prod_stays_deployed() {
     p.baton(&["run", "deploy_prod"]).code(0);
     assert_ne!(current(&p).as_deref(), Some(first.as_str()));
     p.baton(&["rollback", "3"]).code(0);
-    assert_eq!(current(&p), Some(first.clone()), "rollback 3 restores run 2's release");
+    assert_eq!(
+        current(&p),
+        Some(first.clone()),
+        "rollback 3 restores run 2's release"
+    );
 
     let again = p.baton(&["rollback", "3"]);
     again.code(1).stderr_has("already rolled back by run 4");
     assert_eq!(current(&p), Some(first.clone()), "prod is still deployed");
     assert!(
-        p.file("var/deploy/prod").join(&first).join("shop-app").exists(),
+        p.file("var/deploy/prod")
+            .join(&first)
+            .join("shop-app")
+            .exists(),
         "the release `current` points to is there"
     );
     // The rollback run records what it rolled back; it is not itself rolled back.
     let runs = p.baton(&["runs", "--json"]).code(0).json();
-    let four = runs.as_array().unwrap().iter().find(|r| r["id"] == 4).unwrap();
+    let four = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == 4)
+        .unwrap();
     assert_eq!(four["rollback_of"], 3);
     p.baton(&["rollback", "4"])
         .code(1)
@@ -133,7 +145,9 @@ pipelines:
     );
     p.baton(&["run", "p"]).code(1);
     p.write("pass", "");
-    p.baton(&["retry", "1"]).code(0).stdout_has("reusing the success of run 1");
+    p.baton(&["retry", "1"])
+        .code(0)
+        .stdout_has("reusing the success of run 1");
     assert_eq!(std::fs::read_to_string(p.file("log")).unwrap(), "build\n");
 }
 
@@ -157,7 +171,10 @@ pipelines:
     let report = p.show(1);
     assert_eq!(report["run"]["status"], "failed");
     assert!(
-        report["run"]["reason"].as_str().unwrap().contains("panicked"),
+        report["run"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("panicked"),
         "{report}"
     );
     let boom = &report["stages"]
@@ -167,7 +184,12 @@ pipelines:
         .find(|s| s["name"] == "boom")
         .unwrap()["steps"][0];
     assert_eq!(boom["status"], "failed");
-    assert!(boom["reason"].as_str().unwrap().contains("BATON_TEST_PANIC_STEP"));
+    assert!(
+        boom["reason"]
+            .as_str()
+            .unwrap()
+            .contains("BATON_TEST_PANIC_STEP")
+    );
     assert_eq!(p.stage_status(1, "other"), "success");
 }
 
@@ -180,7 +202,9 @@ fn start_until_ready(p: &Project) -> (std::process::Child, std::thread::JoinHand
         let mut all = String::new();
         let mut tx = Some(tx);
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("ready") && let Some(tx) = tx.take() {
+            if line.contains("ready")
+                && let Some(tx) = tx.take()
+            {
                 let _ = tx.send(());
             }
             all.push_str(&line);
@@ -218,7 +242,10 @@ pipelines:
         report["run"]["reason"].as_str().unwrap(),
         format!("cancelled by {user}")
     );
-    assert_eq!(report["cancelled_stages"], serde_json::json!(["hang", "next"]));
+    assert_eq!(
+        report["cancelled_stages"],
+        serde_json::json!(["hang", "next"])
+    );
     assert!(!p.file("next.ran").exists());
     assert!(processes_with_env("BATON_WORKSPACE", &workspace).is_empty());
     let text = p.baton(&["show", "1"]).code(0).stdout.clone();
@@ -252,7 +279,12 @@ pipelines:
     assert_eq!(out.status.code(), Some(130));
     let two = p.show(2);
     assert_eq!(two["run"]["status"], "cancelled");
-    assert!(two["run"]["reason"].as_str().unwrap().contains("while queued"));
+    assert!(
+        two["run"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("while queued")
+    );
     assert!(two["stages"].as_array().unwrap().is_empty(), "{two}");
     assert!(!p.file("started.2").exists());
     // Run 1 was not touched: it is still running, and finishes normally.
@@ -300,7 +332,10 @@ fn runs_json_shows_kind_and_actor_and_the_actor_never_is_unknown() {
         .env_remove("USER")
         .output()
         .unwrap();
-    p.command(&["run", "p"]).env("USER", "alice").output().unwrap();
+    p.command(&["run", "p"])
+        .env("USER", "alice")
+        .output()
+        .unwrap();
     let runs = p.baton(&["runs", "--json"]).code(0).json();
     let runs = runs.as_array().unwrap();
     assert_eq!(runs.len(), 2);
@@ -311,7 +346,46 @@ fn runs_json_shows_kind_and_actor_and_the_actor_never_is_unknown() {
         .unwrap()
         .unwrap()
         .name;
-    assert_eq!(runs[1]["actor"], expected.as_str(), "password-database name");
+    assert_eq!(
+        runs[1]["actor"],
+        expected.as_str(),
+        "password-database name"
+    );
     assert_ne!(runs[1]["actor"], "unknown");
     assert_eq!(runs[0]["actor"], "alice");
+}
+
+#[test]
+fn show_names_each_node_once_and_logs_lists_the_stages_of_an_unknown_one() {
+    let p = Project::new(
+        r#"
+pipelines:
+  p:
+    stages:
+      many: { run: ["echo one", "echo two", "echo three"] }
+      other: { run: "true" }
+"#,
+    );
+    p.baton(&["run", "p"]).code(0);
+    let text = p.baton(&["show", "1"]).code(0).stdout.clone();
+    let line = text.lines().find(|l| l.starts_with("many")).unwrap();
+    assert_eq!(line.matches("local").count(), 1, "{line}");
+    assert_eq!(
+        p.show(1)["stages"][0]["targets"],
+        serde_json::json!(["local"])
+    );
+    p.baton(&["logs", "1", "--stage", "nosuch"])
+        .code(2)
+        .stderr_has("run 1 has no stage `nosuch`")
+        .stderr_has("its stages: many, other");
+}
+
+#[test]
+fn a_retried_attempt_says_how_it_ended_in_words() {
+    let p = Project::new(
+        "pipelines: { p: { stages: { slow: { run: 'sleep 5', timeout: 1s, retries: 1 } } } }\n",
+    );
+    p.baton(&["run", "p"])
+        .code(1)
+        .stdout_has("attempt 1 of 2 timed out after 1s; retrying");
 }

@@ -268,7 +268,10 @@ pipelines:
     let mut child = p.spawn(&["run", "p", "-v"]);
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
     assert!(
-        lines.by_ref().map_while(Result::ok).any(|l| l.contains("ready")),
+        lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains("ready")),
         "the step printed `ready`"
     );
     p.baton(&["cancel", "1"]).code(0).stdout_has("cancelled");

@@ -167,7 +167,11 @@ fn text(report: &Report, ui: &Ui) -> String {
         if names.is_empty() {
             continue;
         }
-        out.push_str(&format!("\n{} {}\n", ui.paint(style, label), names.join(", ")));
+        out.push_str(&format!(
+            "\n{} {}\n",
+            ui.paint(style, label),
+            names.join(", ")
+        ));
         out.push_str(&format!(
             "  {}\n",
             ui.paint(
