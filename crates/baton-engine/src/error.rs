@@ -1,5 +1,4 @@
-//! The engine's errors: what went wrong before or around a run (the run's own failures are
-//! statuses and reasons in its record, not errors).
+//! The engine's errors: each names the thing and, where it can, the fix.
 
 use baton_store::StoreError;
 
@@ -22,6 +21,12 @@ pub enum EngineError {
         run: i64,
         status: String,
         what: String,
+    },
+    /// The request conflicts with what the run history says (a second rollback, …).
+    #[error("{message}")]
+    Refused {
+        message: String,
+        hint: Option<String>,
     },
     #[error("{0}")]
     Selector(String),

@@ -4,6 +4,7 @@
 //! Architecture invariant: the engine sees the store, executors and (later) providers only as
 //! traits; it knows nothing of the CLI, terminals, HTTP servers or SQL.
 
+mod admission;
 mod artifacts;
 mod configs;
 mod context;
@@ -11,16 +12,21 @@ mod emitter;
 mod error;
 mod exec;
 pub mod facts;
+mod git;
 mod http;
 mod infra;
 mod lifecycle;
 mod pipeline;
 pub mod promotion;
 mod recovery;
+mod replay;
 mod secrets;
 mod stage;
 mod step;
 mod targets;
+mod unwind;
+mod walk;
+mod workspace;
 
 pub use configs::{ConfigApplier, ConfigFuture, ConfigStep};
 pub use emitter::{Emitter, EventSink};

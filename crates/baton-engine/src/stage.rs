@@ -28,7 +28,11 @@ pub async fn run_stage(
     forks: usize,
 ) -> StageOutcome {
     let total = targets.len();
-    let budget = stage.strategy.max_failures.map(|m| m.of(total));
+    // Rolling batches stop at the first failed batch unless `max_failures` allows more, as
+    // Ansible's `serial` does: a broken release must not reach the rest of the fleet.
+    let rolling = !stage.strategy.batch.is_empty();
+    let explicit = stage.strategy.max_failures.map(|m| m.of(total));
+    let budget = explicit.or(rolling.then_some(0));
     let parallel = stage
         .strategy
         .parallel
@@ -46,6 +50,7 @@ pub async fn run_stage(
         batch_number += 1;
         let limit = Arc::new(Semaphore::new(parallel));
         let mut running = JoinSet::new();
+        let mut names = std::collections::HashMap::new();
         for target in batch {
             let (env, stage, extra_env, limit, target) = (
                 env.clone(),
@@ -54,14 +59,33 @@ pub async fn run_stage(
                 limit.clone(),
                 target.clone(),
             );
-            running.spawn(async move {
+            let name = target.clone();
+            let task = running.spawn(async move {
                 let _permit = limit.acquire_owned().await.expect("semaphore stays open");
                 let result = run_on_target(&env, &stage, &target, &extra_env).await;
                 (target, result)
             });
+            names.insert(task.id(), name);
         }
-        while let Some(joined) = running.join_next().await {
-            let (target, result) = joined.expect("target task does not panic");
+        while let Some(joined) = running.join_next_with_id().await {
+            let (target, result) = match joined {
+                Ok((_, done)) => done,
+                Err(e) => {
+                    let target = names.get(&e.id()).cloned().unwrap_or_default();
+                    let reason = if e.is_panic() {
+                        crate::unwind::panic_message(e.into_panic().as_ref())
+                    } else {
+                        "the target's task was stopped".to_string()
+                    };
+                    (
+                        target,
+                        StepResult {
+                            status: Status::Failed,
+                            reason: Some(reason),
+                        },
+                    )
+                }
+            };
             if result.status == Status::Success {
                 succeeded.push(target);
             } else {
@@ -76,11 +100,18 @@ pub async fn run_stage(
             None => false,
         };
         if over_budget && !remaining.is_empty() {
+            let why = match explicit {
+                Some(allowed) => format!(
+                    "{} failure(s) exceed max_failures ({allowed})",
+                    failures.len()
+                ),
+                None => format!(
+                    "batch {batch_number} failed (a failed batch ends a rolling stage; `max_failures` raises the budget)"
+                ),
+            };
             env.emitter.message(format!(
-                "stage `{}`: {} failure(s) exceed max_failures ({}); {} target(s) not started: {}",
+                "stage `{}`: {why}; {} target(s) not started: {}",
                 stage.name,
-                failures.len(),
-                budget.unwrap_or(0),
                 remaining.len(),
                 remaining.join(", ")
             ));
@@ -118,16 +149,23 @@ fn outcome(
     } else {
         Status::Failed
     };
-    // A single failing target with nothing else: its own reason says it all.
+    // A single failing target with nothing else: its own reason says it all. Otherwise each
+    // failed target once, with its own reason.
     let reason = if failures.len() == 1 && succeeded.is_empty() {
         failures[0].1.reason.clone()
     } else {
-        let first = &failures[0];
+        let each: Vec<String> = failures
+            .iter()
+            .map(|(target, result)| match &result.reason {
+                Some(reason) => format!("{target} ({reason})"),
+                None => format!("{target} ({})", result.status),
+            })
+            .collect();
         Some(format!(
-            "failed on {}: {} ({})",
-            names(&failures),
-            first.0,
-            first.1.reason.clone().unwrap_or_default()
+            "failed on {} of {} target(s): {}",
+            failures.len(),
+            failures.len() + succeeded.len(),
+            each.join("; ")
         ))
     };
     StageOutcome {
@@ -143,6 +181,15 @@ fn names(failures: &[(String, StepResult)]) -> String {
         .map(|(t, _)| t.as_str())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A duration as people write it in `timeout:` (`5s`, `1.5s`).
+fn seconds(d: std::time::Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
 }
 
 /// Size of batch number `n` (0-based): a ramp's entries in turn, the last repeating.
@@ -175,9 +222,16 @@ async fn run_on_target(
             break;
         }
         if attempt < attempts {
+            let what = match last.status {
+                Status::TimedOut => format!("timed out after {}", seconds(stage.timeout)),
+                _ => match &last.reason {
+                    Some(reason) => format!("failed ({reason})"),
+                    None => "failed".to_string(),
+                },
+            };
             env.emitter.message(format!(
-                "stage `{}` on {target}: attempt {attempt}/{attempts} {}; retrying",
-                stage.name, last.status
+                "stage `{}` on {target}: attempt {attempt} of {attempts} {what}; retrying",
+                stage.name
             ));
         }
     }
@@ -205,7 +259,31 @@ async fn run_steps_once(
             attempt,
             label,
         };
-        result = run_step(env, step, work, extra_env, Some(deadline)).await;
+        result = match crate::unwind::catch_panic(run_step(
+            env,
+            step.clone(),
+            work,
+            extra_env,
+            Some(deadline),
+        ))
+        .await
+        {
+            Ok(result) => result,
+            Err(reason) => {
+                // The step started and never finished: record its end, with the reason.
+                env.emitter.emit(baton_store::EventKind::StepFinished {
+                    step,
+                    status: Status::Failed,
+                    exit_code: None,
+                    signal: None,
+                    reason: Some(reason.clone()),
+                });
+                StepResult {
+                    status: Status::Failed,
+                    reason: Some(reason),
+                }
+            }
+        };
         if result.status != Status::Success {
             break;
         }

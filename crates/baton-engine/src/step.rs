@@ -79,6 +79,15 @@ pub async fn run_step(
 ) -> StepResult {
     env.emitter
         .emit(EventKind::StepStarted { step: step.clone() });
+    // Test hook (debug builds only): a step whose label contains the value panics, so the
+    // suite can check that a panic fails its step and run instead of hanging them.
+    #[cfg(debug_assertions)]
+    if let Ok(needle) = std::env::var("BATON_TEST_PANIC_STEP")
+        && !needle.is_empty()
+        && step.label.contains(&needle)
+    {
+        panic!("BATON_TEST_PANIC_STEP matched `{}`", step.label);
+    }
     let mut output = OutputCapture::new(env, &step);
     let result = if env.cancel.is_cancelled() {
         StepResult {

@@ -96,9 +96,15 @@ impl From<baton_engine::EngineError> for OpsError {
             E::UnknownRun(_) => {
                 OpsError::not_found(e.to_string()).with_hint("`baton runs` lists them")
             }
-            // Retrying a successful run, rolling back a running one: the request is wrong
-            // for the run as it is (exit 2, as before; HTTP 400).
-            E::RunState { .. } | E::Selector(_) | E::BadVar(_) => OpsError::usage(e.to_string()),
+            E::RunState { .. } => OpsError::conflict(e.to_string()),
+            E::Refused { message, hint } => {
+                let error = OpsError::conflict(message);
+                match hint {
+                    Some(hint) => error.with_hint(hint),
+                    None => error,
+                }
+            }
+            E::Selector(_) | E::BadVar(_) => OpsError::usage(e.to_string()),
             E::Store(store) => store.into(),
             other => OpsError::failed(other.to_string()),
         }

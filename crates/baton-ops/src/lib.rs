@@ -16,6 +16,7 @@ mod exec;
 pub mod infra;
 mod nodes;
 mod open;
+pub mod runs;
 mod secrets;
 mod targets;
 

@@ -8,6 +8,8 @@
 
 mod blob;
 mod config_store;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod event;
 mod owner;
 mod record;

@@ -144,6 +144,9 @@ pub struct RunRecord {
     pub actor: String,
     /// Who asked for it to be cancelled, once someone has.
     pub cancel_requested_by: Option<String>,
+    /// The run this one rolled back (`baton rollback RUN`); `None` for every other run.
+    #[serde(default)]
+    pub rollback_of: Option<RunId>,
 }
 
 impl RunRecord {

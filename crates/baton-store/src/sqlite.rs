@@ -22,6 +22,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/004_promotions.sql")),
     M::up(include_str!("migrations/005_lifecycle.sql")),
     M::up(include_str!("migrations/006_config_intents.sql")),
+    M::up(include_str!("migrations/007_rollback_link.sql")),
 ];
 
 pub struct SqliteStore {
@@ -212,7 +213,7 @@ fn parse_owner(text: String) -> Owner {
 }
 
 const RUN_COLUMNS: &str = "id, kind, name, status, trigger, env, branch, commit_sha, params, retry_of, \
-     queued_at, started_at, finished_at, reason, workspace, owner, actor, cancel_requested_by";
+     queued_at, started_at, finished_at, reason, workspace, owner, actor, cancel_requested_by, rollback_of";
 
 fn run_from_row(row: &Row) -> rusqlite::Result<RunRecord> {
     let kind: String = row.get(1)?;
@@ -237,6 +238,7 @@ fn run_from_row(row: &Row) -> rusqlite::Result<RunRecord> {
         owner: parse_owner(row.get(15)?),
         actor: row.get(16)?,
         cancel_requested_by: row.get(17)?,
+        rollback_of: row.get(18)?,
     })
 }
 
@@ -345,13 +347,13 @@ fn record_event(conn: &mut Connection, event: &Event) -> rusqlite::Result<()> {
     tx.commit()
 }
 
-impl Store for SqliteStore {
-    fn create_run(&self, run: &NewRun) -> StoreResult<RunId> {
+impl SqliteStore {
+    fn insert_run(&self, run: &NewRun, rollback_of: Option<RunId>) -> StoreResult<RunId> {
         self.with(|conn| {
             conn.prepare_cached(
                 "INSERT INTO runs (kind, name, status, trigger, env, branch, commit_sha, params, \
-                 retry_of, queued_at, owner, actor) \
-                 VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 retry_of, queued_at, owner, actor, rollback_of) \
+                 VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?
             .execute(params![
                 run.kind.as_str(),
@@ -365,8 +367,29 @@ impl Store for SqliteStore {
                 now_millis(),
                 owner_json(&run.owner),
                 run.actor,
+                rollback_of,
             ])?;
             Ok(conn.last_insert_rowid())
+        })
+    }
+}
+
+impl Store for SqliteStore {
+    fn create_run(&self, run: &NewRun) -> StoreResult<RunId> {
+        self.insert_run(run, None)
+    }
+
+    fn create_rollback_run(&self, run: &NewRun, of: RunId) -> StoreResult<RunId> {
+        self.insert_run(run, Some(of))
+    }
+
+    fn rollbacks_of(&self, run: RunId) -> StoreResult<Vec<RunRecord>> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE rollback_of = ?1 ORDER BY id"
+            ))?;
+            let rows = stmt.query_map(params![run], run_from_row)?;
+            rows.collect()
         })
     }
 

@@ -27,6 +27,11 @@ pub trait Store: crate::ConfigStore + crate::StateStore + Send + Sync {
     // Runs.
     /// Record a new run as `queued`, owned by `run.owner`.
     fn create_run(&self, run: &NewRun) -> StoreResult<RunId>;
+    /// Record a new run as `queued` that rolls back run `of` (the link is part of the insert:
+    /// a rollback run always knows what it rolled back).
+    fn create_rollback_run(&self, run: &NewRun, of: RunId) -> StoreResult<RunId>;
+    /// The rollback runs of run `run`, oldest first.
+    fn rollbacks_of(&self, run: RunId) -> StoreResult<Vec<RunRecord>>;
     /// Move a queued run to `running` when fewer than `limit` runs of the same name run and no
     /// earlier run of it is still queued (first come, first served). Returns whether it started.
     fn try_start_run(&self, run: RunId, limit: u32) -> StoreResult<bool>;

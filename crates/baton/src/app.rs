@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use baton_engine::EngineError;
 use baton_model::{Diagnostics, Project};
-use baton_store::{Store, StoreError};
+use baton_store::StoreError;
 
 use crate::cli::{Cli, ColorChoice};
 
@@ -190,8 +190,6 @@ pub fn load_project(cli: &Cli) -> Result<Project, Failure> {
 /// A loaded project with its store open and interrupted runs recovered.
 pub struct App {
     pub project: Arc<Project>,
-    pub store: Arc<dyn Store>,
-    pub state_dir: PathBuf,
     pub ops: baton_ops::Ops,
 }
 
@@ -229,8 +227,6 @@ impl App {
         }
         Ok(App {
             project: ops.project.clone(),
-            store: ops.store.clone(),
-            state_dir: ops.state_dir.clone(),
             ops,
         })
     }

@@ -52,7 +52,7 @@ pub enum Command {
     /// Cancel a queued or running run (its processes are terminated).
     Cancel(RunRef),
     /// Run the rollback commands of a finished run's successful stages, newest first.
-    Rollback(RunRef),
+    Rollback(RollbackArgs),
     /// Re-run the failed stages of a run and their dependents, reusing what succeeded.
     Retry(RetryArgs),
     /// Run an ad-hoc command on the selected nodes in parallel: `baton exec role:web -- uptime`.
@@ -165,6 +165,15 @@ pub struct LogsArgs {
 pub struct RunRef {
     /// Run number.
     pub run: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Run number.
+    pub run: i64,
+    /// Roll back again a run that was already rolled back (or whose automatic rollback ran).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -137,14 +137,20 @@ pipelines:
         std::fs::read_to_string(p.file("undo.log")).unwrap(),
         "two\none\n"
     );
-    // On demand, on a finished run: recorded as a new run.
+    // Its automatic rollback already ran: rolling it back again is refused (nothing runs)…
     std::fs::remove_file(p.file("undo.log")).unwrap();
-    p.baton(&["rollback", "1"]).code(0);
+    p.baton(&["rollback", "1"])
+        .code(1)
+        .stderr_has("its automatic rollback already ran (stage `two`, `one`)");
+    assert!(!p.file("undo.log").exists());
+    // …unless forced: on demand, on a finished run, recorded as a new run linked to it.
+    p.baton(&["rollback", "1", "--force"]).code(0);
     assert_eq!(
         std::fs::read_to_string(p.file("undo.log")).unwrap(),
         "two\none\n"
     );
     assert_eq!(p.show(2)["run"]["trigger"], "rollback");
+    assert_eq!(p.show(2)["run"]["rollback_of"], 1);
 }
 
 #[test]

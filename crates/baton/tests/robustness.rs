@@ -262,17 +262,24 @@ fn cancel_stops_a_running_run_and_its_processes() {
 pipelines:
   p:
     stages:
-      hang: { run: "touch started; sleep 1000 & wait" }
+      hang: { run: "sleep 1000 & echo ready; wait" }
       next: { needs: [hang], run: "touch next.ran" }
 "#,
     );
-    let child = p.spawn(&["run", "p"]);
-    wait_for("the stage to start", Duration::from_secs(20), || {
-        p.file("started").exists()
-    });
+    // Synchronise on the step's `ready` line (streamed by `-v`), not on time.
+    let mut child = p.spawn(&["run", "p", "-v"]);
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    assert!(
+        lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains("ready")),
+        "the step printed `ready`"
+    );
     p.baton(&["cancel", "1"]).code(0).stdout_has("cancelled");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(130), "{rest:?}");
     assert_eq!(p.stage_status(1, "hang"), "cancelled");
     assert_eq!(p.stage_status(1, "next"), "cancelled");
     assert!(!p.file("next.ran").exists());
@@ -294,7 +301,7 @@ fn ctrl_c_cancels_cleanly() {
     )
     .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(130), "a cancelled run exits 130");
     assert!(String::from_utf8_lossy(&out.stdout).contains("was cancelled"));
     assert_eq!(p.show(1)["run"]["status"], "cancelled");
     assert!(processes_with_env("BATON_WORKSPACE", &workspace_of(&p, 1)).is_empty());

@@ -13,4 +13,5 @@ pub mod config;
 pub mod exec;
 pub mod infra;
 pub mod nodes;
+pub mod runs;
 pub mod secrets;

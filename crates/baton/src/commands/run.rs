@@ -1,154 +1,76 @@
 //! `baton run`, `baton retry`, `baton rollback`: a run with live progress; the exit code is
-//! whether it succeeded.
+//! whether it succeeded (130 when it was cancelled, as a shell reports an interrupted command).
 
-use std::future::Future;
 use std::sync::Arc;
 
-use baton_engine::{Engine, RunOutcome, RunRequest};
+use baton_ops::api::runs::RunResult;
+use baton_ops::runs::{RunAction, StartRun, parse_vars};
 use baton_store::Status;
-use indexmap::IndexMap;
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{App, CommandResult, EXIT_FAILED, EXIT_OK, Failure, Style, Ui};
-use crate::cli::{Cli, RetryArgs, RunArgs, RunRef};
+use crate::app::{App, CommandResult, EXIT_FAILED, EXIT_OK, Style, Ui};
+use crate::cli::{Cli, RetryArgs, RollbackArgs, RunArgs};
 use crate::live::LiveView;
 use crate::output;
 
+/// Exit code of a cancelled run.
+pub const EXIT_CANCELLED: u8 = 130;
+
 pub fn run(cli: &Cli, ui: &Ui, args: &RunArgs) -> CommandResult {
     let app = App::open(cli, ui)?;
-    let vars = parse_vars(&args.vars)?;
-    let pipeline = app.project.pipelines.get(&args.pipeline).ok_or_else(|| {
-        let suggestion = baton_model::diagnostic::did_you_mean(
-            &args.pipeline,
-            app.project.pipelines.keys().map(String::as_str),
-        );
-        let failure = Failure::usage(format!("no pipeline named `{}`", args.pipeline));
-        match suggestion {
-            Some(s) => failure.with_hint(format!("did you mean `{s}`?")),
-            None => failure.with_hint(format!(
-                "pipelines: {}",
-                app.project
-                    .pipelines
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-        }
-    })?;
-    let request = RunRequest {
+    let action = RunAction::Run(StartRun {
         pipeline: args.pipeline.clone(),
         env: args.env.clone(),
-        vars,
+        vars: parse_vars(&args.vars)?,
         trigger: "manual".into(),
-        branch: None,
-        commit: None,
         actor: baton_ops::cli_actor(),
-    };
-    let env_label = args
-        .env
-        .clone()
-        .or_else(|| pipeline.env.as_ref().map(|e| e.value.clone()));
-    let name = pipeline.name.clone();
-    drive(
-        &app,
-        ui,
-        &name,
-        env_label,
-        args.verbose,
-        |engine, cancel| async move { engine.run(request, cancel).await },
-    )
+    });
+    drive(&app, ui, action, args.verbose)
 }
 
 pub fn retry(cli: &Cli, ui: &Ui, args: &RetryArgs) -> CommandResult {
-    let run = args.run;
-    rerun(
-        cli,
-        ui,
-        run,
-        args.verbose,
-        move |engine, cancel| async move { engine.retry(run, baton_ops::cli_actor(), cancel).await },
-    )
-}
-
-pub fn rollback(cli: &Cli, ui: &Ui, args: &RunRef) -> CommandResult {
-    let run = args.run;
-    rerun(cli, ui, run, false, move |engine, cancel| async move {
-        engine.rollback(run, baton_ops::cli_actor(), cancel).await
-    })
-}
-
-/// Work that starts from an earlier run, shown under that run's pipeline and environment.
-fn rerun<F, Fut>(cli: &Cli, ui: &Ui, run: i64, verbose: bool, work: F) -> CommandResult
-where
-    F: FnOnce(Arc<Engine>, CancellationToken) -> Fut,
-    Fut: Future<Output = Result<RunOutcome, baton_engine::EngineError>>,
-{
     let app = App::open(cli, ui)?;
-    let original = app.store.run(run)?.ok_or_else(|| {
-        Failure::usage(format!("no run {run}")).with_hint("`baton runs` lists them")
-    })?;
-    drive(
-        &app,
-        ui,
-        &original.name,
-        original.env.clone(),
-        verbose,
-        work,
-    )
+    let action = RunAction::Retry {
+        run: args.run,
+        actor: baton_ops::cli_actor(),
+    };
+    drive(&app, ui, action, args.verbose)
 }
 
-/// Run `work` on a fresh engine with live progress and Ctrl-C / SIGTERM cancelling it.
-fn drive<F, Fut>(
-    app: &App,
-    ui: &Ui,
-    pipeline: &str,
-    env: Option<String>,
-    verbose: bool,
-    work: F,
-) -> CommandResult
-where
-    F: FnOnce(Arc<Engine>, CancellationToken) -> Fut,
-    Fut: Future<Output = Result<RunOutcome, baton_engine::EngineError>>,
-{
-    let stage_widths = app
-        .project
-        .pipelines
-        .get(pipeline)
-        .map(|p| {
-            p.stages
-                .keys()
-                .map(|k| k.chars().count())
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
+pub fn rollback(cli: &Cli, ui: &Ui, args: &RollbackArgs) -> CommandResult {
+    let app = App::open(cli, ui)?;
+    let action = RunAction::Rollback {
+        run: args.run,
+        actor: baton_ops::cli_actor(),
+        force: args.force,
+    };
+    drive(&app, ui, action, false)
+}
+
+/// Run `action` with live progress and Ctrl-C / SIGTERM cancelling it.
+fn drive(app: &App, ui: &Ui, action: RunAction, verbose: bool) -> CommandResult {
+    let plan = app.ops.plan_run(action)?;
     let mut header = format!(
         "{} {}",
         ui.paint(Style::Bold, "▶"),
-        ui.paint(Style::Bold, pipeline)
+        ui.paint(Style::Bold, &plan.pipeline)
     );
-    if let Some(env) = &env {
+    if let Some(env) = &plan.env {
         header.push_str(&format!(" · env {env}"));
     }
-    let live = Arc::new(LiveView::new(
-        *ui,
-        header,
-        verbose,
-        stage_widths.into_iter(),
-    ));
+    let widths: Vec<usize> = plan.stages.iter().map(|k| k.chars().count()).collect();
+    let live = Arc::new(LiveView::new(*ui, header, verbose, widths.into_iter()));
     let targets = app.ops.targets();
-    let engine = Arc::new(app.ops.engine(targets.clone(), vec![live.clone()]));
     let runtime = crate::app::runtime()?;
-    let outcome = runtime.block_on(async {
+    let result = runtime.block_on(async {
         let cancel = CancellationToken::new();
         watch_signals(cancel.clone());
-        let outcome = work(engine, cancel).await;
-        targets.disconnect_all().await;
-        outcome
+        app.ops
+            .execute(plan, targets, vec![live.clone()], cancel)
+            .await
     })?;
     runtime.shutdown_background();
-    summarize(app, ui, pipeline, &outcome)
+    Ok(summarize(ui, &result))
 }
 
 /// First Ctrl-C or SIGTERM cancels the run cleanly; a second one stops waiting.
@@ -178,72 +100,44 @@ pub fn watch_signals(cancel: CancellationToken) {
     });
 }
 
-fn summarize(app: &App, ui: &Ui, pipeline: &str, outcome: &RunOutcome) -> CommandResult {
-    let record = app.store.run(outcome.run)?;
-    let took = record
-        .as_ref()
-        .and_then(|r| r.duration_ms())
-        .map(output::duration)
-        .unwrap_or_default();
-    let word = match outcome.status {
+fn summarize(ui: &Ui, result: &RunResult) -> u8 {
+    let word = match result.status {
         Status::Success => "succeeded",
         Status::Cancelled => "was cancelled",
         Status::TimedOut => "timed out",
         _ => "failed",
     };
     let mark = ui.paint(
-        output::status_style(outcome.status),
-        output::mark(outcome.status),
+        output::status_style(result.status),
+        output::mark(result.status),
     );
-    let took = if took.is_empty() {
-        String::new()
-    } else {
-        format!(" in {took}")
-    };
-    let mut line = format!("{mark} {pipeline} {word}{took} (run {})", outcome.run);
-    if let Some(reason) = &outcome.reason
-        && outcome.status != Status::Success
+    let took = result
+        .duration_ms
+        .map(|ms| format!(" in {}", output::duration(ms)))
+        .unwrap_or_default();
+    let mut line = format!(
+        "{mark} {} {word}{took} (run {})",
+        result.pipeline, result.run
+    );
+    if let Some(reason) = &result.reason
+        && result.status != Status::Success
     {
         line.push_str(&format!(": {reason}"));
     }
     println!("{line}");
-    if outcome.status == Status::Success {
-        return Ok(EXIT_OK);
+    match result.status {
+        Status::Success => return EXIT_OK,
+        Status::Cancelled => return EXIT_CANCELLED,
+        _ => {}
     }
-    if let Some(stage) = first_failed_stage(app, outcome.run) {
+    if let Some(stage) = &result.failed_stage {
         println!(
             "  {}",
             ui.paint(
                 Style::Dim,
-                &format!("full log: baton logs {} --stage {stage}", outcome.run)
+                &format!("full log: baton logs {} --stage {stage}", result.run)
             )
         );
     }
-    Ok(EXIT_FAILED)
-}
-
-fn first_failed_stage(app: &App, run: i64) -> Option<String> {
-    let stages = app.store.stages(run).ok()?;
-    stages
-        .into_iter()
-        .find(|s| s.status.is_failure() && s.status != Status::Cancelled)
-        .map(|s| s.name)
-}
-
-fn parse_vars(items: &[String]) -> Result<IndexMap<String, Value>, Failure> {
-    let mut vars = IndexMap::new();
-    for item in items {
-        let Some((name, value)) = item.split_once('=') else {
-            return Err(Failure::usage(format!(
-                "invalid `--var {item}`: write `--var NAME=VALUE`"
-            )));
-        };
-        if name.trim().is_empty() {
-            return Err(Failure::usage(format!(
-                "invalid `--var {item}`: the name is empty"
-            )));
-        }
-        vars.insert(name.trim().to_string(), Value::String(value.to_string()));
-    }
-    Ok(vars)
+    EXIT_FAILED
 }

@@ -1,6 +1,6 @@
-//! `baton runs`: recent runs of every kind, newest first.
+//! `baton runs`: recent runs of every kind, as a table or JSON.
 
-use baton_store::RunFilter;
+use baton_ops::runs::RunsQuery;
 
 use crate::app::{App, CommandResult, EXIT_OK, Ui};
 use crate::cli::{Cli, RunsArgs};
@@ -8,8 +8,8 @@ use crate::output::{self, Table};
 
 pub fn run(cli: &Cli, ui: &Ui, args: &RunsArgs) -> CommandResult {
     let app = App::open(cli, ui)?;
-    let runs = app.store.runs(&RunFilter {
-        name: args.pipeline.clone(),
+    let runs = app.ops.runs(&RunsQuery {
+        pipeline: args.pipeline.clone(),
         kind: None,
         limit: Some(args.limit),
     })?;
@@ -33,7 +33,7 @@ pub fn run(cli: &Cli, ui: &Ui, args: &RunsArgs) -> CommandResult {
             r.env.clone().unwrap_or_else(|| "-".into()),
             r.branch.clone().unwrap_or_else(|| "-".into()),
             output::time(r.started_at.unwrap_or(r.queued_at)),
-            r.duration_ms()
+            r.duration_ms
                 .map(output::duration)
                 .unwrap_or_else(|| "-".into()),
             r.reason

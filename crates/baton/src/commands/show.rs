@@ -1,46 +1,17 @@
 //! The report of one run: text, JSON, or JUnit XML for CI dashboards.
 
-use baton_store::{ArtifactRecord, Phase, RunRecord, StageRecord, Status, StepRecord};
-use serde_json::json;
+use baton_ops::api::runs::{RunDetail as Report, Stage, Step};
+use baton_store::{Phase, Status};
 
-use crate::app::{App, CommandResult, EXIT_OK, Failure, Style, Ui};
+use crate::app::{App, CommandResult, EXIT_OK, Style, Ui};
 use crate::cli::{Cli, ReportFormat, ShowArgs};
 use crate::output::{self, Table};
 
-struct Report {
-    run: RunRecord,
-    stages: Vec<StageRecord>,
-    steps: Vec<StepRecord>,
-    artifacts: Vec<ArtifactRecord>,
-}
-
 pub fn run(cli: &Cli, ui: &Ui, args: &ShowArgs) -> CommandResult {
     let app = App::open(cli, ui)?;
-    let run = app.store.run(args.run)?.ok_or_else(|| {
-        Failure::usage(format!("no run {}", args.run)).with_hint("`baton runs` lists them")
-    })?;
-    let report = Report {
-        stages: app.store.stages(run.id)?,
-        steps: app.store.steps(run.id)?,
-        artifacts: app.store.run_artifacts(run.id)?,
-        run,
-    };
+    let report = app.ops.run_detail(args.run)?;
     if args.json {
-        output::print_json(&json!({
-            "run": report.run,
-            "stages": report.stages.iter().map(|s| json!({
-                "name": s.name,
-                "status": s.status,
-                "started_at": s.started_at,
-                "finished_at": s.finished_at,
-                "duration_ms": stage_ms(s),
-                "reason": s.reason,
-                "reused_from": s.reused_from,
-                "steps": report.steps.iter().filter(|t| t.stage == s.name).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-            "failed_stages": failed(&report).iter().map(|s| &s.name).collect::<Vec<_>>(),
-            "artifacts": report.artifacts,
-        }));
+        output::print_json(&report);
         return Ok(EXIT_OK);
     }
     match args.format {
@@ -48,18 +19,6 @@ pub fn run(cli: &Cli, ui: &Ui, args: &ShowArgs) -> CommandResult {
         ReportFormat::Text => print!("{}", text(&report, ui)),
     }
     Ok(EXIT_OK)
-}
-
-fn stage_ms(stage: &StageRecord) -> Option<i64> {
-    Some(stage.finished_at? - stage.started_at?)
-}
-
-fn failed(report: &Report) -> Vec<&StageRecord> {
-    report
-        .stages
-        .iter()
-        .filter(|s| s.status.is_failure())
-        .collect()
 }
 
 fn text(report: &Report, ui: &Ui) -> String {
@@ -85,11 +44,14 @@ fn text(report: &Report, ui: &Ui) -> String {
     if let Some(retry_of) = r.retry_of {
         facts.push(format!("retry of run {retry_of}"));
     }
+    if let Some(of) = r.rollback_of {
+        facts.push(format!("rollback of run {of}"));
+    }
     facts.push(format!(
         "started {}",
         output::time(r.started_at.unwrap_or(r.queued_at))
     ));
-    if let Some(ms) = r.duration_ms() {
+    if let Some(ms) = r.duration_ms {
         facts.push(format!("took {}", output::duration(ms)));
     }
     out.push_str(&format!("  {}\n", ui.paint(Style::Dim, &facts.join(" · "))));
@@ -100,13 +62,8 @@ fn text(report: &Report, ui: &Ui) -> String {
 
     let mut table = Table::new(&["STAGE", "STATUS", "DURATION", "TARGETS", "DETAIL"]);
     for stage in &report.stages {
-        let main: Vec<&StepRecord> = report
-            .steps
-            .iter()
-            .filter(|s| s.stage == stage.name && s.phase == Phase::Main)
-            .collect();
-        let mut targets: Vec<&str> = main.iter().map(|s| s.target.as_str()).collect();
-        targets.dedup();
+        // Each node once, however many steps and attempts it ran.
+        let targets = &stage.targets;
         let detail = match (stage.reused_from, &stage.reason) {
             (Some(from), _) => format!("reused from run {from}"),
             (None, Some(reason)) => reason.clone(),
@@ -115,7 +72,8 @@ fn text(report: &Report, ui: &Ui) -> String {
         table.row(vec![
             stage.name.clone(),
             output::status(ui, stage.status),
-            stage_ms(stage)
+            stage
+                .duration_ms
                 .map(output::duration)
                 .unwrap_or_else(|| "-".into()),
             if targets.is_empty() {
@@ -129,16 +87,11 @@ fn text(report: &Report, ui: &Ui) -> String {
     out.push_str(&table.render(ui));
 
     // Per-node results, where a stage ran on several targets.
-    let multi: Vec<&StageRecord> = report
+    let multi: Vec<&Stage> = report
         .stages
         .iter()
         .filter(|s| {
-            let mut t: Vec<&str> = report
-                .steps
-                .iter()
-                .filter(|x| x.stage == s.name)
-                .map(|x| x.target.as_str())
-                .collect();
+            let mut t: Vec<&str> = s.steps.iter().map(|x| x.target.as_str()).collect();
             t.sort();
             t.dedup();
             t.len() > 1
@@ -150,7 +103,7 @@ fn text(report: &Report, ui: &Ui) -> String {
             ui.paint(Style::Bold, &format!("{} by node", stage.name))
         ));
         let mut t = Table::new(&["NODE", "PHASE", "STEP", "STATUS", "EXIT", "DETAIL"]);
-        for step in report.steps.iter().filter(|s| s.stage == stage.name) {
+        for step in &stage.steps {
             t.row(vec![
                 step.target.clone(),
                 step.phase.as_str().to_string(),
@@ -165,9 +118,10 @@ fn text(report: &Report, ui: &Ui) -> String {
         out.push_str(&t.render(ui));
     }
 
-    let rollbacks: Vec<&StepRecord> = report
-        .steps
+    let rollbacks: Vec<&Step> = report
+        .stages
         .iter()
+        .flat_map(|s| &s.steps)
         .filter(|s| s.phase == Phase::Rollback)
         .collect();
     if !rollbacks.is_empty() {
@@ -197,12 +151,25 @@ fn text(report: &Report, ui: &Ui) -> String {
         }
         out.push_str(&t.render(ui));
     }
-    let failed = failed(report);
-    if !failed.is_empty() {
-        let names: Vec<&str> = failed.iter().map(|s| s.name.as_str()).collect();
+    if !report.rolled_back_by.is_empty() {
+        let runs: Vec<String> = report
+            .rolled_back_by
+            .iter()
+            .map(|r| format!("run {r}"))
+            .collect();
+        out.push_str(&format!("\nrolled back by {}\n", runs.join(", ")));
+    }
+    // A cancelled stage did not fail: it was stopped. Say which is which.
+    for (names, label, style) in [
+        (&report.failed_stages, "failed stages:", Style::Bad),
+        (&report.cancelled_stages, "cancelled stages:", Style::Warn),
+    ] {
+        if names.is_empty() {
+            continue;
+        }
         out.push_str(&format!(
             "\n{} {}\n",
-            ui.paint(Style::Bad, "failed stages:"),
+            ui.paint(style, label),
             names.join(", ")
         ));
         out.push_str(&format!(
@@ -234,21 +201,21 @@ fn junit(report: &Report) -> String {
     out.push_str(&format!(
         "<testsuites name=\"baton\" tests=\"{}\" failures=\"{failures}\" time=\"{}\">\n",
         report.stages.len(),
-        secs(r.duration_ms())
+        secs(r.duration_ms)
     ));
     out.push_str(&format!(
         "  <testsuite name=\"{}\" id=\"{}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{}\">\n",
         xml(&r.name),
         r.id,
         report.stages.len(),
-        secs(r.duration_ms())
+        secs(r.duration_ms)
     ));
     for stage in &report.stages {
         out.push_str(&format!(
             "    <testcase name=\"{}\" classname=\"{}\" time=\"{}\"",
             xml(&stage.name),
             xml(&r.name),
-            secs(stage_ms(stage))
+            secs(stage.duration_ms)
         ));
         let reason = xml(stage.reason.as_deref().unwrap_or(stage.status.as_str()));
         match stage.status {

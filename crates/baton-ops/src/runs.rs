@@ -1,0 +1,397 @@
+//! Pipeline runs as operations: run, retry and rollback (with `--var` parsing and the pipeline
+//! lookup), and the queries every front end shows — the runs list, one run's detail, its log by
+//! offset and the pipeline summary. Results are the versioned [`crate::api::runs`] types.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use baton_engine::{EventSink, RunRequest};
+use baton_model::{Pipeline, Trigger};
+use baton_store::{RunFilter, RunId, RunKind, Status, StepId};
+use indexmap::IndexMap;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::runs::{
+    Artifact, LastRun, LastSuccess, PipelineSummary, Run, RunDetail, RunResult, Stage, Step,
+};
+use crate::error::{OpsError, OpsResult};
+use crate::open::Ops;
+use crate::targets::NodeTargets;
+
+/// `baton run PIPELINE`: what to run and who asks.
+#[derive(Debug, Clone, Default)]
+pub struct StartRun {
+    pub pipeline: String,
+    /// `--env`; else the pipeline's `env:`.
+    pub env: Option<String>,
+    /// `--var`s, overriding every other layer (see [`parse_vars`]).
+    pub vars: IndexMap<String, Value>,
+    /// `manual` from the CLI; `webhook`, `schedule`, `commit` from the server.
+    pub trigger: String,
+    pub actor: String,
+}
+
+/// The three ways to start a pipeline run.
+#[derive(Debug, Clone)]
+pub enum RunAction {
+    Run(StartRun),
+    /// Re-run what failed in run `run` (and what its rollback undid).
+    Retry {
+        run: RunId,
+        actor: String,
+    },
+    /// Undo run `run`; `force` repeats a rollback that already ran.
+    Rollback {
+        run: RunId,
+        actor: String,
+        force: bool,
+    },
+}
+
+/// A checked run action: the pipeline and environment it will run under, for a front end to
+/// announce before it starts.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    pub action: RunAction,
+    pub pipeline: String,
+    pub env: Option<String>,
+    /// The pipeline's stages, in declaration order.
+    pub stages: Vec<String>,
+}
+
+/// `runs`: which runs to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct RunsQuery {
+    pub pipeline: Option<String>,
+    pub kind: Option<RunKind>,
+    pub limit: Option<usize>,
+}
+
+/// `logs RUN`: which steps' output to read.
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    pub run: RunId,
+    pub stage: Option<String>,
+    pub node: Option<String>,
+}
+
+/// Where a reader of a run's log is: the byte offset reached in each step's log.
+#[derive(Debug, Clone, Default)]
+pub struct LogCursor {
+    offsets: HashMap<StepId, i64>,
+}
+
+/// New output since the cursor, in step order, and whether the run has finished (then
+/// nothing more will come).
+#[derive(Debug, Clone)]
+pub struct LogBatch {
+    pub finished: bool,
+    /// Each step with output (or first seen) since the last read, with its new bytes.
+    pub parts: Vec<LogPart>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogPart {
+    pub step: Step,
+    /// Whether this step is new to the cursor (a front end prints its header).
+    pub first: bool,
+    pub data: Vec<u8>,
+}
+
+/// `--var NAME=VALUE` items as variables; a malformed one is a usage error naming it.
+pub fn parse_vars(items: &[String]) -> OpsResult<IndexMap<String, Value>> {
+    let mut vars = IndexMap::new();
+    for item in items {
+        let Some((name, value)) = item.split_once('=') else {
+            return Err(OpsError::usage(format!(
+                "invalid `--var {item}`: write `--var NAME=VALUE`"
+            )));
+        };
+        if name.trim().is_empty() {
+            return Err(OpsError::usage(format!(
+                "invalid `--var {item}`: the name is empty"
+            )));
+        }
+        vars.insert(name.trim().to_string(), Value::String(value.to_string()));
+    }
+    Ok(vars)
+}
+
+impl Ops {
+    /// The named pipeline, or a usage error suggesting the closest name (or listing them).
+    pub fn pipeline(&self, name: &str) -> OpsResult<&Pipeline> {
+        self.project.pipelines.get(name).ok_or_else(|| {
+            let error = OpsError::usage(format!("no pipeline named `{name}`"));
+            match baton_model::diagnostic::did_you_mean(
+                name,
+                self.project.pipelines.keys().map(String::as_str),
+            ) {
+                Some(s) => error.with_hint(format!("did you mean `{s}`?")),
+                None => error.with_hint(format!(
+                    "pipelines: {}",
+                    self.project
+                        .pipelines
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            }
+        })
+    }
+
+    /// Check a run action before anything starts: the pipeline (and for retry and rollback the
+    /// earlier run) exists.
+    pub fn plan_run(&self, action: RunAction) -> OpsResult<RunPlan> {
+        let (name, env) = match &action {
+            RunAction::Run(start) => {
+                let pipeline = self.pipeline(&start.pipeline)?;
+                let env = start
+                    .env
+                    .clone()
+                    .or_else(|| pipeline.env.as_ref().map(|e| e.value.clone()));
+                (pipeline.name.clone(), env)
+            }
+            RunAction::Retry { run, .. } | RunAction::Rollback { run, .. } => {
+                let original = self.run_record(*run)?;
+                if matches!(action, RunAction::Retry { .. }) && original.status == Status::Success {
+                    // Asking to retry a success is a mistake in the request, not a conflict.
+                    return Err(OpsError::usage(format!(
+                        "run {run} succeeded: nothing failed, so there is nothing to retry"
+                    ))
+                    .with_hint(format!("`baton run {}` runs it again", original.name)));
+                }
+                (original.name, original.env)
+            }
+        };
+        let stages = self
+            .project
+            .pipelines
+            .get(&name)
+            .map(|p| p.stages.keys().cloned().collect())
+            .unwrap_or_default();
+        Ok(RunPlan {
+            action,
+            pipeline: name,
+            env,
+            stages,
+        })
+    }
+
+    /// Run `plan` to its end on `targets`, reporting progress to `sinks`. `cancel` is the
+    /// caller's (Ctrl-C, a server shutting down); `baton cancel RUN` works besides.
+    pub async fn execute(
+        &self,
+        plan: RunPlan,
+        targets: Arc<NodeTargets>,
+        sinks: Vec<Arc<dyn EventSink>>,
+        cancel: CancellationToken,
+    ) -> OpsResult<RunResult> {
+        let engine = self.engine(targets.clone(), sinks);
+        let outcome = match plan.action {
+            RunAction::Run(start) => {
+                let request = RunRequest {
+                    pipeline: start.pipeline,
+                    env: start.env,
+                    vars: start.vars,
+                    trigger: if start.trigger.is_empty() {
+                        "manual".into()
+                    } else {
+                        start.trigger
+                    },
+                    branch: None,
+                    commit: None,
+                    actor: start.actor,
+                };
+                engine.run(request, cancel).await
+            }
+            RunAction::Retry { run, actor } => engine.retry(run, actor, cancel).await,
+            RunAction::Rollback { run, actor, force } => {
+                engine.rollback(run, actor, force, cancel).await
+            }
+        };
+        targets.disconnect_all().await;
+        let outcome = outcome?;
+        let record = self.store.run(outcome.run)?;
+        let failed_stage = self
+            .store
+            .stages(outcome.run)?
+            .into_iter()
+            .find(|s| s.status.is_failure() && s.status != Status::Cancelled)
+            .map(|s| s.name);
+        Ok(RunResult {
+            run: outcome.run,
+            pipeline: plan.pipeline,
+            status: outcome.status,
+            reason: outcome.reason,
+            duration_ms: record.and_then(|r| r.duration_ms()),
+            failed_stage,
+        })
+    }
+
+    fn run_record(&self, run: RunId) -> OpsResult<baton_store::RunRecord> {
+        self.store.run(run)?.ok_or_else(|| {
+            OpsError::not_found(format!("no run {run}")).with_hint("`baton runs` lists them")
+        })
+    }
+
+    /// Runs, newest first.
+    pub fn runs(&self, query: &RunsQuery) -> OpsResult<Vec<Run>> {
+        let runs = self.store.runs(&RunFilter {
+            name: query.pipeline.clone(),
+            kind: query.kind,
+            limit: query.limit,
+        })?;
+        Ok(runs.iter().map(Run::from).collect())
+    }
+
+    /// One run with its stages, steps, artifacts and rollbacks.
+    pub fn run_detail(&self, run: RunId) -> OpsResult<RunDetail> {
+        let record = self.run_record(run)?;
+        let stages = self.store.stages(run)?;
+        let steps = self.store.steps(run)?;
+        let stages: Vec<Stage> = stages
+            .iter()
+            .map(|s| Stage::from_records(s, &steps))
+            .collect();
+        let named = |cancelled: bool| {
+            stages
+                .iter()
+                .filter(|s| s.status.is_failure() && (s.status == Status::Cancelled) == cancelled)
+                .map(|s| s.name.clone())
+                .collect::<Vec<_>>()
+        };
+        Ok(RunDetail {
+            api: crate::api::VERSION,
+            run: Run::from(&record),
+            failed_stages: named(false),
+            cancelled_stages: named(true),
+            stages,
+            artifacts: self
+                .store
+                .run_artifacts(run)?
+                .iter()
+                .map(Artifact::from)
+                .collect(),
+            rolled_back_by: self.store.rollbacks_of(run)?.iter().map(|r| r.id).collect(),
+        })
+    }
+
+    /// Check a log query (the run and the stage exist) before reading.
+    pub fn check_log_query(&self, query: &LogQuery) -> OpsResult<()> {
+        let run = self.run_record(query.run)?;
+        if let Some(stage) = &query.stage {
+            let mut known: Vec<String> = self
+                .store
+                .stages(run.id)?
+                .into_iter()
+                .map(|s| s.name)
+                .collect();
+            if let Some(p) = self.project.pipelines.get(&run.name) {
+                for name in p.stages.keys() {
+                    if !known.contains(name) {
+                        known.push(name.clone());
+                    }
+                }
+            }
+            if !known.contains(stage) {
+                let error = OpsError::usage(format!("run {} has no stage `{stage}`", run.id));
+                let hint = match baton_model::diagnostic::did_you_mean(
+                    stage,
+                    known.iter().map(String::as_str),
+                ) {
+                    Some(s) => format!("did you mean `{s}`? its stages: {}", known.join(", ")),
+                    None if known.is_empty() => "it has no stages yet".to_string(),
+                    None => format!("its stages: {}", known.join(", ")),
+                };
+                return Err(error.with_hint(hint));
+            }
+        }
+        Ok(())
+    }
+
+    /// The output written since `cursor`, step by step (each step's bytes in order).
+    pub fn read_log(&self, query: &LogQuery, cursor: &mut LogCursor) -> OpsResult<LogBatch> {
+        // Read the status first: output recorded before a run finished is all there is.
+        let finished = self
+            .store
+            .run(query.run)?
+            .is_none_or(|r| r.status.is_finished());
+        let steps = self.store.steps(query.run)?;
+        let mut parts = Vec::new();
+        for step in steps
+            .iter()
+            .filter(|s| query.stage.as_ref().is_none_or(|st| &s.stage == st))
+            .filter(|s| query.node.as_ref().is_none_or(|n| &s.target == n))
+        {
+            let known = cursor.offsets.get(&step.id).copied();
+            let mut next = known.unwrap_or(0);
+            let mut data = Vec::new();
+            for (at, chunk) in self.store.log_chunks(step.id, next)? {
+                next = at + chunk.len() as i64;
+                data.extend_from_slice(&chunk);
+            }
+            cursor.offsets.insert(step.id, next);
+            if known.is_none() || !data.is_empty() {
+                parts.push(LogPart {
+                    step: Step::from(step),
+                    first: known.is_none(),
+                    data,
+                });
+            }
+        }
+        Ok(LogBatch { finished, parts })
+    }
+
+    /// Every pipeline with its triggers, last run and last success.
+    pub fn pipelines(&self) -> OpsResult<Vec<PipelineSummary>> {
+        let mut rows = Vec::new();
+        for pipeline in self.project.pipelines.values() {
+            let runs = self.store.runs(&RunFilter {
+                name: Some(pipeline.name.clone()),
+                kind: Some(RunKind::Pipeline),
+                limit: Some(50),
+            })?;
+            let last = runs.first();
+            // A rollback run's success undid the pipeline's work: it is not a success of it.
+            let last_success = runs.iter().find(|r| {
+                r.status == Status::Success && r.rollback_of.is_none() && r.trigger != "rollback"
+            });
+            let mut triggers: Vec<String> = pipeline
+                .triggers
+                .iter()
+                .map(|t| trigger_text(&t.value))
+                .collect();
+            if !triggers.iter().any(|t| t == "manual") {
+                triggers.insert(0, "manual".into());
+            }
+            rows.push(PipelineSummary {
+                name: pipeline.name.clone(),
+                triggers,
+                env: pipeline.env.as_ref().map(|e| e.value.clone()),
+                stages: pipeline.stages.keys().cloned().collect(),
+                last_run: last.map(|r| LastRun {
+                    id: r.id,
+                    status: r.status,
+                    queued_at: r.queued_at,
+                }),
+                last_success: last_success.map(|r| LastSuccess {
+                    id: r.id,
+                    finished_at: r.finished_at,
+                }),
+                status: last.map(|r| r.status),
+            });
+        }
+        Ok(rows)
+    }
+}
+
+fn trigger_text(trigger: &Trigger) -> String {
+    match trigger {
+        Trigger::Manual => "manual".into(),
+        Trigger::Webhook => "webhook".into(),
+        Trigger::Schedule { cron } => format!("schedule({cron})"),
+        Trigger::Commit { .. } => "commit".into(),
+    }
+}
