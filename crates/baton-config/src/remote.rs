@@ -233,7 +233,7 @@ mod tests {
     use super::*;
 
     fn sh(script: &str) -> Vec<u8> {
-        std::process::Command::new("bash")
+        baton_exec::host_command("bash")
             .arg("-c")
             .arg(script)
             .output()

@@ -172,7 +172,7 @@ fn check_ini(text: &str) -> Result<(), Invalid> {
 /// bash's wherever it runs.
 fn check_sh(text: &str) -> Result<(), Invalid> {
     use std::io::Write;
-    let mut child = std::process::Command::new("bash")
+    let mut child = baton_exec::host_command("bash")
         .arg("-n")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
@@ -395,7 +395,7 @@ mod tests {
         for i in 0..values.len() {
             script.push_str(&format!("printf '%s\\0' \"$V{i}\"; "));
         }
-        let out = std::process::Command::new("bash")
+        let out = baton_exec::host_command("bash")
             .arg("-c")
             .arg(script)
             .output()

@@ -7,7 +7,7 @@ pub(crate) fn git_head(root: &Path) -> (Option<String>, Option<String>) {
     if !root.ancestors().any(|dir| dir.join(".git").exists()) {
         return (None, None);
     }
-    let output = std::process::Command::new("git")
+    let output = baton_exec::host_command("git")
         .arg("-C")
         .arg(root)
         .args(["rev-parse", "HEAD", "--abbrev-ref", "HEAD"])

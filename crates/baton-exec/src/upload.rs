@@ -557,7 +557,7 @@ mod tests {
 
     /// Run the install script under `sh` with `stdin` as the received bytes.
     fn install(file: &PlannedFile, stdin: &[u8]) -> std::process::Output {
-        let mut child = std::process::Command::new("sh")
+        let mut child = crate::host_command("sh")
             .arg("-c")
             .arg(install_file_script(file, None, None))
             .stdin(std::process::Stdio::piped())

@@ -1,6 +1,8 @@
 //! The executor conformance suite against the local executor (SSH nodes and the connection
 //! daemon run the same suite in `crates/baton/tests/executors.rs`).
 
+#![allow(clippy::disallowed_methods)] // tests drive real processes: the binary, sshd, git
+
 use baton_exec::LocalExecutor;
 use baton_exec::conformance::{Target, run_all};
 

@@ -2,6 +2,8 @@
 //! hung `validate` (symlink loops, FIFOs, devices, huge maps), misleading messages, and problems
 //! only `run` used to find.
 
+#![allow(clippy::disallowed_methods)] // tests drive real processes (mkfifo)
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -1,6 +1,8 @@
 //! The runs operations in one process, as a server would use them: a cancel request stops the
 //! run it names and no other run of the same process.
 
+#![allow(clippy::disallowed_methods)] // tests drive real processes: the binary, sshd, git
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -71,7 +71,7 @@ mod tests {
             cwd: Some("/tmp".into()),
             ..Default::default()
         };
-        let out = std::process::Command::new("sh")
+        let out = baton_exec::host_command("sh")
             .arg("-c")
             .arg(command_line(&spec).unwrap())
             .output()

@@ -1,5 +1,7 @@
 //! The store conformance kit run against the SQLite backend, each behaviour on a fresh store.
 
+#![allow(clippy::disallowed_methods)] // tests drive real processes: the binary, sshd, git
+
 use baton_store::{SqliteStore, conformance};
 
 fn fresh() -> (tempfile::TempDir, SqliteStore) {

@@ -3,6 +3,8 @@
 //! kill -9 between a write and its version, rollback's template context, drift of a node that
 //! missed a version. Every wait is on a file an `on_change` writes or a row in the store.
 
+#![allow(clippy::disallowed_methods)] // tests drive real processes: the binary, sshd, git
+
 mod common;
 
 use std::path::PathBuf;

@@ -3,6 +3,8 @@
 //! ssh-mux` binary); plus what only remote executors can get wrong: watchdogs that outlive
 //! their commands, and uploads cut off by a dropped connection.
 
+#![allow(clippy::disallowed_methods)] // tests drive real processes: the binary, sshd, git
+
 mod common;
 
 use std::path::PathBuf;

@@ -1,6 +1,8 @@
 //! The run lifecycle through the real binary: honest retry and rollback, a panicking task,
 //! cancel from another process (running and queued runs), the actor of a run.
 
+#![allow(clippy::disallowed_methods)] // tests drive real processes: the binary, sshd, git
+
 mod common;
 
 use std::io::{BufRead, BufReader};

@@ -1,5 +1,7 @@
 //! Rolling deploys against real sshd nodes: a failed batch ends the stage by default.
 
+#![allow(clippy::disallowed_methods)] // tests drive real processes: the binary, sshd, git
+
 mod common;
 
 use common::Project;

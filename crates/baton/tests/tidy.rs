@@ -2,6 +2,8 @@
 //! is (`//!`), crates depend on each other only as ARCHITECTURE.md's "Crate edges" list says,
 //! and only the binary prints.
 
+#![allow(clippy::disallowed_methods)] // tests drive real processes: the binary, sshd, git
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,8 @@
 //! Loader faults through the real binary: absurd durations must be refused by `validate` and
 //! `exec --timeout` (they used to panic in `run`), and `validate` must end on special files.
 
+#![allow(clippy::disallowed_methods)] // tests drive real processes: the binary, sshd, git
+
 mod common;
 
 use common::Project;
