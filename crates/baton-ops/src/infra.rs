@@ -7,9 +7,13 @@
 use std::sync::Arc;
 
 use baton_engine::{EventSink, InfraFuture, InfraRunner, JobRun, LocalOnly, Targets};
+/// The plan and progress types front ends render (re-exported so they need not depend on the
+/// infrastructure crate).
+pub use baton_infra::{
+    Action, Change, Plan, PlanOptions, Progress, ProgressKind, ProgressLine, describe_lock,
+};
 use baton_infra::{
-    Action, ApplyObserver, ApplyOptions, ApplyReport, Infra, InfraError, LOCK_NAME, Plan,
-    PlanOptions, Progress, StateLock,
+    ApplyObserver, ApplyOptions, ApplyReport, Infra, InfraError, LOCK_NAME, StateLock,
 };
 use baton_model::{InfraAction, Project};
 use baton_store::{

@@ -8,7 +8,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 
 use baton_engine::EventSink;
-use baton_infra::{Action, Change, Plan, PlanOptions, Progress, ProgressKind};
+use baton_ops::infra::{Action, Change, Plan, PlanOptions, Progress, ProgressKind};
 use baton_ops::infra::{WalkOutcome, WalkRequest};
 use baton_store::{Event, EventKind, Status};
 use serde_json::Value;
@@ -465,7 +465,7 @@ pub fn state(cli: &Cli, ui: &Ui, command: &StateCommand) -> CommandResult {
                 None => println!("The state is not locked."),
                 Some(lock) => println!(
                     "Broke the state lock held by {}.",
-                    baton_infra::describe_lock(&lock)
+                    baton_ops::infra::describe_lock(&lock)
                 ),
             }
         }
