@@ -10,10 +10,8 @@ use baton_exec::{CancellationToken, CommandSpec, ExecError, Executor, UploadSpec
 /// First line of a probe's output; what follows it is the file's bytes.
 const PROBE_MARK: &str = "\x1ebaton-probe";
 
-/// Quote for POSIX shells: `it's` → `'it'\''s'`.
-pub fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
-}
+/// The one shell quoting, from the executor layer.
+pub use baton_exec::quote;
 
 /// What a target path holds now.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,10 +6,8 @@ use baton_exec::{CommandSpec, UploadSpec};
 
 use crate::provider::{Context, Diagnostic, Target};
 
-/// Quote `text` for bash (single quotes; a `'` becomes `'\''`).
-pub fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
-}
+/// The one shell quoting, from the executor layer.
+pub use baton_exec::quote;
 
 /// What a script printed (stdout and stderr share one pipe) and how it ended.
 pub struct ScriptOutput {
