@@ -37,6 +37,7 @@ pub use lifecycle::{CancelWatch, JobRun, cancel_reason, run_cancellation};
 pub use pipeline::{Engine, RunOutcome, RunRequest};
 pub use recovery::recover_interrupted_runs;
 pub use secrets::{DEFAULT_SECRETS_ENV, MIN_MASKED_LEN, Mask, SecretLoadError, SecretSource};
+pub use step::OUTCOME_UNKNOWN;
 pub use targets::{LocalOnly, Targets};
 
 /// Output kept in the store per step; beyond it, bytes are counted and dropped (the limit is

@@ -295,6 +295,7 @@ async fn run_command(
             }
         }
         Err(ExecError::Unreachable(msg)) => StepResult::failed(format!("unreachable: {msg}")),
+        Err(ExecError::Lost(msg)) => StepResult::failed(format!("{OUTCOME_UNKNOWN}{msg}")),
         Err(e) => StepResult::failed(e.to_string()),
     }
 }
@@ -302,6 +303,9 @@ async fn run_command(
 fn round_to_tenths(d: Duration) -> Duration {
     Duration::from_millis((d.as_millis() as u64).div_ceil(100) * 100)
 }
+
+/// The reason prefix of a step whose connection dropped mid-command.
+pub const OUTCOME_UNKNOWN: &str = "outcome unknown: ";
 
 pub fn human_duration(d: Duration) -> String {
     let ms = d.as_millis();

@@ -135,9 +135,12 @@ pub enum ExecError {
     /// The command could not be started (bash missing, cwd missing, fork failed…).
     #[error("cannot start the command: {0}")]
     Spawn(String),
-    /// The target could not be reached (SSH connect, auth, host key).
+    /// The target could not be reached (SSH connect, auth, host key): nothing ran there.
     #[error("{0}")]
     Unreachable(String),
+    /// The connection dropped while the command ran: it may or may not have finished there.
+    #[error("{0}")]
+    Lost(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

@@ -52,12 +52,11 @@ impl EventSink for Collector {
                 reason,
             } => {
                 let started = state.started.get(&step.target).copied().unwrap_or(event.at);
-                let unreachable = reason
-                    .as_deref()
-                    .is_some_and(|r| r.starts_with(UNREACHABLE));
+                let starts = |p: &str| reason.as_deref().is_some_and(|r| r.starts_with(p));
                 let result = match status {
                     Status::Success => NodeResult::Ok,
-                    _ if unreachable => NodeResult::Unreachable,
+                    _ if starts(UNREACHABLE) => NodeResult::Unreachable,
+                    _ if starts(baton_engine::OUTCOME_UNKNOWN) => NodeResult::Unknown,
                     _ => NodeResult::Failed,
                 };
                 let bytes = state.output.remove(&step.target).unwrap_or_default();
@@ -67,9 +66,11 @@ impl EventSink for Collector {
                     status: *status,
                     exit_code: *exit_code,
                     signal: *signal,
-                    reason: reason
-                        .clone()
-                        .map(|r| r.trim_start_matches(UNREACHABLE).to_string()),
+                    reason: reason.clone().map(|r| {
+                        r.trim_start_matches(UNREACHABLE)
+                            .trim_start_matches(baton_engine::OUTCOME_UNKNOWN)
+                            .to_string()
+                    }),
                     duration_ms: event.at - started,
                     output: String::from_utf8_lossy(&bytes).into_owned(),
                 };
@@ -123,6 +124,7 @@ impl Ops {
             ok: count(NodeResult::Ok),
             failed: count(NodeResult::Failed),
             unreachable: count(NodeResult::Unreachable),
+            unknown: count(NodeResult::Unknown),
         };
         Ok(ExecReport {
             run: outcome.run,

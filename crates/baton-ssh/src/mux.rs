@@ -108,6 +108,9 @@ enum Reply {
     Done,
     Error {
         unreachable: bool,
+        /// The connection dropped mid-command (outcome unknown).
+        #[serde(default)]
+        lost: bool,
         message: String,
     },
 }
@@ -320,6 +323,7 @@ async fn handle(
                 },
                 Err(e) => Reply::Error {
                     unreachable: matches!(e, ExecError::Unreachable(_)),
+                    lost: matches!(e, ExecError::Lost(_)),
                     message: e.to_string(),
                 },
             };
@@ -345,6 +349,7 @@ async fn handle(
                 Ok(()) => Reply::Done,
                 Err(e) => Reply::Error {
                     unreachable: matches!(e, ExecError::Unreachable(_)),
+                    lost: matches!(e, ExecError::Lost(_)),
                     message: e.to_string(),
                 },
             };
@@ -448,6 +453,7 @@ impl MuxNode {
                 Ok(Reply::Error {
                     unreachable: true,
                     message,
+                    ..
                 }) => Err(ExecError::Unreachable(message)),
                 Ok(Reply::Error { message, .. }) => Err(ExecError::Spawn(message)),
                 _ => Err(ExecError::Spawn(
@@ -487,7 +493,13 @@ fn reply_to_exit(payload: &[u8], spec: &CommandSpec) -> Result<ExitInfo, ExecErr
         Ok(Reply::Error {
             unreachable: true,
             message,
+            ..
         }) => Err(ExecError::Unreachable(message)),
+        Ok(Reply::Error {
+            lost: true,
+            message,
+            ..
+        }) => Err(ExecError::Lost(message)),
         Ok(Reply::Error { message, .. }) => Err(ExecError::Spawn(message)),
         _ => Err(ExecError::Spawn(
             "unexpected answer from the SSH connection daemon".into(),

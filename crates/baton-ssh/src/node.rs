@@ -190,8 +190,8 @@ impl SshNode {
         }
         chunker.finish(&mut emit);
         if code.is_none() && signal.is_none() && outcome == Outcome::Exited {
-            return Err(ExecError::Unreachable(format!(
-                "{}: the connection closed before the command reported how it ended",
+            return Err(ExecError::Lost(format!(
+                "{}: the connection dropped while the command ran; whether it finished there is unknown",
                 self.address.name
             )));
         }

@@ -579,3 +579,37 @@ pipelines:
         .collect();
     assert_eq!(names, ["FILE"], "litter beside the destination");
 }
+
+#[test]
+fn a_connection_lost_mid_command_is_an_unknown_outcome_not_unreachable() {
+    use std::io::{BufRead, BufReader};
+    let nodes = TestNodes::start(1);
+    let p = project(&nodes, "");
+    let mut child = p.command(&["exec", "--stream", "all", "--", "echo ready; sleep 60"]);
+    let mut child = child
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let ready = line.contains("ready");
+        seen.push(line);
+        if ready {
+            break;
+        }
+    }
+    assert!(nodes.kill_sessions(0) > 0, "no session to cut: {seen:?}");
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    let status = child.wait().unwrap();
+    let out = rest.join("\n");
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.contains("1 outcome unknown (connection lost)"), "{out}");
+    assert!(out.contains("0 unreachable"), "{out}");
+    assert!(
+        out.contains("whether it finished there is unknown"),
+        "{out}"
+    );
+}

@@ -11,6 +11,8 @@ pub enum NodeResult {
     Failed,
     /// Never reached: connect, authentication or host key failed; nothing ran there.
     Unreachable,
+    /// The connection dropped while the command ran: whether it finished there is unknown.
+    Unknown,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -31,6 +33,8 @@ pub struct ExecSummary {
     pub ok: usize,
     pub failed: usize,
     pub unreachable: usize,
+    /// Nodes whose connection dropped mid-command.
+    pub unknown: usize,
 }
 
 /// `baton exec --json`.

@@ -123,17 +123,31 @@ pub fn run(cli: &Cli, ui: &Ui, args: &ExecArgs) -> CommandResult {
             let text = format!("{n} {word}");
             if n > 0 { ui.paint(style, &text) } else { text }
         };
+        let unknown = if summary.unknown > 0 {
+            format!(
+                " · {}",
+                part(
+                    summary.unknown,
+                    "outcome unknown (connection lost)",
+                    Style::Warn
+                )
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "{} · {} · {}   (run {})",
+            "{} · {} · {}{unknown}   (run {})",
             part(summary.ok, "ok", Style::Ok),
             part(summary.failed, "failed", Style::Bad),
             part(summary.unreachable, "unreachable", Style::Bad),
             report.run
         );
     }
-    Ok(if summary.failed + summary.unreachable == 0 {
-        EXIT_OK
-    } else {
-        EXIT_FAILED
-    })
+    Ok(
+        if summary.failed + summary.unreachable + summary.unknown == 0 {
+            EXIT_OK
+        } else {
+            EXIT_FAILED
+        },
+    )
 }
