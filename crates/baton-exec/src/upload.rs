@@ -172,11 +172,17 @@ fn walk(
 }
 
 /// Size and sha256 (lowercase hex) of a file's bytes.
+/// A read buffer fitting the file: zeroing 256 KiB twice per small file was half the CPU of a
+/// 1,000-file apply.
+fn read_buffer(size: u64) -> usize {
+    (size as usize).saturating_add(1).clamp(4096, 256 * 1024)
+}
+
 pub fn hash_file(path: &Path) -> Result<(u64, String), ExecError> {
     let mut file = std::fs::File::open(path)
         .map_err(|e| failed(format!("cannot read `{}`: {e}", path.display())))?;
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut buf = vec![0u8; read_buffer(file.metadata().map(|m| m.len()).unwrap_or(0))];
     let mut size = 0u64;
     loop {
         let n = file
@@ -436,7 +442,7 @@ fn copy_checked(file: &PlannedFile, mut out: std::fs::File) -> Result<(), String
     let mut source = std::fs::File::open(&file.source)
         .map_err(|e| format!("cannot read `{}`: {e}", file.source.display()))?;
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut buf = vec![0u8; read_buffer(file.size)];
     let mut size = 0u64;
     loop {
         let n = source

@@ -164,11 +164,20 @@ pub async fn apply(
             dependents.entry(p.clone()).or_default().push(id.clone());
         }
     }
-    let mut ready: VecDeque<String> = work
-        .iter()
-        .filter(|c| remaining[&c.id] == 0)
-        .map(|c| c.id.clone())
-        .collect();
+    // Ready vertices with work, and ready unchanged ones (settled at once): two queues, so
+    // a finished resource never rescans the whole ready list (that was quadratic).
+    let mut ready: VecDeque<String> = VecDeque::new();
+    let mut noops: VecDeque<String> = VecDeque::new();
+    let route = |id: String, ready: &mut VecDeque<String>, noops: &mut VecDeque<String>| {
+        if changes[&id].1.action == Action::NoOp {
+            noops.push_back(id);
+        } else {
+            ready.push_back(id);
+        }
+    };
+    for c in work.iter().filter(|c| remaining[&c.id] == 0) {
+        route(c.id.clone(), &mut ready, &mut noops);
+    }
     let mut settled: HashSet<String> = HashSet::new();
     let mut running = tokio::task::JoinSet::new();
     let skip = |id: &str, reason: String, report: &mut ApplyReport| {
@@ -190,23 +199,17 @@ pub async fn apply(
                 break;
             }
             // Unchanged vertices settle at once, releasing what waits on them.
-            let mut held = VecDeque::new();
-            while let Some(id) = ready.pop_front() {
-                if changes[&id].1.action != Action::NoOp {
-                    held.push_back(id);
-                    continue;
-                }
+            while let Some(id) = noops.pop_front() {
                 settled.insert(id.clone());
                 progressed = true;
                 for d in dependents.get(&id).into_iter().flatten() {
                     let count = remaining.get_mut(d).expect("every vertex has a count");
                     *count -= 1;
                     if *count == 0 && !settled.contains(d) {
-                        ready.push_back(d.clone());
+                        route(d.clone(), &mut ready, &mut noops);
                     }
                 }
             }
-            ready = held;
             while running.len() < options.parallelism.max(1) {
                 let Some(id) = ready.pop_front() else { break };
                 progressed = true;
@@ -261,7 +264,7 @@ pub async fn apply(
                     let count = remaining.get_mut(d).expect("every vertex has a count");
                     *count -= 1;
                     if *count == 0 && !settled.contains(d) {
-                        ready.push_back(d.clone());
+                        route(d.clone(), &mut ready, &mut noops);
                     }
                 }
             }

@@ -104,7 +104,7 @@ fn targets(
 
 impl ConfigStore for SqliteStore {
     fn record_config_version(&self, v: &NewConfigVersion) -> StoreResult<i64> {
-        self.with(|conn| {
+        self.with_own_tables(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             for original in &v.originals {
                 insert_target(&tx, &v.config, &v.env, 0, original, true)?;
@@ -149,7 +149,7 @@ impl ConfigStore for SqliteStore {
         env: &str,
         originals: &[ConfigTarget],
     ) -> StoreResult<()> {
-        self.with(|conn| {
+        self.with_own_tables(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             for original in originals {
                 insert_target(&tx, config, env, 0, original, true)?;
@@ -163,7 +163,7 @@ impl ConfigStore for SqliteStore {
         config: Option<&str>,
         env: Option<&str>,
     ) -> StoreResult<Vec<ConfigVersionRecord>> {
-        self.with(|conn| {
+        self.with_own_tables(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT config, env, version, at, who, action, from_version, to_version, actor, run FROM config_versions \
                  WHERE (?1 IS NULL OR config = ?1) AND (?2 IS NULL OR env = ?2) ORDER BY at, config, env, version",
@@ -196,7 +196,7 @@ impl ConfigStore for SqliteStore {
         env: &str,
         version: i64,
     ) -> StoreResult<Option<ConfigVersionRecord>> {
-        self.with(|conn| {
+        self.with_own_tables(|conn| {
             let head = if version == 0 {
                 Some((0, String::new(), ConfigAction::Applied, String::new(), None))
             } else {
@@ -235,7 +235,7 @@ impl ConfigStore for SqliteStore {
     }
 
     fn config_current_version(&self, config: &str, env: &str) -> StoreResult<i64> {
-        self.with(|conn| {
+        self.with_own_tables(|conn| {
             conn.query_row(
                 "SELECT COALESCE(MAX(version), 0) FROM config_versions WHERE config = ?1 AND env = ?2",
                 params![config, env],
@@ -245,7 +245,7 @@ impl ConfigStore for SqliteStore {
     }
 
     fn record_config_intent(&self, i: &ConfigIntent) -> StoreResult<()> {
-        self.with(|conn| {
+        self.with_own_tables(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let t = &i.target;
             let blob = match &t.content {
@@ -294,7 +294,7 @@ impl ConfigStore for SqliteStore {
         node: &str,
         handler: bool,
     ) -> StoreResult<()> {
-        self.with(|conn| {
+        self.with_own_tables(|conn| {
             conn.execute(
                 "UPDATE config_intents SET written = 1, handler = ?4 \
                  WHERE config = ?1 AND env = ?2 AND node = ?3",
@@ -305,7 +305,7 @@ impl ConfigStore for SqliteStore {
     }
 
     fn clear_config_intent(&self, config: &str, env: &str, node: &str) -> StoreResult<()> {
-        self.with(|conn| {
+        self.with_own_tables(|conn| {
             conn.execute(
                 "DELETE FROM config_intents WHERE config = ?1 AND env = ?2 AND node = ?3",
                 params![config, env, node],
@@ -315,7 +315,7 @@ impl ConfigStore for SqliteStore {
     }
 
     fn config_intents(&self, config: &str, env: &str) -> StoreResult<Vec<ConfigIntent>> {
-        self.with(|conn| {
+        self.with_own_tables(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT i.node, i.path, i.present, b.content, i.sha256, i.mode, i.owner, i.handler, \
                  i.written, i.run, i.actor, i.at \

@@ -28,7 +28,7 @@ fn exec_runs_everywhere_and_reports_per_node() {
     let report = out.json();
     assert_eq!(
         report["summary"],
-        serde_json::json!({"ok": 3, "failed": 0, "unreachable": 0})
+        serde_json::json!({"ok": 3, "failed": 0, "unreachable": 0, "unknown": 0})
     );
     for (i, node) in report["nodes"].as_array().unwrap().iter().enumerate() {
         assert_eq!(node["node"], nodes.name(i).as_str());
@@ -78,7 +78,7 @@ fn a_down_node_is_unreachable_within_the_connect_timeout_and_the_others_finish()
     let report = out.json();
     assert_eq!(
         report["summary"],
-        serde_json::json!({"ok": 2, "failed": 0, "unreachable": 1})
+        serde_json::json!({"ok": 2, "failed": 0, "unreachable": 1, "unknown": 0})
     );
     let down = &report["nodes"][1];
     assert_eq!(down["node"], nodes.name(1).as_str());
