@@ -416,6 +416,7 @@ fn install_locally(
 fn create_temp(dir: &Path, name: &str) -> Result<(PathBuf, std::fs::File), String> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
+    remove_stale_temps(dir);
     loop {
         let nonce = NEXT.fetch_add(1, Ordering::Relaxed);
         let path = dir.join(format!(".{name}.baton-{}-{nonce}", std::process::id()));
@@ -435,6 +436,47 @@ fn create_temp(dir: &Path, name: &str) -> Result<(PathBuf, std::fs::File), Strin
             }
         }
     }
+}
+
+/// Remove the temporary files a killed baton left in `dir` (`.NAME.baton-PID-N` whose process
+/// is gone): a kill -9 between creating one and its rename or removal leaves it behind. Each
+/// directory is looked at once per process, so a 10,000-file apply reads it once.
+fn remove_stale_temps(dir: &Path) {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static SEEN: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+    {
+        let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+        if !seen
+            .get_or_insert_with(HashSet::new)
+            .insert(dir.to_path_buf())
+        {
+            return;
+        }
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = stale_temp_pid(&name.to_string_lossy()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The pid in a temporary file's name `.NAME.baton-PID-N`.
+fn stale_temp_pid(name: &str) -> Option<u32> {
+    if !name.starts_with('.') {
+        return None;
+    }
+    let (_, tail) = name.rsplit_once(".baton-")?;
+    let (pid, nonce) = tail.split_once('-')?;
+    nonce.parse::<u64>().ok()?;
+    pid.parse().ok()
 }
 
 /// Copy the planned file into `out`, then check what was written against the plan.
@@ -536,6 +578,40 @@ pub async fn upload_bytes(
     };
     let _ = std::fs::remove_file(&path);
     result
+}
+
+#[cfg(test)]
+mod stale_tests {
+    use super::*;
+
+    #[test]
+    fn temps_of_dead_processes_are_removed_before_the_next_install() {
+        let dir = tempfile::tempdir().unwrap();
+        // pid 0 never names a process in /proc; our own pid is alive.
+        let dead = dir.path().join(".f.txt.baton-0-3");
+        let alive = dir
+            .path()
+            .join(format!(".f.txt.baton-{}-9", std::process::id()));
+        let other = dir.path().join(".notes.baton-draft");
+        for p in [&dead, &alive, &other] {
+            std::fs::write(p, "x").unwrap();
+        }
+        let source = dir.path().join("source");
+        std::fs::write(&source, "new").unwrap();
+        upload_locally(&crate::UploadSpec {
+            source,
+            dest: dir.path().join("f.txt").display().to_string(),
+            mode: None,
+            owner: None,
+        })
+        .unwrap();
+        assert!(!dead.exists(), "a dead process's temp is removed");
+        assert!(alive.exists() && other.exists(), "nothing else is touched");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("f.txt")).unwrap(),
+            "new"
+        );
+    }
 }
 
 #[cfg(test)]
