@@ -6,39 +6,36 @@ use crate::*;
 impl ConfigManager {
     /// Probe every target at once (at most `ssh.forks` at a time) and compare.
     pub(crate) async fn plan(&self, config: &Config, desired: Vec<Desired>) -> Vec<Planned> {
-        let limit = Arc::new(Semaphore::new(self.project.ssh.forks.max(1) as usize));
-        let mut running = JoinSet::new();
-        for (index, d) in desired.into_iter().enumerate() {
-            let (limit, targets, cancel) =
-                (limit.clone(), self.targets.clone(), self.cancel.clone());
-            running.spawn(async move {
-                let _permit = limit.acquire_owned().await.expect("semaphore stays open");
-                let probe = match targets.executor(&d.node) {
+        let (targets, cancel) = (self.targets.clone(), self.cancel.clone());
+        let forks = self.project.ssh.forks.max(1) as usize;
+        let probes = baton_exec::fan_out(desired.clone(), forks, move |d: Desired| {
+            let (targets, cancel) = (targets.clone(), cancel.clone());
+            async move {
+                match targets.executor(&d.node) {
                     Ok(x) => probe(&x, &d.path, &cancel).await,
                     Err(e) => Err(e.to_string()),
+                }
+            }
+        })
+        .await;
+        desired
+            .into_iter()
+            .zip(probes)
+            .map(|(desired, probe)| {
+                // A panicking probe fails its node with the reason, not the whole apply.
+                let probe = probe.unwrap_or_else(|panic| Err(panic.to_string()));
+                let (changed, diff) = match &probe {
+                    Ok(p) => compare(config, &desired, p),
+                    Err(_) => (false, String::new()),
                 };
-                (index, d, probe)
-            });
-        }
-        let mut planned: Vec<(usize, Planned)> = Vec::new();
-        while let Some(joined) = running.join_next().await {
-            let (index, desired, probe) = joined.expect("probe task does not panic");
-            let (changed, diff) = match &probe {
-                Ok(p) => compare(config, &desired, p),
-                Err(_) => (false, String::new()),
-            };
-            planned.push((
-                index,
                 Planned {
                     desired,
                     probe,
                     changed,
                     diff,
-                },
-            ));
-        }
-        planned.sort_by_key(|(i, _)| *i);
-        planned.into_iter().map(|(_, p)| p).collect()
+                }
+            })
+            .collect()
     }
 
     /// `validate: COMMAND` runs on each target against a temporary copy of its rendering.
