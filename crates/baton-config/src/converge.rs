@@ -434,7 +434,8 @@ impl NodeTask {
             if self.cancel.is_cancelled() {
                 return (log, None, true);
             }
-            let result = remote::run(x, script, vars.clone(), &self.cancel).await;
+            let record = |pgid| self.progress.node_process_group(&self.step, pgid);
+            let result = remote::run_watched(x, script, vars.clone(), &self.cancel, &record).await;
             if self.cancel.is_cancelled() {
                 if let Ok((_, out)) = &result {
                     log.push_str(&String::from_utf8_lossy(out));

@@ -28,6 +28,9 @@ pub trait Progress: Send + Sync {
     fn config_started(&self, _config: &str) {}
     fn node_started(&self, _step: &NodeStep) {}
     fn node_output(&self, _step: &NodeStep, _data: &[u8]) {}
+    /// A handler of `step` runs in local process group `pgid`: recorded so that, should this
+    /// process die, the next command kills it (an interrupted `on_change` must not go on).
+    fn node_process_group(&self, _step: &NodeStep, _pgid: i32) {}
     fn node_finished(&self, _step: &NodeStep, _report: &NodeReport) {}
     fn config_finished(&self, _config: &str, _result: Result<&Report, &ConfigError>) {}
     /// A note for people: waiting for a lock, a lock taken over, pending handlers found.
@@ -170,6 +173,15 @@ impl Progress for EventProgress {
             step,
             data: data.to_vec(),
         });
+    }
+
+    fn node_process_group(&self, step: &NodeStep, pgid: i32) {
+        let step = self.step(step);
+        // Best effort: the run still stops with its process; only a kill -9 needs this row.
+        let _ = self
+            .emitter
+            .store()
+            .set_step_process_group(self.emitter.run(), &step, pgid);
     }
 
     fn node_finished(&self, step: &NodeStep, report: &NodeReport) {

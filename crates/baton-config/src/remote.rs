@@ -160,6 +160,17 @@ pub async fn run(
     env: Vec<(String, String)>,
     cancel: &CancellationToken,
 ) -> Result<(bool, Vec<u8>), ExecError> {
+    run_watched(executor, script, env, cancel, &|_| {}).await
+}
+
+/// [`run`], telling `started` the local process group of the command (none on SSH nodes).
+pub async fn run_watched(
+    executor: &Arc<dyn Executor>,
+    script: String,
+    env: Vec<(String, String)>,
+    cancel: &CancellationToken,
+    started: &(dyn Fn(i32) + Sync),
+) -> Result<(bool, Vec<u8>), ExecError> {
     let spec = CommandSpec {
         script,
         env,
@@ -171,7 +182,11 @@ pub async fn run(
     let exit = executor
         .run(
             &spec,
-            Box::new(|_| {}),
+            Box::new(|pgid| {
+                if let Some(pgid) = pgid {
+                    started(pgid);
+                }
+            }),
             Box::new(|chunk: &[u8]| {
                 collected
                     .lock()
