@@ -26,8 +26,8 @@ pub use config::ConfigWhich;
 pub use error::{ErrorKind, OpsError, OpsResult};
 pub use exec::NodeDone;
 pub use open::{
-    Ops, STEP_KINDS, find_project_file, load_project, load_project_for_run,
-    serve_connection_daemon, state_dir, validate_project,
+    Ops, STEP_KINDS, find_project_file, load_project, serve_connection_daemon, state_dir,
+    validate_project,
 };
 pub use secrets::{
     check_secret_target, get_secret, keygen, list_secrets, remove_secret, secret_env, set_secret,

@@ -36,8 +36,8 @@ pub fn load_project(file: &Path) -> OpsResult<Project> {
     load_project_for_run(file, &[baton_model::ANY_RUN_VAR])
 }
 
-/// [`load_project`] for a run whose `--var`s define `run_vars`.
-pub fn load_project_for_run(file: &Path, run_vars: &[&str]) -> OpsResult<Project> {
+/// [`load_project`] where only `run_vars` may be used without a declaration.
+fn load_project_for_run(file: &Path, run_vars: &[&str]) -> OpsResult<Project> {
     baton_model::load_for_run(file, STEP_KINDS, run_vars).map_err(OpsError::invalid)
 }
 

@@ -67,7 +67,8 @@ pub fn dead_owner() -> Owner {
     dead
 }
 
-fn step(stage: &str) -> StepRef {
+/// Step 0 of `stage` on the local node, first attempt.
+pub fn step(stage: &str) -> StepRef {
     StepRef {
         stage: stage.into(),
         target: "local".into(),
@@ -78,7 +79,8 @@ fn step(stage: &str) -> StepRef {
     }
 }
 
-fn record(store: &dyn Store, run: RunId, kind: EventKind) {
+/// Record `kind` for `run`, now.
+pub fn record(store: &dyn Store, run: RunId, kind: EventKind) {
     store
         .record(&Event {
             run,

@@ -197,17 +197,7 @@ impl App {
     /// Load the project (before touching the store: an invalid project writes nothing), open
     /// the store and mark runs abandoned by dead processes as interrupted.
     pub fn open(cli: &Cli, ui: &Ui) -> Result<App, Failure> {
-        App::open_for_run(cli, ui, &[format!("{}=", baton_model::ANY_RUN_VAR)])
-    }
-
-    /// [`App::open`] for a run whose `--var NAME=…` arguments define variables (the loader
-    /// reports template variables that neither the project nor these define).
-    pub fn open_for_run(cli: &Cli, ui: &Ui, vars: &[String]) -> Result<App, Failure> {
-        let names: Vec<&str> = vars
-            .iter()
-            .filter_map(|v| v.split_once('=').map(|(name, _)| name.trim()))
-            .collect();
-        let project = baton_ops::load_project_for_run(&project_file(cli)?, &names)?;
+        let project = load_project(cli)?;
         let ops = baton_ops::Ops::with_project(project)?;
         for run in &ops.interrupted {
             eprintln!(
