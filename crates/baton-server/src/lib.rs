@@ -1,0 +1,1 @@
+//! `baton serve`: the REST API, live events, webhooks, schedules and commit triggers.
