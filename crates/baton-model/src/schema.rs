@@ -47,10 +47,11 @@ pub fn json_schema() -> Value {
         "pipeline": section("pipeline", PIPELINE_KEYS, &["stages"]),
         "pipeline_notify": section("pipeline_notify", PIPELINE_NOTIFY_KEYS, &[]),
         "trigger": {
-            "description": "`manual`, `webhook`, `commit`, `{ schedule: CRON }` or `{ commit: { repo, branches } }`.",
+            "description": "`manual`, `webhook`, `commit`, `{ schedule: CRON, timezone, catch_up }`, `{ webhook: { secret, branches } }` or `{ commit: { repo, branches, interval } }`.",
             "oneOf": [
                 { "enum": ["manual", "webhook", "commit"] },
-                single_key("schedule", json!({ "type": "string", "description": "A cron expression, e.g. \"0 0 * * *\"." })),
+                with_doc(section("schedule_trigger", SCHEDULE_TRIGGER_KEYS, &["schedule"]), "Runs at the times of a cron expression."),
+                single_key("webhook", with_doc(section("webhook_trigger", WEBHOOK_TRIGGER_KEYS, &[]), "Runs on a signed `POST /hooks/PIPELINE`.")),
                 single_key("commit", with_doc(section("commit_trigger", COMMIT_TRIGGER_KEYS, &[]), "Runs on new commits of a repository's branches."))
             ]
         },
@@ -89,7 +90,7 @@ pub fn json_schema() -> Value {
         "webhook": section("webhook", WEBHOOK_KEYS, &["url"]),
         "secrets": section("secrets", SECRETS_KEYS, &[]),
         "server": section("server", SERVER_KEYS, &[]),
-        "token": section("token", TOKEN_KEYS, &["name", "secret"])
+        "token": section("token", TOKEN_KEYS, &["role", "sha256"])
     });
     let mut root = section("top", TOP_KEYS, &[]);
     let root = root.as_object_mut().expect("section() builds an object");
@@ -262,6 +263,20 @@ fn doc(section: &str, key: &str) -> &'static str {
         ("pipeline_notify", _) => "Channels notified when a run starts.",
         ("commit_trigger", "repo") => "Repository path or URL; default the project's own.",
         ("commit_trigger", "branches") => "Branch globs; default every branch.",
+        ("commit_trigger", "interval") => "How often `git ls-remote` looks; default 60s.",
+        ("webhook_trigger", "secret") => {
+            "Name of the baton secret that signs deliveries (GitHub, plain HMAC) or is the GitLab token."
+        }
+        ("webhook_trigger", "branches") => "Branch globs a push must match; default every branch.",
+        ("schedule_trigger", "schedule") => {
+            "A cron expression, e.g. \"0 0 * * *\" (minute hour day-of-month month day-of-week)."
+        }
+        ("schedule_trigger", "timezone") => {
+            "IANA time zone of the expression, e.g. Europe/Paris; default UTC."
+        }
+        ("schedule_trigger", "catch_up") => {
+            "After downtime, run one missed time (default true) or skip them."
+        }
         ("stage", "run") => "A command or a list run in order under `bash -eo pipefail -c`.",
         ("stage", "http") => "An HTTP request with expectations.",
         ("stage", "steps") => "Typed steps run in order.",
@@ -360,10 +375,15 @@ fn doc(section: &str, key: &str) -> &'static str {
         ("webhook", "secret") => "Secret signing the body (HMAC-SHA256, X-Baton-Signature-256).",
         ("secrets", "recipients") => "age X25519 recipients (`age1…`).",
         ("server", "listen") => "Address to bind; default 127.0.0.1:8080.",
-        ("server", "tokens") => "API tokens.",
-        ("token", "name") => "Token name.",
-        ("token", "secret") => "Name of the secret holding the token.",
-        ("token", "role") => "Default viewer.",
+        ("server", "url") => "Public address of the server, for links in notifications.",
+        ("server", "tokens") => {
+            "API tokens by name (the run's actor), as SHA-256 hashes; `baton token add` writes them."
+        }
+        ("server", "grace") => {
+            "On SIGTERM, how long runs may finish before they are cancelled; default 30s."
+        }
+        ("token", "role") => "viewer (reads) or operator (also runs, cancels, applies).",
+        ("token", "sha256") => "Lower-case hex SHA-256 of the token.",
         _ => "",
     }
 }

@@ -128,17 +128,35 @@ pub struct Pipeline {
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Trigger {
     Manual,
-    Webhook,
+    Webhook {
+        /// Name of the baton secret holding the signing secret (GitHub, plain HMAC) or token
+        /// (GitLab); `None` accepts no delivery (a webhook needs a secret to be verified).
+        secret: Option<String>,
+        /// Branch globs a push must match; empty means every branch.
+        branches: Vec<String>,
+    },
     Schedule {
         cron: String,
+        /// An IANA time zone name (`Europe/Paris`); `None` means UTC.
+        timezone: Option<String>,
+        /// After downtime, run one missed slot (default) or skip them.
+        catch_up: bool,
     },
     Commit {
         /// Repository path or URL; `None` means the project's own repository.
         repo: Option<String>,
         /// Branch globs; empty means every branch.
         branches: Vec<String>,
+        /// How often `git ls-remote` looks.
+        interval: Duration,
     },
 }
+
+/// How often a commit trigger polls when `interval` is not given.
+pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How long `baton serve` lets runs finish on SIGTERM when `server.grace` is not given.
+pub const DEFAULT_SERVER_GRACE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PipelineNotify {
@@ -517,25 +535,34 @@ pub struct SecretsSettings {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerSettings {
-    pub listen: String,
-    pub tokens: Vec<ServerToken>,
+    /// `None`: `baton serve`'s default, 127.0.0.1:8080.
+    pub listen: Option<String>,
+    /// The server's public address, for links in notifications.
+    pub url: Option<String>,
+    pub tokens: IndexMap<String, ServerToken>,
+    /// On SIGTERM, how long running runs may go on before they are cancelled.
+    pub grace: Duration,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
         ServerSettings {
-            listen: "127.0.0.1:8080".to_string(),
-            tokens: Vec::new(),
+            listen: None,
+            url: None,
+            tokens: IndexMap::new(),
+            grace: DEFAULT_SERVER_GRACE,
         }
     }
 }
 
+/// An API token, known by the SHA-256 of its value only (the value is shown once, by
+/// `baton token add`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerToken {
     pub name: String,
-    /// Name of the secret holding the token (tokens never sit in plaintext in baton.yaml).
-    pub secret: Spanned<String>,
     pub role: TokenRole,
+    /// Lower-case hex SHA-256 of the token.
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -90,7 +90,7 @@ notifications:
   ops_mail: { smtp: { host: smtp.example.com, port: 587, tls: starttls, user: ops, password_secret: SMTP_PASSWORD, from: ops@example.com, to: [oncall@example.com] } }
   chat:     { webhook: { url: "https://chat.example.com/hook" } }
 secrets: { recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p] }
-server: { listen: "127.0.0.1:8080", tokens: [{ name: ci, secret: CI_TOKEN, role: operator }] }
+server: { listen: "127.0.0.1:8080", tokens: { ci: { role: operator, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 } } }
 "#;
 
 fn load_ok(main: &str) -> Project {
@@ -150,7 +150,9 @@ fn the_spec_example_loads() {
     assert_eq!(
         p.pipelines["nightly_backup"].triggers[0].value,
         Trigger::Schedule {
-            cron: "0 0 * * *".into()
+            cron: "0 0 * * *".into(),
+            timezone: None,
+            catch_up: true,
         }
     );
     let StageAction::Http(http) = &p.pipelines["deploy_prod"].stages["smoke_test"].action else {
@@ -193,7 +195,7 @@ fn the_spec_example_loads() {
         p.notifications["chat"].channel,
         Channel::Webhook(_)
     ));
-    assert_eq!(p.server.tokens[0].role, TokenRole::Operator);
+    assert_eq!(p.server.tokens["ci"].role, TokenRole::Operator);
 }
 
 #[test]

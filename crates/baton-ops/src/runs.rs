@@ -390,8 +390,11 @@ impl Ops {
 fn trigger_text(trigger: &Trigger) -> String {
     match trigger {
         Trigger::Manual => "manual".into(),
-        Trigger::Webhook => "webhook".into(),
-        Trigger::Schedule { cron } => format!("schedule({cron})"),
+        Trigger::Webhook { .. } => "webhook".into(),
+        Trigger::Schedule { cron, timezone, .. } => match timezone {
+            Some(tz) => format!("schedule({cron} {tz})"),
+            None => format!("schedule({cron})"),
+        },
         Trigger::Commit { .. } => "commit".into(),
     }
 }

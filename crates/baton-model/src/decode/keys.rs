@@ -125,7 +125,20 @@ pub(crate) const PIPELINE_NOTIFY_KEYS: &[Key] = &[
 /// Trigger kinds written as a bare string or as the single key of a mapping.
 pub(crate) const TRIGGER_KINDS: &[&str] = &["manual", "webhook", "commit", "schedule"];
 
-pub(crate) const COMMIT_TRIGGER_KEYS: &[Key] = &[Key("repo", Ty::Str), Key("branches", Ty::Names)];
+pub(crate) const COMMIT_TRIGGER_KEYS: &[Key] = &[
+    Key("repo", Ty::Str),
+    Key("branches", Ty::Names),
+    Key("interval", Ty::Duration),
+];
+
+pub(crate) const WEBHOOK_TRIGGER_KEYS: &[Key] =
+    &[Key("secret", Ty::Str), Key("branches", Ty::Names)];
+
+pub(crate) const SCHEDULE_TRIGGER_KEYS: &[Key] = &[
+    Key("schedule", Ty::Str),
+    Key("timezone", Ty::Str),
+    Key("catch_up", Ty::Bool),
+];
 
 pub(crate) const STAGE_KEYS: &[Key] = &[
     Key("run", Ty::Templates),
@@ -264,11 +277,12 @@ pub(crate) const SECRETS_KEYS: &[Key] = &[Key("recipients", Ty::Names)];
 
 pub(crate) const SERVER_KEYS: &[Key] = &[
     Key("listen", Ty::Str),
-    Key("tokens", Ty::List(&Ty::Def("token"))),
+    Key("url", Ty::Str),
+    Key("tokens", Ty::Named("token")),
+    Key("grace", Ty::Duration),
 ];
 
 pub(crate) const TOKEN_KEYS: &[Key] = &[
-    Key("name", Ty::Str),
-    Key("secret", Ty::Str),
     Key("role", Ty::Enum(&["viewer", "operator"])),
+    Key("sha256", Ty::Str),
 ];

@@ -94,11 +94,16 @@ fn trigger(dec: &mut Decoder, node: &Node) -> Option<Spanned<Trigger>> {
     let commit_all = Trigger::Commit {
         repo: None,
         branches: Vec::new(),
+        interval: DEFAULT_COMMIT_INTERVAL,
+    };
+    let webhook_any = Trigger::Webhook {
+        secret: None,
+        branches: Vec::new(),
     };
     if let Some(text) = node.scalar_text() {
         let trigger = match text {
             "manual" => Trigger::Manual,
-            "webhook" => Trigger::Webhook,
+            "webhook" => webhook_any,
             "commit" => commit_all,
             "schedule" => {
                 dec.error(
@@ -121,6 +126,13 @@ fn trigger(dec: &mut Decoder, node: &Node) -> Option<Spanned<Trigger>> {
         );
         return None;
     };
+    // `{ schedule: CRON, timezone: …, catch_up: … }` is the one trigger with sibling keys.
+    if entries
+        .iter()
+        .any(|(k, _)| k.scalar_text() == Some("schedule"))
+    {
+        return schedule_trigger(dec, node).map(|t| Spanned::new(t, node.span));
+    }
     let [(key, value)] = entries.as_slice() else {
         dec.error(Diagnostic::new(
             "a trigger mapping has exactly one key",
@@ -129,17 +141,6 @@ fn trigger(dec: &mut Decoder, node: &Node) -> Option<Spanned<Trigger>> {
         return None;
     };
     let trigger = match key.scalar_text() {
-        Some("schedule") => {
-            let cron = dec.string(value)?;
-            if let Err(err) = cron.value.parse::<croner::Cron>() {
-                dec.error(
-                    Diagnostic::new(format!("invalid cron expression `{}`: {err}", cron.value), cron.span)
-                        .with_help("five fields: minute hour day-of-month month day-of-week, e.g. \"0 0 * * *\""),
-                );
-                return None;
-            }
-            Trigger::Schedule { cron: cron.value }
-        }
         Some("commit") if value.is_null() => commit_all,
         Some("commit") => {
             let f = dec.fields(value, Some(COMMIT_TRIGGER_KEYS), "a commit trigger")?;
@@ -149,9 +150,24 @@ fn trigger(dec: &mut Decoder, node: &Node) -> Option<Spanned<Trigger>> {
                     .get("branches")
                     .map(|n| dec.strings(n).into_iter().map(|s| s.value).collect())
                     .unwrap_or_default(),
+                interval: match f.get("interval") {
+                    Some(n) => positive_interval(dec, n)?,
+                    None => DEFAULT_COMMIT_INTERVAL,
+                },
             }
         }
-        Some(word @ ("manual" | "webhook")) => {
+        Some("webhook") if value.is_null() => webhook_any,
+        Some("webhook") => {
+            let f = dec.fields(value, Some(WEBHOOK_TRIGGER_KEYS), "a webhook trigger")?;
+            Trigger::Webhook {
+                secret: f.get("secret").and_then(|n| dec.string(n)).map(|s| s.value),
+                branches: f
+                    .get("branches")
+                    .map(|n| dec.strings(n).into_iter().map(|s| s.value).collect())
+                    .unwrap_or_default(),
+            }
+        }
+        Some(word @ "manual") => {
             dec.error(Diagnostic::new(
                 format!("write `{word}` as a plain string"),
                 key.span,
@@ -168,6 +184,55 @@ fn trigger(dec: &mut Decoder, node: &Node) -> Option<Spanned<Trigger>> {
         }
     };
     Some(Spanned::new(trigger, node.span))
+}
+
+fn schedule_trigger(dec: &mut Decoder, node: &Node) -> Option<Trigger> {
+    let f = dec.fields(node, Some(SCHEDULE_TRIGGER_KEYS), "a schedule trigger")?;
+    let cron = dec.string(f.get("schedule")?)?;
+    let mut ok = true;
+    if let Err(err) = cron.value.parse::<croner::Cron>() {
+        dec.error(
+            Diagnostic::new(
+                format!("invalid cron expression `{}`: {err}", cron.value),
+                cron.span,
+            )
+            .with_help(
+                "five fields: minute hour day-of-month month day-of-week, e.g. \"0 0 * * *\"",
+            ),
+        );
+        ok = false;
+    }
+    let timezone = f.get("timezone").and_then(|n| dec.string(n));
+    if let Some(tz) = &timezone
+        && tz.value.parse::<chrono_tz::Tz>().is_err()
+    {
+        let help = match did_you_mean(&tz.value, chrono_tz::TZ_VARIANTS.iter().map(|t| t.name())) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => "use an IANA time zone name, e.g. `Europe/Paris` or `UTC`".to_string(),
+        };
+        dec.error(
+            Diagnostic::new(format!("unknown time zone `{}`", tz.value), tz.span).with_help(help),
+        );
+        ok = false;
+    }
+    let catch_up = f.get("catch_up").and_then(|n| dec.bool(n)).unwrap_or(true);
+    ok.then(|| Trigger::Schedule {
+        cron: cron.value,
+        timezone: timezone.map(|t| t.value),
+        catch_up,
+    })
+}
+
+fn positive_interval(dec: &mut Decoder, node: &Node) -> Option<Duration> {
+    let d = dec.duration(node)?;
+    if d.is_zero() {
+        dec.error(
+            Diagnostic::new("`interval` must be more than 0s", node.span)
+                .with_help("e.g. `interval: 60s`"),
+        );
+        return None;
+    }
+    Some(d)
 }
 
 fn unknown_trigger(dec: &mut Decoder, word: &str, node: &Node) {

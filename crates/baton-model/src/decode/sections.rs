@@ -86,37 +86,52 @@ pub(super) fn server(dec: &mut Decoder, node: &Node) -> ServerSettings {
     let Some(f) = dec.fields(node, Some(SERVER_KEYS), "`server`") else {
         return server;
     };
-    if let Some(listen) = f.get("listen").and_then(|n| dec.string(n)) {
-        server.listen = listen.value;
+    server.listen = f.get("listen").and_then(|n| dec.string(n)).map(|s| s.value);
+    server.url = f.get("url").and_then(|n| dec.string(n)).map(|s| s.value);
+    if let Some(d) = f.get("grace").and_then(|n| dec.duration(n)) {
+        server.grace = d;
     }
-    if let Some(tokens) = f.get("tokens") {
-        let Kind::Seq(items) = &tokens.kind else {
-            dec.mismatch(tokens, "a list of tokens");
-            return server;
+    let Some(tokens) = f.get("tokens") else {
+        return server;
+    };
+    let Kind::Map(entries) = &tokens.kind else {
+        if !tokens.is_null() {
+            dec.mismatch(tokens, "a mapping of token names to `{ role, sha256 }`");
+        }
+        return server;
+    };
+    for (key, value) in entries {
+        let Some(name) = dec.name(key, "token") else {
+            continue;
         };
-        for item in items {
-            let Some(t) = dec.fields(item, Some(TOKEN_KEYS), "a server token") else {
-                continue;
-            };
-            let name = dec.require(&t, "name").and_then(|n| dec.string(n));
-            let secret = dec.require(&t, "secret").and_then(|n| dec.string(n));
-            let role = match t.get("role") {
-                Some(n) => dec.choice(
-                    n,
-                    &[
-                        ("viewer", TokenRole::Viewer),
-                        ("operator", TokenRole::Operator),
-                    ],
-                ),
-                None => Some(TokenRole::Viewer),
-            };
-            if let (Some(name), Some(secret), Some(role)) = (name, secret, role) {
-                server.tokens.push(ServerToken {
-                    name: name.value,
-                    secret,
-                    role,
-                });
+        let Some(t) = dec.fields(value, Some(TOKEN_KEYS), &what("token", key)) else {
+            continue;
+        };
+        let role = dec.require(&t, "role").and_then(|n| {
+            dec.choice(
+                n,
+                &[
+                    ("viewer", TokenRole::Viewer),
+                    ("operator", TokenRole::Operator),
+                ],
+            )
+        });
+        let sha256 = dec.require(&t, "sha256").and_then(|n| dec.string(n));
+        let sha256 = sha256.and_then(|h| {
+            let hex = h.value.len() == 64 && h.value.bytes().all(|b| b.is_ascii_hexdigit());
+            if !hex {
+                dec.error(
+                    Diagnostic::new(format!("token `{name}`: `sha256` is not a SHA-256 hash"), h.span)
+                        .with_help("64 hex digits; `baton token add NAME --role R` writes the entry (the token itself never goes in baton.yaml)"),
+                );
+                return None;
             }
+            Some(h.value.to_ascii_lowercase())
+        });
+        if let (Some(role), Some(sha256)) = (role, sha256) {
+            server
+                .tokens
+                .insert(name.clone(), ServerToken { name, role, sha256 });
         }
     }
     server
