@@ -34,7 +34,7 @@ pub use error::EngineError;
 pub use exec::{EXEC_STAGE, ExecRequest};
 pub use infra::{InfraFuture, InfraRunner};
 pub use lifecycle::{CancelWatch, JobRun, cancel_reason, run_cancellation};
-pub use pipeline::{Engine, RunOutcome, RunRequest};
+pub use pipeline::{Engine, RunCreated, RunOutcome, RunRequest};
 pub use recovery::recover_interrupted_runs;
 pub use secrets::{DEFAULT_SECRETS_ENV, MIN_MASKED_LEN, Mask, SecretLoadError, SecretSource};
 pub use step::OUTCOME_UNKNOWN;

@@ -51,7 +51,12 @@ pub struct Engine {
     pub(crate) infra: Option<Arc<dyn crate::infra::InfraRunner>>,
     pub(crate) configs: Option<Arc<dyn crate::configs::ConfigApplier>>,
     pub(crate) secrets: Option<Arc<dyn crate::secrets::SecretSource>>,
+    pub(crate) on_created: Option<RunCreated>,
 }
+
+/// Told the run's id as soon as its row exists (before it is admitted): a server answers
+/// `201 { id }` without waiting for the run.
+pub type RunCreated = Arc<dyn Fn(RunId) + Send + Sync>;
 
 /// What a run does besides the plain DAG walk.
 pub(crate) enum Mode {
@@ -92,7 +97,14 @@ impl Engine {
             infra: None,
             configs: None,
             secrets: None,
+            on_created: None,
         }
+    }
+
+    /// Call `f` with the id of each run this engine creates, once its row is written.
+    pub fn on_created(mut self, f: RunCreated) -> Engine {
+        self.on_created = Some(f);
+        self
     }
 
     /// Let stages' `secrets:` load through `source` (composed by the binary, like `with_infra`;
@@ -167,6 +179,9 @@ impl Engine {
             Mode::Rollback { of, .. } => self.store.create_rollback_run(&new_run, *of)?,
             Mode::Normal { .. } => self.store.create_run(&new_run)?,
         };
+        if let Some(created) = &self.on_created {
+            created(run);
+        }
         let emitter = Emitter::new(run, self.store.clone(), self.sinks.clone());
         // This run's own token: `baton cancel RUN` (from any process) stops this run only.
         let (cancel, _watch) = crate::lifecycle::run_cancellation(self.store.clone(), run, &cancel);

@@ -74,7 +74,10 @@ fn every_trigger_form_reads_with_its_defaults() {
 #[test]
 fn a_cron_croner_rejects_is_an_error_at_it() {
     let err = triggers("[{ schedule: '61 * * * *' }]").unwrap_err();
-    assert!(err.contains("invalid cron expression `61 * * * *`"), "{err}");
+    assert!(
+        err.contains("invalid cron expression `61 * * * *`"),
+        "{err}"
+    );
     assert!(err.contains("baton.yaml:3"), "{err}");
 }
 

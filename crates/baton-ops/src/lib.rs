@@ -29,6 +29,7 @@ pub use open::{
     Ops, STEP_KINDS, find_project_file, load_project, serve_connection_daemon, state_dir,
     validate_project,
 };
+pub use runs::StartedRun;
 pub use secrets::{
     check_secret_target, get_secret, keygen, list_secrets, remove_secret, secret_env, set_secret,
 };

@@ -30,6 +30,15 @@ pub struct StartRun {
     /// `manual` from the CLI; `webhook`, `schedule`, `commit` from the server.
     pub trigger: String,
     pub actor: String,
+    /// The pushed branch and commit (webhooks, commit triggers); else the project's checkout.
+    pub branch: Option<String>,
+    pub commit: Option<String>,
+}
+
+/// A run started in the background: its id (its row exists) and its end.
+pub struct StartedRun {
+    pub run: RunId,
+    pub done: tokio::task::JoinHandle<OpsResult<RunResult>>,
 }
 
 /// The three ways to start a pipeline run.
@@ -189,6 +198,53 @@ impl Ops {
         cancel: CancellationToken,
     ) -> OpsResult<RunResult> {
         let engine = self.engine(targets.clone(), sinks);
+        self.execute_with(plan, targets, engine, cancel).await
+    }
+
+    /// Start `plan` in the background (a server's request, webhook, schedule): returns once
+    /// the run's row exists, with its id, or with the error that prevented it (an unknown
+    /// environment, a full disk).
+    pub async fn start(
+        self: &Arc<Self>,
+        plan: RunPlan,
+        sinks: Vec<Arc<dyn EventSink>>,
+        cancel: CancellationToken,
+    ) -> OpsResult<StartedRun> {
+        let (created_tx, created_rx) = tokio::sync::oneshot::channel();
+        let created_tx = std::sync::Mutex::new(Some(created_tx));
+        let ops = self.clone();
+        let done = tokio::spawn(async move {
+            let targets = ops.targets();
+            let engine = ops
+                .engine(targets.clone(), sinks)
+                .on_created(Arc::new(move |run| {
+                    if let Some(tx) = created_tx.lock().expect("not poisoned").take() {
+                        let _ = tx.send(run);
+                    }
+                }));
+            ops.execute_with(plan, targets, engine, cancel).await
+        });
+        match created_rx.await {
+            Ok(run) => Ok(StartedRun { run, done }),
+            // The run ended before it had a row: its error says why.
+            Err(_) => match done.await {
+                Ok(Err(e)) => Err(e),
+                Ok(Ok(result)) => Err(OpsError::failed(format!(
+                    "run {} ended before it was announced",
+                    result.run
+                ))),
+                Err(e) => Err(OpsError::failed(format!("the run's task failed: {e}"))),
+            },
+        }
+    }
+
+    async fn execute_with(
+        &self,
+        plan: RunPlan,
+        targets: Arc<NodeTargets>,
+        engine: baton_engine::Engine,
+        cancel: CancellationToken,
+    ) -> OpsResult<RunResult> {
         let outcome = match plan.action {
             RunAction::Run(start) => {
                 let request = RunRequest {
@@ -200,8 +256,8 @@ impl Ops {
                     } else {
                         start.trigger
                     },
-                    branch: None,
-                    commit: None,
+                    branch: start.branch,
+                    commit: start.commit,
                     actor: start.actor,
                 };
                 engine.run(request, cancel).await

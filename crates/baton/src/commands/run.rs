@@ -24,6 +24,7 @@ pub fn run(cli: &Cli, ui: &Ui, args: &RunArgs) -> CommandResult {
         vars: parse_vars(&args.vars)?,
         trigger: "manual".into(),
         actor: baton_ops::cli_actor(),
+        ..StartRun::default()
     });
     drive(&app, ui, action, args.verbose)
 }
