@@ -57,6 +57,11 @@ impl Sources {
         FileId(self.files.len() as u32 - 1)
     }
 
+    /// Every file read, with the text it had.
+    pub fn files(&self) -> impl Iterator<Item = (&Path, &str)> {
+        self.files.iter().map(|(p, t)| (p.as_path(), t.as_str()))
+    }
+
     pub fn path(&self, id: FileId) -> &Path {
         &self.files[id.0 as usize].0
     }

@@ -99,6 +99,18 @@ impl Ops {
         })
     }
 
+    /// The same store with a newly loaded version of the project (a server picking up an edit
+    /// of `baton.yaml`); runs already going keep the project they started with.
+    pub fn reloaded(&self, project: Project) -> Ops {
+        Ops {
+            project: Arc::new(project),
+            store: self.store.clone(),
+            state_dir: self.state_dir.clone(),
+            interrupted: Vec::new(),
+            recovery_error: None,
+        }
+    }
+
     /// Scratch space for staged files (uploads, renders) inside the store directory.
     pub fn scratch_dir(&self) -> PathBuf {
         self.state_dir.join("tmp")

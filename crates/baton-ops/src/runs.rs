@@ -75,6 +75,9 @@ pub struct RunsQuery {
     pub pipeline: Option<String>,
     pub kind: Option<RunKind>,
     pub limit: Option<usize>,
+    pub status: Option<Status>,
+    /// Only runs with a lower id (paging back).
+    pub before: Option<RunId>,
 }
 
 /// `logs RUN`: which steps' output to read.
@@ -298,8 +301,20 @@ impl Ops {
             name: query.pipeline.clone(),
             kind: query.kind,
             limit: query.limit,
+            status: query.status,
+            before: query.before,
         })?;
         Ok(runs.iter().map(Run::from).collect())
+    }
+
+    /// The audit trail, newest first.
+    pub fn audit(&self, limit: usize) -> OpsResult<Vec<crate::api::audit::AuditEntry>> {
+        Ok(self
+            .store
+            .audit_log(limit)?
+            .iter()
+            .map(crate::api::audit::AuditEntry::from)
+            .collect())
     }
 
     /// One run with its stages, steps, artifacts and rollbacks.
@@ -365,6 +380,26 @@ impl Ops {
             }
         }
         Ok(())
+    }
+
+    /// The steps a log query reads, in the order they started (a front end serving a run's
+    /// log as one byte stream concatenates them in this order).
+    pub fn log_steps(&self, query: &LogQuery) -> OpsResult<Vec<Step>> {
+        self.check_log_query(query)?;
+        Ok(self
+            .store
+            .steps(query.run)?
+            .iter()
+            .filter(|s| query.stage.as_ref().is_none_or(|st| &s.stage == st))
+            .filter(|s| query.node.as_ref().is_none_or(|n| &s.target == n))
+            .map(Step::from)
+            .collect())
+    }
+
+    /// Up to `max` bytes of step `step`'s committed output from `offset` (never the whole log
+    /// at once).
+    pub fn log_bytes(&self, step: StepId, offset: i64, max: usize) -> OpsResult<Vec<u8>> {
+        Ok(self.store.log_read(step, offset, max)?)
     }
 
     /// The output written since `cursor`, step by step (each step's bytes in order).

@@ -9,6 +9,7 @@
 pub const VERSION: u32 = 1;
 
 pub mod artifacts;
+pub mod audit;
 pub mod config;
 pub mod exec;
 pub mod infra;

@@ -12,6 +12,7 @@ pub fn run(cli: &Cli, ui: &Ui, args: &RunsArgs) -> CommandResult {
         pipeline: args.pipeline.clone(),
         kind: None,
         limit: Some(args.limit),
+        ..RunsQuery::default()
     })?;
     if args.json {
         output::print_json(&runs);

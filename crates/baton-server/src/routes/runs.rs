@@ -1,0 +1,151 @@
+//! Routes that change things (operator tokens only): start, cancel, retry, roll back, promote.
+//! A started run answers `201 { id }` as soon as its row exists; the run goes on in this
+//! server, and `/api/events` shows it.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use baton_ops::runs::{RunAction, StartRun};
+use baton_store::RunId;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::blocking;
+use super::body::{JsonBody, PathParam};
+use crate::auth::Operator;
+use crate::error::{ApiError, ApiResult};
+use crate::server::Server;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartBody {
+    pub env: Option<String>,
+    #[serde(default)]
+    pub vars: IndexMap<String, Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Started {
+    pub id: RunId,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackBody {
+    #[serde(default)]
+    pub force: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromoteBody {
+    pub to: String,
+    pub version: Option<i64>,
+    #[serde(default)]
+    pub approve: bool,
+}
+
+async fn launch(server: &Arc<Server>, action: RunAction) -> ApiResult<(StatusCode, Json<Started>)> {
+    let plan = server.ops().plan_run(action)?;
+    let id = server.start_run(plan).await?;
+    Ok((StatusCode::CREATED, Json(Started { id })))
+}
+
+pub async fn start(
+    State(server): State<Arc<Server>>,
+    Operator(caller): Operator,
+    PathParam(name): PathParam<String>,
+    JsonBody(body): JsonBody<StartBody>,
+) -> ApiResult<(StatusCode, Json<Started>)> {
+    let ops = server.ops();
+    // An unknown pipeline is a 404 here (the CLI's usage error names it the same way).
+    ops.pipeline(&name).map_err(|e| {
+        let mut e = ApiError::from(e);
+        e.status = StatusCode::NOT_FOUND;
+        e.code = "not_found";
+        e
+    })?;
+    if let Some(env) = &body.env {
+        ops.environment_named(env)?;
+    }
+    let action = RunAction::Run(StartRun {
+        pipeline: name,
+        env: body.env,
+        vars: body.vars,
+        trigger: "api".into(),
+        actor: caller.name,
+        ..StartRun::default()
+    });
+    launch(&server, action).await
+}
+
+pub async fn retry(
+    State(server): State<Arc<Server>>,
+    Operator(caller): Operator,
+    PathParam(id): PathParam<RunId>,
+) -> ApiResult<(StatusCode, Json<Started>)> {
+    launch(
+        &server,
+        RunAction::Retry {
+            run: id,
+            actor: caller.name,
+        },
+    )
+    .await
+}
+
+pub async fn rollback(
+    State(server): State<Arc<Server>>,
+    Operator(caller): Operator,
+    PathParam(id): PathParam<RunId>,
+    JsonBody(body): JsonBody<RollbackBody>,
+) -> ApiResult<(StatusCode, Json<Started>)> {
+    launch(
+        &server,
+        RunAction::Rollback {
+            run: id,
+            actor: caller.name,
+            force: body.force,
+        },
+    )
+    .await
+}
+
+pub async fn cancel(
+    State(server): State<Arc<Server>>,
+    Operator(caller): Operator,
+    PathParam(id): PathParam<RunId>,
+) -> ApiResult<(StatusCode, Json<baton_ops::Cancelled>)> {
+    let ops = server.ops();
+    // The request is recorded at once; the answer says whether the run has stopped yet (it
+    // stops at its next step boundary or kill).
+    let cancelled = blocking(move || {
+        ops.cancel(id, &caller.name, std::time::Duration::from_secs(2))
+            .map_err(ApiError::from)
+    })
+    .await?;
+    let status = if cancelled.stopped {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, Json(cancelled)))
+}
+
+pub async fn promote(
+    State(server): State<Arc<Server>>,
+    Operator(_caller): Operator,
+    PathParam(name): PathParam<String>,
+    JsonBody(body): JsonBody<PromoteBody>,
+) -> ApiResult<Json<baton_ops::api::artifacts::Promoted>> {
+    let ops = server.ops();
+    let promoted = blocking(move || {
+        ops.promote(name, body.version, &body.to, body.approve)
+            .map_err(ApiError::from)
+    })
+    .await?;
+    Ok(Json(promoted))
+}
