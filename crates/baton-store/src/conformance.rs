@@ -188,6 +188,7 @@ pub fn events_update_runs_stages_and_steps(store: &dyn Store) {
             name: Some("build".into()),
             kind: Some(RunKind::Pipeline),
             limit: Some(5),
+            ..Default::default()
         })
         .unwrap();
     assert_eq!(listed.iter().map(|r| r.id).collect::<Vec<_>>(), vec![run]);
