@@ -748,6 +748,17 @@ pub fn events_of_every_run_are_tailed_by_sequence(a: &dyn Store, b: &dyn Store) 
         "through the other handle"
     );
     assert!(a.events_after(last, 10).unwrap().is_empty());
+    // What the reading handle itself just recorded is in the tail (its own writes).
+    record(
+        b,
+        two,
+        EventKind::Message {
+            text: "done".into(),
+        },
+    );
+    let tail = b.events_after(last, 10).unwrap();
+    assert_eq!(tail.len(), 1);
+    assert_eq!((tail[0].1, tail[0].2.kind.name()), (two, "message"));
     // The same events as each run's own log.
     let of_one: Vec<(i64, Event)> = all
         .iter()
