@@ -443,6 +443,7 @@ impl Ops {
                 name: Some(pipeline.name.clone()),
                 kind: Some(RunKind::Pipeline),
                 limit: Some(50),
+                ..Default::default()
             })?;
             let last = runs.first();
             // A rollback run's success undid the pipeline's work: it is not a success of it.
