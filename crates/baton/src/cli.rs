@@ -61,6 +61,8 @@ pub enum Command {
     Ping(PingArgs),
     /// The inventory: nodes, addresses, roles, labels; `--facts` gathers facts over SSH.
     Nodes(NodesArgs),
+    /// The server: REST API, live events, webhooks, schedules and commit triggers.
+    Serve(ServeArgs),
     /// The SSH connection daemon behind `ssh: { persist: … }` (started by baton itself).
     #[command(name = "ssh-mux", hide = true)]
     SshMux(SshMuxArgs),
@@ -202,6 +204,13 @@ pub struct ExecArgs {
     pub env: Option<String>,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to bind (default `server.listen`, else 127.0.0.1:8080; port 0 picks a free one).
+    #[arg(long)]
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         Command::Retry(args) => commands::run::retry(&cli, &ui, args),
         Command::Exec(args) => commands::exec::run(&cli, &ui, args),
         Command::SshMux(args) => commands::ssh_mux::run(args),
+        Command::Serve(args) => commands::serve::run(&cli, &ui, args),
         Command::Ping(args) => commands::ping::run(&cli, &ui, args),
         Command::Nodes(args) => commands::nodes::run(&cli, &ui, args),
         Command::Artifact(cmd) => commands::artifact::run(&cli, &ui, cmd),

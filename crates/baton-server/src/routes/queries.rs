@@ -309,16 +309,6 @@ pub async fn artifacts(
     ))
 }
 
-pub async fn schedules(
-    State(server): State<Arc<Server>>,
-    _caller: Caller,
-) -> ApiResult<Json<Vec<baton_ops::api::schedules::Schedule>>> {
-    let ops = server.ops();
-    Ok(Json(
-        blocking(move || Ok(ops.schedules(chrono::Utc::now(), 5)?)).await?,
-    ))
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditParams {

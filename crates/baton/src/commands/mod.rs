@@ -14,6 +14,7 @@ pub mod run;
 pub mod runs;
 pub mod schema;
 pub mod secret;
+pub mod serve;
 pub mod show;
 pub mod ssh_mux;
 pub mod validate;
