@@ -13,11 +13,13 @@ use crate::open::Ops;
 pub const CANCEL_WAIT: Duration = Duration::from_secs(15);
 
 /// What became of a cancel request.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Cancelled {
+    #[schema(value_type = i64)]
     pub run: RunId,
     /// The run's status when `cancel` returned: `cancelled` once it stopped, else still
     /// `running` / `queued` (it stops at its next step boundary or kill).
+    #[schema(value_type = crate::api::schema::Status)]
     pub status: Status,
     pub stopped: bool,
 }

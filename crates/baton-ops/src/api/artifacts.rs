@@ -4,7 +4,7 @@ use baton_store::{ArtifactRecord, Millis, PromotionRecord, RunId};
 use serde::Serialize;
 
 /// One artifact version (`baton artifact list`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ArtifactVersion {
     pub id: i64,
     pub name: String,
@@ -12,6 +12,7 @@ pub struct ArtifactVersion {
     pub sha256: String,
     pub size: u64,
     /// The run that built it.
+    #[schema(value_type = i64)]
     pub run: RunId,
     pub pipeline: String,
     pub stage: String,
@@ -19,6 +20,7 @@ pub struct ArtifactVersion {
     pub branch: Option<String>,
     /// The shelf it was published to, if its branch maps to an environment.
     pub shelf: Option<String>,
+    #[schema(value_type = i64)]
     pub created_at: Millis,
     /// Every shelf it is on: published first, then promoted, in order.
     pub shelves: Vec<String>,
@@ -27,7 +29,7 @@ pub struct ArtifactVersion {
 }
 
 /// An artifact version put on another environment's shelf.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Promotion {
     pub id: i64,
     pub artifact_id: i64,
@@ -39,13 +41,15 @@ pub struct Promotion {
     pub from: String,
     pub by: String,
     /// The run whose `promote:` step promoted it.
+    #[schema(value_type = Option<i64>)]
     pub run: Option<RunId>,
     pub tag: Option<String>,
+    #[schema(value_type = i64)]
     pub promoted_at: Millis,
 }
 
 /// What `artifact promote` did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Promoted {
     Recorded(Promotion),

@@ -3,9 +3,10 @@
 use baton_store::{AuditRecord, Millis};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: i64,
+    #[schema(value_type = i64)]
     pub at: Millis,
     /// An OS user or an API token's name.
     pub who: String,

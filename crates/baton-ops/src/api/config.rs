@@ -110,7 +110,7 @@ pub struct ValidateResult {
 }
 
 /// `config history`, per version.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct HistoryEntry {
     pub config: String,
     pub env: String,
@@ -130,7 +130,7 @@ pub struct HistoryEntry {
 }
 
 /// `config list`: one config's versions per environment.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ListEntry {
     pub name: String,
     #[serde(rename = "type")]
@@ -140,7 +140,7 @@ pub struct ListEntry {
     pub versions: Vec<EnvVersion>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct EnvVersion {
     pub env: String,
     pub version: i64,

@@ -99,13 +99,14 @@ impl From<&Change> for ChangeDto {
 }
 
 /// A line of `baton state list --json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StateEntry {
     pub id: String,
     #[serde(rename = "type")]
     pub kind: String,
     pub node: String,
     pub serial: i64,
+    #[schema(value_type = i64)]
     pub updated_at: Millis,
 }
 

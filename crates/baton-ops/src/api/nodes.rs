@@ -6,7 +6,7 @@ use serde::Serialize;
 pub type Facts = baton_engine::facts::Facts;
 
 /// A node of the inventory (`baton nodes`), with its facts when they were gathered.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct NodeInfo {
     pub name: String,
     /// `this machine` for the local node.
@@ -17,6 +17,7 @@ pub struct NodeInfo {
     pub roles: Vec<String>,
     pub labels: indexmap::IndexMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub facts: Option<Facts>,
     /// Why facts could not be gathered.
     #[serde(skip_serializing_if = "Option::is_none")]

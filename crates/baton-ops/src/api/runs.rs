@@ -8,22 +8,30 @@ use baton_store::{
 use serde::{Deserialize, Serialize};
 
 /// One run of any kind (pipeline, exec, config, infra).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Run {
+    #[schema(value_type = i64)]
     pub id: RunId,
+    #[schema(value_type = crate::api::schema::RunKind)]
     pub kind: RunKind,
     pub name: String,
+    #[schema(value_type = crate::api::schema::Status)]
     pub status: Status,
     pub trigger: String,
     pub env: Option<String>,
     pub branch: Option<String>,
     pub commit: Option<String>,
     pub params: serde_json::Value,
+    #[schema(value_type = Option<i64>)]
     pub retry_of: Option<RunId>,
     /// The run this one rolled back (`baton rollback RUN`).
+    #[schema(value_type = Option<i64>)]
     pub rollback_of: Option<RunId>,
+    #[schema(value_type = i64)]
     pub queued_at: Millis,
+    #[schema(value_type = Option<i64>)]
     pub started_at: Option<Millis>,
+    #[schema(value_type = Option<i64>)]
     pub finished_at: Option<Millis>,
     pub duration_ms: Option<i64>,
     pub reason: Option<String>,
@@ -35,7 +43,7 @@ pub struct Run {
     pub cancel_requested_by: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct RunOwner {
     pub pid: u32,
     pub host: String,
@@ -80,20 +88,24 @@ impl From<&RunRecord> for Run {
 }
 
 /// One step of a stage on one target.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Step {
     pub id: i64,
     pub stage: String,
     pub target: String,
+    #[schema(value_type = crate::api::schema::Phase)]
     pub phase: Phase,
     pub index: u32,
     pub attempt: u32,
     pub label: String,
+    #[schema(value_type = crate::api::schema::Status)]
     pub status: Status,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub reason: Option<String>,
+    #[schema(value_type = i64)]
     pub started_at: Millis,
+    #[schema(value_type = Option<i64>)]
     pub finished_at: Option<Millis>,
     pub log_bytes: i64,
 }
@@ -119,14 +131,18 @@ impl From<&StepRecord> for Step {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Stage {
     pub name: String,
+    #[schema(value_type = crate::api::schema::Status)]
     pub status: Status,
+    #[schema(value_type = Option<i64>)]
     pub started_at: Option<Millis>,
+    #[schema(value_type = Option<i64>)]
     pub finished_at: Option<Millis>,
     pub duration_ms: Option<i64>,
     pub reason: Option<String>,
+    #[schema(value_type = Option<i64>)]
     pub reused_from: Option<RunId>,
     /// The targets it ran on, each once, in the order they started.
     pub targets: Vec<String>,
@@ -160,19 +176,21 @@ impl Stage {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Artifact {
     pub id: i64,
     pub name: String,
     pub version: i64,
     pub sha256: String,
     pub size: u64,
+    #[schema(value_type = i64)]
     pub run: RunId,
     pub pipeline: String,
     pub stage: String,
     pub commit: Option<String>,
     pub branch: Option<String>,
     pub shelf: Option<String>,
+    #[schema(value_type = i64)]
     pub created_at: Millis,
 }
 
@@ -196,7 +214,7 @@ impl From<&ArtifactRecord> for Artifact {
 }
 
 /// `show RUN`: the run, its stages with their steps, and what it produced.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct RunDetail {
     /// [`super::VERSION`].
     pub api: u32,
@@ -208,6 +226,7 @@ pub struct RunDetail {
     pub cancelled_stages: Vec<String>,
     pub artifacts: Vec<Artifact>,
     /// Rollback runs of this run, oldest first.
+    #[schema(value_type = Vec<i64>)]
     pub rolled_back_by: Vec<RunId>,
 }
 
@@ -221,7 +240,7 @@ pub struct LogChunk {
 }
 
 /// One line of `pipelines`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct PipelineSummary {
     pub name: String,
     pub triggers: Vec<String>,
@@ -230,19 +249,25 @@ pub struct PipelineSummary {
     pub last_run: Option<LastRun>,
     /// The newest successful run that ran the pipeline (rollback runs are not counted).
     pub last_success: Option<LastSuccess>,
+    #[schema(value_type = Option<crate::api::schema::Status>)]
     pub status: Option<Status>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct LastRun {
+    #[schema(value_type = i64)]
     pub id: RunId,
+    #[schema(value_type = crate::api::schema::Status)]
     pub status: Status,
+    #[schema(value_type = i64)]
     pub queued_at: Millis,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct LastSuccess {
+    #[schema(value_type = i64)]
     pub id: RunId,
+    #[schema(value_type = Option<i64>)]
     pub finished_at: Option<Millis>,
 }
 
