@@ -12,6 +12,8 @@ command -v ps >/dev/null || need_apt+=(procps)
 # SSH tests run real OpenSSH sshd daemons on loopback (crates/baton/tests/common/nodes.rs).
 [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 command -v ssh-keygen >/dev/null && command -v ssh >/dev/null || need_apt+=(openssh-client)
+# schemathesis (below) needs Python with pip.
+python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   apt-get update -qq
@@ -19,6 +21,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 # sshd's privilege separation directory.
 mkdir -p /run/sshd
+# The OpenAPI fuzz test (crates/baton/tests/serve_openapi.rs) runs schemathesis against the real
+# server. A Debian Python refuses a plain install (PEP 668): then it is told this one is meant.
+if ! python3 -c 'import schemathesis' >/dev/null 2>&1; then
+  echo "installing: schemathesis"
+  export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
+  python3 -m pip install --quiet 'schemathesis>=3,<5' 2>/dev/null ||
+    python3 -m pip install --quiet --break-system-packages 'schemathesis>=3,<5'
+fi
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast "$@"

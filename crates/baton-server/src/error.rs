@@ -16,14 +16,20 @@ pub struct ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// The body of every error response.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct Body<'a> {
     error: Inner<'a>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorDetail)]
 struct Inner<'a> {
+    /// Stable, for programs: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
+    /// `conflict`, `too_large`, `invalid_project`, `replayed`, ….
     code: &'a str,
+    /// For people: what went wrong, and often what to do.
     message: &'a str,
 }
 

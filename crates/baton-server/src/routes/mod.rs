@@ -4,9 +4,9 @@
 
 mod body;
 mod hooks;
-mod queries;
-mod runs;
-mod stream;
+pub(crate) mod queries;
+pub(crate) mod runs;
+pub(crate) mod stream;
 
 use std::sync::Arc;
 
@@ -63,7 +63,10 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/api/runs/{id}/rollback", post(runs::rollback))
         .route("/api/nodes", get(queries::nodes))
         .route("/api/configs", get(queries::configs))
-        .route("/api/configs/{name}/versions", get(queries::config_versions))
+        .route(
+            "/api/configs/{name}/versions",
+            get(queries::config_versions),
+        )
         .route("/api/resources", get(queries::resources))
         .route("/api/artifacts", get(queries::artifacts))
         .route("/api/artifacts/{name}/promote", post(runs::promote))

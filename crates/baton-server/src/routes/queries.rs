@@ -22,7 +22,7 @@ pub const MAX_RUNS_PAGE: usize = 500;
 /// Bytes read from a log file at a time while streaming it.
 const LOG_PIECE: usize = 256 * 1024;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StatusDoc {
     pub api: u32,
     pub version: &'static str,
@@ -31,6 +31,7 @@ pub struct StatusDoc {
     pub started_at: String,
     /// Why the last edit of baton.yaml was not taken (the previous project still runs).
     pub reload_error: Option<String>,
+    #[schema(value_type = Vec<i64>)]
     pub active_runs: Vec<RunId>,
     pub sse_clients: usize,
 }
@@ -60,7 +61,8 @@ pub async fn openapi(_caller: Caller) -> Response {
 pub async fn metrics(State(server): State<Arc<Server>>, _caller: Caller) -> ApiResult<Response> {
     let store = server.ops().store.clone();
     let s = server.clone();
-    let text = blocking(move || s.metrics.render(store.as_ref()).map_err(ApiError::internal)).await?;
+    let text =
+        blocking(move || s.metrics.render(store.as_ref()).map_err(ApiError::internal)).await?;
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -79,13 +81,23 @@ pub async fn pipelines(
     Ok(Json(blocking(move || Ok(ops.pipelines()?)).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RunsParams {
+    /// Only runs of this name: a pipeline's (or a config's, an exec's selector).
     pub pipeline: Option<String>,
+    /// Only runs in this status.
+    #[param(value_type = Option<baton_ops::api::schema::Status>)]
     pub status: Option<String>,
+    /// Only runs of this kind.
+    #[param(value_type = Option<baton_ops::api::schema::RunKind>)]
     pub kind: Option<String>,
+    /// At most this many runs, newest first (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
+    /// Only runs older than this id: the next page starts before the last id of this one.
+    #[param(value_type = Option<i64>)]
     pub before: Option<RunId>,
 }
 
@@ -110,7 +122,9 @@ pub async fn runs(
         .as_deref()
         .map(|k| {
             RunKind::parse(k).ok_or_else(|| {
-                ApiError::bad_request(format!("unknown kind `{k}`: one of pipeline, exec, config, infra"))
+                ApiError::bad_request(format!(
+                    "unknown kind `{k}`: one of pipeline, exec, config, infra"
+                ))
             })
         })
         .transpose()?;
@@ -140,11 +154,15 @@ pub async fn run(
     Ok(Json(blocking(move || Ok(ops.run_detail(id)?)).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogParams {
+    /// Only this stage's steps.
     pub stage: Option<String>,
+    /// Only the steps on this target.
     pub node: Option<String>,
+    /// Start at this byte of the log (as `Range: bytes=N-`, which wins when both are sent).
     pub offset: Option<u64>,
 }
 
@@ -203,31 +221,44 @@ pub async fn log(
         }
         at += len;
     }
-    let stream = futures_util::stream::unfold((ops, plan, 0usize), |(ops, mut plan, i)| async move {
-        let (step, from, to) = *plan.get(i)?;
-        let want = ((to - from) as usize).min(LOG_PIECE);
-        let o = ops.clone();
-        let read = tokio::task::spawn_blocking(move || o.log_bytes(step, from, want)).await;
-        match read {
-            Ok(Ok(bytes)) if !bytes.is_empty() => {
-                let next_from = from + bytes.len() as i64;
-                let next_i = if next_from >= to {
-                    i + 1
-                } else {
-                    plan[i].1 = next_from;
-                    i
-                };
-                Some((Ok::<_, std::io::Error>(bytes::Bytes::from(bytes)), (ops, plan, next_i)))
+    let stream =
+        futures_util::stream::unfold((ops, plan, 0usize), |(ops, mut plan, i)| async move {
+            let (step, from, to) = *plan.get(i)?;
+            let want = ((to - from) as usize).min(LOG_PIECE);
+            let o = ops.clone();
+            let read = tokio::task::spawn_blocking(move || o.log_bytes(step, from, want)).await;
+            match read {
+                Ok(Ok(bytes)) if !bytes.is_empty() => {
+                    let next_from = from + bytes.len() as i64;
+                    let next_i = if next_from >= to {
+                        i + 1
+                    } else {
+                        plan[i].1 = next_from;
+                        i
+                    };
+                    Some((
+                        Ok::<_, std::io::Error>(bytes::Bytes::from(bytes)),
+                        (ops, plan, next_i),
+                    ))
+                }
+                // A log shorter than recorded (it cannot be, but never loop on it).
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => Some((
+                    Err(std::io::Error::other(e.message)),
+                    (ops, plan, usize::MAX),
+                )),
+                Err(e) => Some((
+                    Err(std::io::Error::other(e.to_string())),
+                    (ops, plan, usize::MAX),
+                )),
             }
-            // A log shorter than recorded (it cannot be, but never loop on it).
-            Ok(Ok(_)) => None,
-            Ok(Err(e)) => Some((Err(std::io::Error::other(e.message)), (ops, plan, usize::MAX))),
-            Err(e) => Some((Err(std::io::Error::other(e.to_string())), (ops, plan, usize::MAX))),
-        }
-    });
+        });
     let mut response = Response::new(Body::from_stream(stream));
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(
         header::CONTENT_LENGTH,
@@ -241,16 +272,21 @@ pub async fn log(
         *response.status_mut() = StatusCode::PARTIAL_CONTENT;
         response.headers_mut().insert(
             header::CONTENT_RANGE,
-            HeaderValue::from_str(&format!("bytes {start}-{}/{total}", total.saturating_sub(1)))
-                .expect("ascii"),
+            HeaderValue::from_str(&format!(
+                "bytes {start}-{}/{total}",
+                total.saturating_sub(1)
+            ))
+            .expect("ascii"),
         );
     }
     Ok(response)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct NodesParams {
+    /// A target selector (`all`, names, globs, `role:x`, `label:k=v`, with `,` `&` `!`); all nodes and `local` without it.
     pub selector: Option<String>,
 }
 
@@ -263,9 +299,11 @@ pub async fn nodes(
     Ok(Json(ops.nodes(params.selector.as_deref())?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EnvParams {
+    /// Only this environment.
     pub env: Option<String>,
 }
 
@@ -309,9 +347,12 @@ pub async fn artifacts(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditParams {
+    /// At most this many entries, newest first (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 

@@ -19,31 +19,39 @@ use crate::auth::Operator;
 use crate::error::{ApiError, ApiResult};
 use crate::server::Server;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartBody {
+    /// Environment to run in (overrides the pipeline's `env:`).
     pub env: Option<String>,
+    /// Variables overriding `vars:`, as `--var NAME=VALUE`.
     #[serde(default)]
     pub vars: IndexMap<String, Value>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Started {
+    /// The run, queued: follow it on `/api/events` or `GET /api/runs/{id}`.
+    #[schema(value_type = i64)]
     pub id: RunId,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackBody {
+    /// Roll back again a run that was already rolled back (or whose automatic rollback ran).
     #[serde(default)]
     pub force: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PromoteBody {
+    /// The environment whose shelf receives it.
     pub to: String,
+    /// The version (default: the newest on a shelf `to` promotes from).
     pub version: Option<i64>,
+    /// Approve a promotion to an `approval: manual` environment.
     #[serde(default)]
     pub approve: bool,
 }
