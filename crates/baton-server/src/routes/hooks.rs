@@ -62,7 +62,9 @@ async fn handle(
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "no_webhook_trigger",
-            format!("pipeline `{name}` has no webhook trigger: add `triggers: [{{ webhook: {{ secret: NAME }} }}]`"),
+            format!(
+                "pipeline `{name}` has no webhook trigger: add `triggers: [{{ webhook: {{ secret: NAME }} }}]`"
+            ),
         ));
     };
     let Some(secret_name) = secret_name else {
@@ -85,7 +87,12 @@ async fn handle(
     .await?;
     let header_list: Vec<(String, String)> = headers
         .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_string())))
+        .filter_map(|(k, v)| {
+            Some((
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().ok()?.to_string(),
+            ))
+        })
         .collect();
     let request = HookRequest {
         headers: &header_list,
