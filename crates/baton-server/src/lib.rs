@@ -1,1 +1,3 @@
 //! `baton serve`: the REST API, live events, webhooks, schedules and commit triggers.
+
+pub mod hooks;
