@@ -63,11 +63,11 @@
 
 mod github;
 mod gitlab;
-mod pattern;
+
 mod payload;
 mod plain;
 
-pub use pattern::branch_matches;
+pub use baton_model::branch_matches;
 
 /// The request as the handler saw it: lower-case header names → values, raw body bytes.
 #[derive(Debug, Clone, Copy)]

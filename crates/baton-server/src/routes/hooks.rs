@@ -127,18 +127,23 @@ async fn handle(
         }
         HookEvent::Push { branch, commit } => (branch, commit),
     };
-    if let Some(b) = &branch
-        && !branches.is_empty()
-        && !baton_model::branch_matches(&branches, b)
-    {
-        return Ok((
-            (
-                StatusCode::ACCEPTED,
-                Json(json!({ "ignored": format!("branch `{b}` does not match {branches:?}") })),
-            )
-                .into_response(),
-            "ignored",
-        ));
+    // With branch filters, a push must name a matching branch (a tag push names none).
+    if !branches.is_empty() {
+        let matched = branch
+            .as_deref()
+            .is_some_and(|b| baton_model::branch_matches(&branches, b));
+        if !matched {
+            let what = match &branch {
+                Some(b) => format!("branch `{b}` does not match {branches:?}"),
+                None => format!(
+                    "the push names no branch (a tag?) and the trigger filters on {branches:?}"
+                ),
+            };
+            return Ok((
+                (StatusCode::ACCEPTED, Json(json!({ "ignored": what }))).into_response(),
+                "ignored",
+            ));
+        }
     }
     let actor = match delivery.source {
         Source::GitHub => "github",
