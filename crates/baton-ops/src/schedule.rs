@@ -163,7 +163,7 @@ impl CronSchedule {
         }
         // `keep` more steps than needed let the forward walk disagree a little with the
         // backward one (around a DST change) and still reach `now`; the bound stays fixed.
-        let mut due = self.due_between(start.max(after), Some(now), keep * 2 + 2);
+        let mut due = self.due_between(start, Some(now), keep * 2 + 2);
         let surplus = due.len().saturating_sub(keep);
         due.drain(..surplus);
         due
