@@ -202,6 +202,7 @@ impl Ops {
                     },
                     branch: None,
                     commit: None,
+                    checkout: None,
                     actor: start.actor,
                 };
                 engine.run(request, cancel).await
