@@ -257,6 +257,7 @@ fn check_gate(
         name: Some(pipeline.to_string()),
         kind: Some(RunKind::Pipeline),
         limit: None,
+        ..Default::default()
     })?;
     let passed = runs.iter().any(|r| {
         r.status == Status::Success

@@ -243,6 +243,7 @@ impl Ops {
             name: query.pipeline.clone(),
             kind: query.kind,
             limit: query.limit,
+            ..Default::default()
         })?;
         Ok(runs.iter().map(Run::from).collect())
     }
@@ -353,6 +354,7 @@ impl Ops {
                 name: Some(pipeline.name.clone()),
                 kind: Some(RunKind::Pipeline),
                 limit: Some(50),
+                ..Default::default()
             })?;
             let last = runs.first();
             // A rollback run's success undid the pipeline's work: it is not a success of it.

@@ -1,46 +1,86 @@
 //! The store conformance kit: one function per behaviour every [`Store`] backend must have,
-//! each given an empty store and panicking (like a test) when the backend gets it wrong. The
-//! SQLite backend runs it in `crates/baton-store/tests/conformance.rs`; a PostgreSQL backend
-//! runs the same functions. Enabled by the `conformance` feature.
+//! each given an empty store (or two handles on one, as two processes hold them) and panicking
+//! (like a test) when the backend gets it wrong. The SQLite backend runs it in
+//! `crates/baton-store/tests/conformance.rs`; a PostgreSQL backend runs the same functions.
+//! Enabled by the `conformance` feature.
 
 use crate::{
-    Event, EventKind, NewArtifact, NewPromotion, NewRun, Owner, Phase, RunId, RunKind, Status,
-    StepRef, Store, StoreError, now_millis,
+    Event, EventKind, NewArtifact, NewPromotion, NewRun, Owner, Phase, RunFilter, RunId, RunKind,
+    SlotOutcome, Status, StepRef, Store, StoreError, now_millis,
 };
 
-/// One behaviour: given an empty store, panics when the backend gets it wrong.
-pub type Check = fn(&dyn Store);
+/// One behaviour, panicking when the backend gets it wrong.
+#[derive(Clone, Copy)]
+pub enum Check {
+    /// Given an empty store.
+    One(fn(&dyn Store)),
+    /// Given two handles on one empty store, opened apart as two processes (or two servers)
+    /// open it: two `SqliteStore::open` of one directory, two pools on one PostgreSQL
+    /// database. What one writes, the other must see and respect.
+    Two(fn(&dyn Store, &dyn Store)),
+}
 
 /// Every behaviour, by name, for a backend's test to run one by one on fresh stores.
 pub const ALL: &[(&str, Check)] = &[
     (
         "admission_is_first_come_first_served",
-        admission_is_first_come_first_served,
+        Check::One(admission_is_first_come_first_served),
     ),
     (
         "events_update_runs_stages_and_steps",
-        events_update_runs_stages_and_steps,
+        Check::One(events_update_runs_stages_and_steps),
     ),
-    ("logs_are_read_by_byte_offset", logs_are_read_by_byte_offset),
+    (
+        "logs_are_read_by_byte_offset",
+        Check::One(logs_are_read_by_byte_offset),
+    ),
     (
         "cancel_requests_are_recorded_for_one_run",
-        cancel_requests_are_recorded_for_one_run,
+        Check::One(cancel_requests_are_recorded_for_one_run),
     ),
     (
         "locks_name_their_holder_and_are_taken_over_from_the_dead",
-        locks_name_their_holder_and_are_taken_over_from_the_dead,
+        Check::One(locks_name_their_holder_and_are_taken_over_from_the_dead),
     ),
     (
         "artifacts_count_versions_and_promotions_record_each_shelf_once",
-        artifacts_count_versions_and_promotions_record_each_shelf_once,
+        Check::One(artifacts_count_versions_and_promotions_record_each_shelf_once),
     ),
     (
         "runs_of_dead_owners_are_interrupted_once",
-        runs_of_dead_owners_are_interrupted_once,
+        Check::One(runs_of_dead_owners_are_interrupted_once),
     ),
     (
         "rollback_runs_know_what_they_rolled_back",
-        rollback_runs_know_what_they_rolled_back,
+        Check::One(rollback_runs_know_what_they_rolled_back),
+    ),
+    (
+        "runs_are_listed_by_status_and_before_an_id",
+        Check::One(runs_are_listed_by_status_and_before_an_id),
+    ),
+    (
+        "replayed_webhook_deliveries_are_refused",
+        Check::Two(replayed_webhook_deliveries_are_refused),
+    ),
+    (
+        "schedule_slots_are_claimed_once_across_processes",
+        Check::Two(schedule_slots_are_claimed_once_across_processes),
+    ),
+    (
+        "commit_heads_move_by_compare_and_set",
+        Check::Two(commit_heads_move_by_compare_and_set),
+    ),
+    (
+        "events_of_every_run_are_tailed_by_sequence",
+        Check::Two(events_of_every_run_are_tailed_by_sequence),
+    ),
+    (
+        "running_steps_are_listed_with_their_log_length",
+        Check::One(running_steps_are_listed_with_their_log_length),
+    ),
+    (
+        "runs_are_counted_by_kind_name_and_status",
+        Check::One(runs_are_counted_by_kind_name_and_status),
     ),
 ];
 
@@ -184,10 +224,11 @@ pub fn events_update_runs_stages_and_steps(store: &dyn Store) {
     let after = events[2].0;
     assert_eq!(store.events(run, after).unwrap().len(), 3);
     let listed = store
-        .runs(&crate::RunFilter {
+        .runs(&RunFilter {
             name: Some("build".into()),
             kind: Some(RunKind::Pipeline),
             limit: Some(5),
+            ..Default::default()
         })
         .unwrap();
     assert_eq!(listed.iter().map(|r| r.id).collect::<Vec<_>>(), vec![run]);
@@ -419,4 +460,426 @@ pub fn rollback_runs_know_what_they_rolled_back(store: &dyn Store) {
         .collect();
     assert_eq!(found, vec![undo]);
     assert!(store.rollbacks_of(undo).unwrap().is_empty());
+}
+
+/// Run `f` on both handles at one moment, from two threads, as two processes would:
+/// `f(0, a)` and `f(1, b)`.
+fn race<T: Send>(
+    a: &dyn Store,
+    b: &dyn Store,
+    f: impl Fn(usize, &dyn Store) -> T + Sync,
+) -> (T, T) {
+    let barrier = std::sync::Barrier::new(2);
+    std::thread::scope(|s| {
+        let first = s.spawn(|| {
+            barrier.wait();
+            f(0, a)
+        });
+        let second = s.spawn(|| {
+            barrier.wait();
+            f(1, b)
+        });
+        (first.join().unwrap(), second.join().unwrap())
+    })
+}
+
+pub fn runs_are_listed_by_status_and_before_an_id(store: &dyn Store) {
+    let create = |name: &str| store.create_run(&new_run(name, Owner::current())).unwrap();
+    let (b1, b2, d1, b3, d2) = (
+        create("build"),
+        create("build"),
+        create("deploy"),
+        create("build"),
+        create("deploy"),
+    );
+    assert!(store.try_start_run(b1, 1).unwrap());
+    finish(store, b1, Status::Success);
+    assert!(store.try_start_run(d1, 1).unwrap());
+    finish(store, d1, Status::Failed);
+    assert!(store.try_start_run(b2, 1).unwrap());
+    let list = |filter: RunFilter| -> Vec<RunId> {
+        store.runs(&filter).unwrap().iter().map(|r| r.id).collect()
+    };
+    let status = |status| RunFilter {
+        status: Some(status),
+        ..Default::default()
+    };
+    let before = |id| RunFilter {
+        before: Some(id),
+        ..Default::default()
+    };
+    assert_eq!(list(status(Status::Queued)), vec![d2, b3]);
+    assert_eq!(list(status(Status::Running)), vec![b2]);
+    assert_eq!(list(status(Status::Success)), vec![b1]);
+    assert_eq!(list(status(Status::Cancelled)), Vec::<RunId>::new());
+    assert_eq!(
+        list(RunFilter {
+            name: Some("build".into()),
+            ..status(Status::Queued)
+        }),
+        vec![b3]
+    );
+    // Pages: strictly lower ids, newest first; the next page starts before the oldest listed.
+    assert_eq!(list(before(b3)), vec![d1, b2, b1]);
+    let page = list(RunFilter {
+        limit: Some(2),
+        ..before(b3)
+    });
+    assert_eq!(page, vec![d1, b2]);
+    assert_eq!(list(before(*page.last().unwrap())), vec![b1]);
+    assert_eq!(list(before(b1)), Vec::<RunId>::new());
+    assert_eq!(
+        list(RunFilter {
+            name: Some("deploy".into()),
+            ..before(d2)
+        }),
+        vec![d1]
+    );
+    assert_eq!(
+        list(RunFilter {
+            name: Some("build".into()),
+            kind: Some(RunKind::Pipeline),
+            status: Some(Status::Running),
+            before: Some(d2),
+            limit: Some(10),
+        }),
+        vec![b2]
+    );
+    assert_eq!(
+        list(RunFilter {
+            kind: Some(RunKind::Exec),
+            ..status(Status::Queued)
+        }),
+        Vec::<RunId>::new()
+    );
+}
+
+pub fn replayed_webhook_deliveries_are_refused(a: &dyn Store, b: &dyn Store) {
+    assert!(
+        a.record_delivery("deploy", "d-1").unwrap(),
+        "a new delivery"
+    );
+    assert!(!a.record_delivery("deploy", "d-1").unwrap(), "a replay");
+    assert!(
+        !b.record_delivery("deploy", "d-1").unwrap(),
+        "a replay to another server"
+    );
+    assert!(b.record_delivery("deploy", "d-2").unwrap());
+    assert!(
+        a.record_delivery("build", "d-1").unwrap(),
+        "deliveries are per pipeline"
+    );
+    // The same delivery reaching two servers at once is taken by one.
+    for round in 0..20 {
+        let delivery = format!("race-{round}");
+        let (x, y) = race(a, b, |_, s| s.record_delivery("deploy", &delivery).unwrap());
+        assert!(x ^ y, "{delivery}: taken by exactly one ({x}, {y})");
+    }
+}
+
+pub fn schedule_slots_are_claimed_once_across_processes(a: &dyn Store, b: &dyn Store) {
+    use SlotOutcome::*;
+    let start = now_millis();
+    assert!(a.last_slot("nightly").unwrap().is_none());
+    assert!(a.slots("nightly", 10).unwrap().is_empty());
+    let due = 1_700_000_000;
+    assert!(a.claim_slot("nightly", due, Fired).unwrap(), "claimed");
+    assert!(!a.claim_slot("nightly", due, Fired).unwrap(), "once");
+    assert!(
+        !b.claim_slot("nightly", due, CaughtUp).unwrap(),
+        "another process sees the claim"
+    );
+    assert!(
+        b.claim_slot("hourly", due, Fired).unwrap(),
+        "slots are per pipeline"
+    );
+    // A server back after downtime records what it missed and what it caught up.
+    assert!(b.claim_slot("nightly", due + 3600, Missed).unwrap());
+    assert!(b.claim_slot("nightly", due + 7200, CaughtUp).unwrap());
+    // Two servers reaching one due time at once: one fires it.
+    for round in 0..20 {
+        let slot = due + 10_000 + round;
+        let (x, y) = race(a, b, |_, s| s.claim_slot("race", slot, Fired).unwrap());
+        assert!(x ^ y, "slot {slot}: claimed by exactly one ({x}, {y})");
+    }
+    assert_eq!(b.slots("race", 100).unwrap().len(), 20);
+
+    let run = a.create_run(&new_run("nightly", Owner::current())).unwrap();
+    b.set_slot_run("nightly", due, run).unwrap();
+    let listed = a.slots("nightly", 10).unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|s| (s.slot, s.outcome, s.run))
+            .collect::<Vec<_>>(),
+        vec![
+            (due + 7200, CaughtUp, None),
+            (due + 3600, Missed, None),
+            (due, Fired, Some(run)),
+        ],
+        "newest first, with the run of the fired one"
+    );
+    assert!(
+        listed
+            .iter()
+            .all(|s| s.pipeline == "nightly" && s.recorded_at >= start)
+    );
+    assert_eq!(a.slots("nightly", 2).unwrap().len(), 2);
+    let last = b.last_slot("nightly").unwrap().unwrap();
+    assert_eq!((last.slot, last.outcome), (due + 7200, CaughtUp));
+    // An earlier slot recorded later is not the last one.
+    assert!(a.claim_slot("nightly", due + 1800, Missed).unwrap());
+    assert_eq!(a.last_slot("nightly").unwrap().unwrap().slot, due + 7200);
+    assert!(matches!(
+        a.set_slot_run("nightly", due + 1, run),
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+pub fn commit_heads_move_by_compare_and_set(a: &dyn Store, b: &dyn Store) {
+    let head = |s: &dyn Store| s.commit_head("deploy", "origin", "main").unwrap();
+    let set = |s: &dyn Store, commit: &str, previous: Option<&str>| {
+        s.set_commit_head("deploy", "origin", "main", commit, previous)
+            .unwrap()
+    };
+    assert_eq!(head(a), None);
+    assert!(!set(a, "c1", Some("c0")), "there is no head c0 to move");
+    assert_eq!(head(a), None);
+    assert!(set(a, "c1", None), "the first head");
+    assert!(!set(b, "c1", None), "another poller that saw no head loses");
+    assert_eq!(head(b).as_deref(), Some("c1"));
+    assert!(set(b, "c2", Some("c1")));
+    assert!(!set(a, "c3", Some("c1")), "a stale previous head loses");
+    assert_eq!(head(a).as_deref(), Some("c2"));
+    // Heads are per (pipeline, repo, branch).
+    assert_eq!(a.commit_head("deploy", "origin", "dev").unwrap(), None);
+    assert_eq!(a.commit_head("deploy", "fork", "main").unwrap(), None);
+    assert_eq!(a.commit_head("build", "origin", "main").unwrap(), None);
+    assert!(
+        a.set_commit_head("build", "origin", "main", "b1", None)
+            .unwrap()
+    );
+    assert_eq!(head(a).as_deref(), Some("c2"));
+    // Two pollers saw the same head and each found a new commit: one moves it.
+    for round in 0..20 {
+        let previous = head(a);
+        let (x, y) = race(a, b, |who, s| {
+            set(s, &format!("r{round}-{who}"), previous.as_deref())
+        });
+        assert!(x ^ y, "round {round}: exactly one moves it ({x}, {y})");
+        let winner = if x { 0 } else { 1 };
+        assert_eq!(head(b), Some(format!("r{round}-{winner}")));
+    }
+    // From no head at all, too.
+    let (x, y) = race(a, b, |who, s| {
+        s.set_commit_head("test", "origin", "main", &format!("t-{who}"), None)
+            .unwrap()
+    });
+    assert!(x ^ y, "exactly one records the first head ({x}, {y})");
+}
+
+pub fn events_of_every_run_are_tailed_by_sequence(a: &dyn Store, b: &dyn Store) {
+    assert_eq!(a.last_event_seq().unwrap(), 0, "empty");
+    assert!(a.events_after(0, 10).unwrap().is_empty());
+    let one = a.create_run(&new_run("build", Owner::current())).unwrap();
+    let two = b.create_run(&new_run("deploy", Owner::current())).unwrap();
+    record(a, one, EventKind::RunStarted);
+    record(
+        a,
+        one,
+        EventKind::StageStarted {
+            stage: "lint".into(),
+        },
+    );
+    // A read of the run tables commits what a handle has queued (reads see their own writes).
+    let first = a.last_event_seq().unwrap();
+    assert!(first > 0);
+    record(b, two, EventKind::RunStarted);
+    record(b, two, EventKind::StepStarted { step: step("ship") });
+    record(
+        b,
+        two,
+        EventKind::Output {
+            step: step("ship"),
+            data: b"shipping\n".to_vec(),
+        },
+    );
+    assert!(b.last_event_seq().unwrap() > first);
+    record(
+        a,
+        one,
+        EventKind::StageFinished {
+            stage: "lint".into(),
+            status: Status::Success,
+            reason: None,
+        },
+    );
+    finish(a, one, Status::Success);
+
+    let all = a.events_after(0, 100).unwrap();
+    let seen: Vec<(RunId, &str)> = all.iter().map(|(_, r, e)| (*r, e.kind.name())).collect();
+    assert_eq!(
+        seen,
+        vec![
+            (one, "run_started"),
+            (one, "stage_started"),
+            (two, "run_started"),
+            (two, "step_started"),
+            (one, "stage_finished"),
+            (one, "run_finished"),
+        ],
+        "every run's events, the other handle's too, in order; output is not in the log"
+    );
+    assert!(all.windows(2).all(|w| w[0].0 < w[1].0), "by sequence");
+    assert!(all.iter().all(|(_, run, event)| event.run == *run));
+    let last = all.last().unwrap().0;
+    assert_eq!(a.last_event_seq().unwrap(), last);
+    assert_eq!(b.last_event_seq().unwrap(), last, "b sees a's events");
+    // Resumed after a sequence number, at most `limit`.
+    let seqs = |page: Vec<(i64, RunId, Event)>| page.iter().map(|(s, ..)| *s).collect::<Vec<_>>();
+    assert_eq!(
+        seqs(a.events_after(all[1].0, 2).unwrap()),
+        vec![all[2].0, all[3].0]
+    );
+    assert_eq!(seqs(a.events_after(all[1].0, 1).unwrap()), vec![all[2].0]);
+    assert_eq!(
+        seqs(b.events_after(all[3].0, 100).unwrap()),
+        vec![all[4].0, all[5].0],
+        "through the other handle"
+    );
+    assert!(a.events_after(last, 10).unwrap().is_empty());
+    // What the reading handle itself just recorded is in the tail (its own writes).
+    record(
+        b,
+        two,
+        EventKind::Message {
+            text: "done".into(),
+        },
+    );
+    let tail = b.events_after(last, 10).unwrap();
+    assert_eq!(tail.len(), 1);
+    assert_eq!((tail[0].1, tail[0].2.kind.name()), (two, "message"));
+    // The same events as each run's own log.
+    let of_one: Vec<(i64, Event)> = all
+        .iter()
+        .filter(|(_, run, _)| *run == one)
+        .map(|(seq, _, e)| (*seq, e.clone()))
+        .collect();
+    assert_eq!(a.events(one, 0).unwrap(), of_one);
+}
+
+pub fn running_steps_are_listed_with_their_log_length(store: &dyn Store) {
+    let run = store
+        .create_run(&new_run("build", Owner::current()))
+        .unwrap();
+    let other = store
+        .create_run(&new_run("deploy", Owner::current()))
+        .unwrap();
+    assert!(store.running_steps().unwrap().is_empty());
+    record(store, run, EventKind::StepStarted { step: step("lint") });
+    record(
+        store,
+        run,
+        EventKind::Output {
+            step: step("lint"),
+            data: b"hello\n".to_vec(),
+        },
+    );
+    record(store, run, EventKind::StepStarted { step: step("test") });
+    record(
+        store,
+        run,
+        EventKind::StepFinished {
+            step: step("test"),
+            status: Status::Success,
+            exit_code: Some(0),
+            signal: None,
+            reason: None,
+        },
+    );
+    record(store, other, EventKind::StepStarted { step: step("ship") });
+    let running = store.running_steps().unwrap();
+    assert_eq!(
+        running
+            .iter()
+            .map(|s| (s.run, s.stage.as_str(), s.status, s.log_bytes))
+            .collect::<Vec<_>>(),
+        vec![
+            (run, "lint", Status::Running, 6),
+            (other, "ship", Status::Running, 0),
+        ],
+        "running steps of every run, not finished ones"
+    );
+    let bytes: Vec<u8> = store
+        .log_chunks(running[0].id, 0)
+        .unwrap()
+        .into_iter()
+        .flat_map(|(_, d)| d)
+        .collect();
+    assert_eq!(bytes, b"hello\n");
+    // Looked up by identity, as a StepFinished event names it.
+    let lint = store.step_record(run, &step("lint")).unwrap().unwrap();
+    assert_eq!((lint.id, lint.log_bytes), (running[0].id, 6));
+    let test = store.step_record(run, &step("test")).unwrap().unwrap();
+    assert_eq!((test.status, test.exit_code), (Status::Success, Some(0)));
+    assert!(store.step_record(other, &step("lint")).unwrap().is_none());
+    let retry = StepRef {
+        attempt: 2,
+        ..step("lint")
+    };
+    assert!(store.step_record(run, &retry).unwrap().is_none());
+    record(
+        store,
+        run,
+        EventKind::StepFinished {
+            step: step("lint"),
+            status: Status::Failed,
+            exit_code: Some(1),
+            signal: None,
+            reason: Some("exit code 1".into()),
+        },
+    );
+    let ids: Vec<_> = store
+        .running_steps()
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids, vec![running[1].id]);
+}
+
+pub fn runs_are_counted_by_kind_name_and_status(store: &dyn Store) {
+    assert!(store.run_counts().unwrap().is_empty());
+    assert_eq!(store.queued_runs().unwrap(), 0);
+    let create = |name: &str| store.create_run(&new_run(name, Owner::current())).unwrap();
+    let done = create("build");
+    create("build");
+    create("build");
+    let failed = create("deploy");
+    store
+        .create_run(&NewRun {
+            kind: RunKind::Exec,
+            ..new_run("web*", Owner::current())
+        })
+        .unwrap();
+    assert!(store.try_start_run(done, 1).unwrap());
+    finish(store, done, Status::Success);
+    assert!(store.try_start_run(failed, 1).unwrap());
+    finish(store, failed, Status::Failed);
+    let counts: Vec<_> = store
+        .run_counts()
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.kind, c.name, c.status, c.count))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![
+            (RunKind::Exec, "web*".to_string(), Status::Queued, 1),
+            (RunKind::Pipeline, "build".to_string(), Status::Queued, 2),
+            (RunKind::Pipeline, "build".to_string(), Status::Success, 1),
+            (RunKind::Pipeline, "deploy".to_string(), Status::Failed, 1),
+        ]
+    );
+    assert_eq!(store.queued_runs().unwrap(), 3);
 }

@@ -13,8 +13,10 @@ pub mod conformance;
 mod event;
 mod owner;
 mod record;
+mod server_store;
 mod sqlite;
 mod sqlite_config;
+mod sqlite_server;
 mod sqlite_state;
 mod state_store;
 mod store;
@@ -26,6 +28,7 @@ pub use config_store::{
 pub use event::{Event, EventKind, Phase, StepRef};
 pub use owner::{Owner, os_user, process_alive};
 pub use record::*;
+pub use server_store::{RunCount, ServerStore, SlotOutcome, SlotRecord};
 pub use sqlite::SqliteStore;
 pub use state_store::{InfraState, ResourceState, StateChange, StateStore};
 pub use store::{Store, StoreError, StoreResult};

@@ -287,10 +287,14 @@ pub struct AuditRecord {
     pub detail: serde_json::Value,
 }
 
-/// Filter for listing runs.
+/// Filter for listing runs (newest first). Build it with `..Default::default()`: it grows.
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
     pub name: Option<String>,
     pub kind: Option<RunKind>,
     pub limit: Option<usize>,
+    /// Only runs with this status.
+    pub status: Option<Status>,
+    /// Only runs with an id strictly lower (the next page after the oldest run listed).
+    pub before: Option<RunId>,
 }

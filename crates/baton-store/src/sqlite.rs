@@ -23,6 +23,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/005_lifecycle.sql")),
     M::up(include_str!("migrations/006_config_intents.sql")),
     M::up(include_str!("migrations/007_rollback_link.sql")),
+    M::up(include_str!("migrations/008_server.sql")),
 ];
 
 pub struct SqliteStore {
@@ -297,10 +298,88 @@ fn run_from_row(row: &Row) -> rusqlite::Result<RunRecord> {
     })
 }
 
-const STEP_KEY: &str =
+pub(crate) const STEP_KEY: &str =
     "run_id = ?1 AND stage = ?2 AND target = ?3 AND phase = ?4 AND idx = ?5 AND attempt = ?6";
 
-fn step_key(run: RunId, step: &StepRef) -> (RunId, &str, &str, &'static str, u32, u32) {
+pub(crate) const STEP_COLUMNS: &str = "id, run_id, stage, target, phase, idx, attempt, label, status, \
+     exit_code, signal, reason, started_at, finished_at, log_bytes";
+
+pub(crate) fn step_from_row(r: &Row) -> rusqlite::Result<StepRecord> {
+    let phase: String = r.get(4)?;
+    let status: String = r.get(8)?;
+    Ok(StepRecord {
+        id: r.get(0)?,
+        run: r.get(1)?,
+        stage: r.get(2)?,
+        target: r.get(3)?,
+        phase: if phase == "rollback" {
+            Phase::Rollback
+        } else {
+            Phase::Main
+        },
+        index: r.get(5)?,
+        attempt: r.get(6)?,
+        label: r.get(7)?,
+        status: Status::parse(&status).unwrap_or(Status::Failed),
+        exit_code: r.get(9)?,
+        signal: r.get(10)?,
+        reason: r.get(11)?,
+        started_at: r.get(12)?,
+        finished_at: r.get(13)?,
+        log_bytes: r.get(14)?,
+    })
+}
+
+/// The text and arguments of `runs(filter)`. Only the filters given are in the text, so each
+/// combination is planned on the index that serves it (a `?1 IS NULL OR name = ?1` term can
+/// use none: every listing read the whole table). Newest first, so the index walk stops after
+/// `limit` matching rows; see `migrations/008_server.sql`.
+///
+/// SQLite has no statistics here (nothing runs ANALYZE), so it cannot know that a name is more
+/// selective than a kind or a status; given a name with one of them, it would walk the kind's or
+/// status's index. A unary `+` keeps those terms off the index then (SQLite's documented way),
+/// so the walk is over that name's runs. With all three, `runs_by_name` matches exactly.
+pub(crate) fn runs_query(filter: &RunFilter) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let mut terms = Vec::new();
+    let mut args = Vec::new();
+    let by_name = filter.name.is_some() && (filter.kind.is_none() || filter.status.is_none());
+    let unindexed = if by_name { "+" } else { "" };
+    if let Some(name) = &filter.name {
+        args.push(Value::Text(name.clone()));
+        terms.push(format!("name = ?{}", args.len()));
+    }
+    if let Some(kind) = filter.kind {
+        args.push(Value::Text(kind.as_str().to_string()));
+        terms.push(format!("{unindexed}kind = ?{}", args.len()));
+    }
+    if let Some(status) = filter.status {
+        args.push(Value::Text(status.as_str().to_string()));
+        terms.push(format!("{unindexed}status = ?{}", args.len()));
+    }
+    if let Some(before) = filter.before {
+        args.push(Value::Integer(before));
+        terms.push(format!("id < ?{}", args.len()));
+    }
+    let filter_text = if terms.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", terms.join(" AND "))
+    };
+    args.push(Value::Integer(
+        filter
+            .limit
+            .map(|l| i64::try_from(l).unwrap_or(i64::MAX))
+            .unwrap_or(-1),
+    ));
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM runs{filter_text} ORDER BY id DESC LIMIT ?{}",
+        args.len()
+    );
+    (sql, args)
+}
+
+pub(crate) fn step_key(run: RunId, step: &StepRef) -> (RunId, &str, &str, &'static str, u32, u32) {
     (
         run,
         &step.stage,
@@ -557,15 +636,9 @@ impl Store for SqliteStore {
 
     fn runs(&self, filter: &RunFilter) -> StoreResult<Vec<RunRecord>> {
         self.with(|conn| {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR name = ?1) \
-                 AND (?2 IS NULL OR kind = ?2) ORDER BY id DESC LIMIT ?3"
-            ))?;
-            let limit = filter.limit.map(|l| l as i64).unwrap_or(-1);
-            let rows = stmt.query_map(
-                params![filter.name, filter.kind.map(|k| k.as_str()), limit],
-                run_from_row,
-            )?;
+            let (sql, args) = runs_query(filter);
+            let mut stmt = conn.prepare(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), run_from_row)?;
             rows.collect()
         })
     }
@@ -595,31 +668,10 @@ impl Store for SqliteStore {
 
     fn steps(&self, run: RunId) -> StoreResult<Vec<StepRecord>> {
         self.with(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT id, run_id, stage, target, phase, idx, attempt, label, status, exit_code, signal, \
-                 reason, started_at, finished_at, log_bytes FROM steps WHERE run_id = ?1 ORDER BY id",
-            )?;
-            let rows = stmt.query_map(params![run], |r| {
-                let phase: String = r.get(4)?;
-                let status: String = r.get(8)?;
-                Ok(StepRecord {
-                    id: r.get(0)?,
-                    run: r.get(1)?,
-                    stage: r.get(2)?,
-                    target: r.get(3)?,
-                    phase: if phase == "rollback" { Phase::Rollback } else { Phase::Main },
-                    index: r.get(5)?,
-                    attempt: r.get(6)?,
-                    label: r.get(7)?,
-                    status: Status::parse(&status).unwrap_or(Status::Failed),
-                    exit_code: r.get(9)?,
-                    signal: r.get(10)?,
-                    reason: r.get(11)?,
-                    started_at: r.get(12)?,
-                    finished_at: r.get(13)?,
-                    log_bytes: r.get(14)?,
-                })
-            })?;
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ?1 ORDER BY id"
+            ))?;
+            let rows = stmt.query_map(params![run], step_from_row)?;
             rows.collect()
         })
     }

@@ -10,20 +10,34 @@ fn fresh() -> (tempfile::TempDir, SqliteStore) {
     (dir, store)
 }
 
+/// Two handles on one fresh store, opened apart as two processes open it.
+fn fresh_pair() -> (tempfile::TempDir, SqliteStore, SqliteStore) {
+    let (dir, first) = fresh();
+    let second = SqliteStore::open(&dir.path().join(".baton")).unwrap();
+    (dir, first, second)
+}
+
 macro_rules! kit {
-    ($($name:ident),* $(,)?) => {
+    (one: $($one:ident),* $(,)?; two: $($two:ident),* $(,)?) => {
         $(
             #[test]
-            fn $name() {
+            fn $one() {
                 let (_dir, store) = fresh();
-                conformance::$name(&store);
+                conformance::$one(&store);
+            }
+        )*
+        $(
+            #[test]
+            fn $two() {
+                let (_dir, first, second) = fresh_pair();
+                conformance::$two(&first, &second);
             }
         )*
 
         /// Every behaviour of the kit has a test here.
         #[test]
         fn every_behaviour_of_the_kit_runs() {
-            let here = [$(stringify!($name)),*];
+            let here = [$(stringify!($one)),* , $(stringify!($two)),*];
             for (name, _) in conformance::ALL {
                 assert!(here.contains(name), "add `{name}` to the kit! list");
             }
@@ -32,6 +46,7 @@ macro_rules! kit {
 }
 
 kit!(
+    one:
     admission_is_first_come_first_served,
     events_update_runs_stages_and_steps,
     logs_are_read_by_byte_offset,
@@ -40,4 +55,12 @@ kit!(
     artifacts_count_versions_and_promotions_record_each_shelf_once,
     runs_of_dead_owners_are_interrupted_once,
     rollback_runs_know_what_they_rolled_back,
+    runs_are_listed_by_status_and_before_an_id,
+    running_steps_are_listed_with_their_log_length,
+    runs_are_counted_by_kind_name_and_status;
+    two:
+    replayed_webhook_deliveries_are_refused,
+    schedule_slots_are_claimed_once_across_processes,
+    commit_heads_move_by_compare_and_set,
+    events_of_every_run_are_tailed_by_sequence,
 );
