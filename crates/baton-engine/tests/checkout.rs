@@ -15,11 +15,8 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "baton-engine-{name}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
+        // Plain characters only: a path may end up in a shell command.
+        let dir = std::env::temp_dir().join(format!("baton-engine-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir.canonicalize().unwrap())
@@ -266,4 +263,44 @@ fn a_commit_that_cannot_be_checked_out_fails_the_run_before_any_stage() {
     let reason = outcome.reason.unwrap();
     assert!(reason.contains("nowhere"), "{reason}");
     assert_eq!(sink.steps_started(), 0);
+}
+
+#[test]
+fn git_past_its_deadline_is_killed_with_its_children() {
+    let dir = TempDir::new("timeout");
+    let pidfile = dir.0.join("pid");
+    // An alias runs through a shell, a child of git: the whole group must go.
+    let alias = format!("alias.hang=!echo $$ > {}; exec sleep 30", pidfile.display());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let started = std::time::Instant::now();
+    let error = runtime
+        .block_on(baton_engine::git::run_git(
+            Some(&dir.0),
+            ["-c", alias.as_str(), "hang"],
+            std::time::Duration::from_millis(500),
+        ))
+        .unwrap_err();
+    assert_eq!(
+        error,
+        baton_engine::git::GitError::TimedOut(std::time::Duration::from_millis(500))
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let pid = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .to_string();
+    let gone = (0..100).any(|_| {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Gone, or a zombie waiting for its new parent.
+        let dead = state.is_empty()
+            || state
+                .rsplit(')')
+                .next()
+                .is_some_and(|s| s.trim_start().starts_with('Z'));
+        if !dead {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        dead
+    });
+    assert!(gone, "the alias's `sleep` (pid {pid}) outlived the timeout");
 }
