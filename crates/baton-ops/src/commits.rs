@@ -102,53 +102,75 @@ impl Ops {
     pub async fn poll_commits(&self, watch: &CommitWatch) -> OpsResult<Vec<NewHead>> {
         let location = self.locate(&watch.repo).await?;
         let heads = self.list_heads(watch, &location).await?;
-        let mut moved = Vec::new();
+        // Moves this caller won: (branch, commit, previous head).
+        let mut claimed: Vec<(String, String, String)> = Vec::new();
         for (branch, commit) in heads {
             if !branch_matches(&watch.branches, &branch) {
                 continue;
             }
-            let stored = self
-                .store
-                .commit_head(&watch.pipeline, &watch.repo, &branch)?;
-            if stored.as_deref() == Some(commit.as_str()) {
-                continue;
-            }
-            // Baseline (stored None) or a move: either way one caller wins; only a won move
-            // starts a run.
-            let won = self.store.set_commit_head(
-                &watch.pipeline,
-                &watch.repo,
-                &branch,
-                &commit,
-                stored.as_deref(),
-            )?;
-            let Some(previous) = stored.filter(|_| won) else {
-                continue;
-            };
-            let source = match self.fetch_head(watch, &location, &branch, &commit).await {
-                Ok(source) => source,
+            match self.claim(watch, &branch, &commit) {
+                Ok(Some(previous)) => claimed.push((branch, commit, previous)),
+                Ok(None) => {}
                 Err(error) => {
-                    // Give the claim back, so the next poll (of any server) tries again
-                    // instead of the commit never running.
-                    let _ = self.store.set_commit_head(
-                        &watch.pipeline,
-                        &watch.repo,
-                        &branch,
-                        &previous,
-                        Some(&commit),
-                    );
+                    self.give_back(watch, &claimed);
                     return Err(error);
                 }
-            };
-            moved.push(NewHead {
-                pipeline: watch.pipeline.clone(),
-                repo: watch.repo.clone(),
-                branch,
-                commit,
-                source,
-            });
+            }
+        }
+        let mut moved = Vec::with_capacity(claimed.len());
+        for (branch, commit, _) in &claimed {
+            match self.fetch_head(watch, &location, branch, commit).await {
+                Ok(source) => moved.push(NewHead {
+                    pipeline: watch.pipeline.clone(),
+                    repo: watch.repo.clone(),
+                    branch: branch.clone(),
+                    commit: commit.clone(),
+                    source,
+                }),
+                Err(error) => {
+                    // Every claim of this poll goes back, so the next poll (of any server)
+                    // starts them, instead of commits that never run.
+                    self.give_back(watch, &claimed);
+                    return Err(error);
+                }
+            }
         }
         Ok(moved)
+    }
+
+    /// Move the stored head of `branch` to `commit` if it is not there yet. `Some(previous)`
+    /// when this caller moved it from `previous` (a run is due); `None` when it was there
+    /// already, was seen for the first time (recorded as a baseline), or another poller moved
+    /// it first.
+    fn claim(&self, watch: &CommitWatch, branch: &str, commit: &str) -> OpsResult<Option<String>> {
+        let stored = self
+            .store
+            .commit_head(&watch.pipeline, &watch.repo, branch)?;
+        if stored.as_deref() == Some(commit) {
+            return Ok(None);
+        }
+        let won = self.store.set_commit_head(
+            &watch.pipeline,
+            &watch.repo,
+            branch,
+            commit,
+            stored.as_deref(),
+        )?;
+        Ok(stored.filter(|_| won))
+    }
+
+    /// Undo `claimed` moves (each only if still ours). Best effort: the caller reports the
+    /// error that made it give them back.
+    fn give_back(&self, watch: &CommitWatch, claimed: &[(String, String, String)]) {
+        for (branch, commit, previous) in claimed {
+            let _ = self.store.set_commit_head(
+                &watch.pipeline,
+                &watch.repo,
+                branch,
+                previous,
+                Some(commit),
+            );
+        }
     }
 
     /// Where `repo` (as written) is: the project's repository, a path (relative to the project

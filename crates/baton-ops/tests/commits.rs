@@ -263,3 +263,44 @@ fn an_unreachable_repository_is_a_clear_error() {
         assert!(error.message.contains("git failed"), "{}", error.message);
     }
 }
+
+#[test]
+fn a_fetch_that_fails_gives_the_claim_back_for_the_next_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().canonicalize().unwrap();
+    let upstream = base.join("upstream");
+    init_repo(&upstream);
+    let url = format!("file://{}", upstream.display());
+    let root = base.join("project");
+    std::fs::create_dir(&root).unwrap();
+    let file = project(&root, &format!("{{ commit: {{ repo: '{url}' }} }}"));
+    let ops = Ops::open(&file).unwrap();
+    let watch = only_watch(&ops);
+    let rt = runtime();
+    assert_eq!(rt.block_on(ops.poll_commits(&watch)).unwrap(), vec![]);
+    let cache = std::fs::read_dir(root.join(".baton/repos"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+
+    // The cache cannot take objects: listing works, fetching does not.
+    std::fs::remove_dir_all(cache.join("objects")).unwrap();
+    std::fs::write(cache.join("objects"), "").unwrap();
+    let sha = commit(&upstream, "second");
+    let error = rt.block_on(ops.poll_commits(&watch)).unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Failed);
+    assert!(
+        error.message.contains("cannot fetch branch `main`"),
+        "{}",
+        error.message
+    );
+
+    // Repaired, the next poll still sees the move.
+    std::fs::remove_dir_all(&cache).ok();
+    std::fs::remove_file(&cache).ok();
+    let heads = rt.block_on(ops.poll_commits(&watch)).unwrap();
+    assert_eq!(heads.len(), 1, "{heads:?}");
+    assert_eq!(heads[0].commit, sha);
+}
