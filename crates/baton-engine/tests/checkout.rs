@@ -304,3 +304,55 @@ fn git_past_its_deadline_is_killed_with_its_children() {
     });
     assert!(gone, "the alias's `sleep` (pid {pid}) outlived the timeout");
 }
+
+#[test]
+fn a_retry_of_a_checked_out_run_works_in_the_same_commit() {
+    let dir = TempDir::new("retry");
+    let repo = dir.0.join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    git(&repo, &["init", "-q"]);
+    let a = commit_file(&repo, "content A");
+    commit_file(&repo, "content B");
+    let marker = dir.0.join("ready");
+    std::fs::write(
+        repo.join("baton.yaml"),
+        format!(
+            "pipelines:\n  show: {{ stages: {{ cat: {{ run: \"cat file; echo; test -f {}\" }} }} }}\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let project = baton_model::load(&repo.join("baton.yaml")).unwrap();
+    let state = repo.join(".baton");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&state).unwrap());
+    let sink = Arc::new(Collect::default());
+    let engine = Engine::new(
+        Arc::new(project),
+        store.clone(),
+        Arc::new(LocalOnly::default()),
+        vec![sink.clone() as Arc<dyn EventSink>],
+        state,
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let first = runtime
+        .block_on(engine.run(
+            request(Some(Checkout {
+                source: repo.clone(),
+                commit: a.clone(),
+            })),
+            CancellationToken::new(),
+        ))
+        .unwrap();
+    assert_eq!(first.status, Status::Failed);
+
+    std::fs::write(&marker, "").unwrap();
+    sink.0.lock().unwrap().clear();
+    let retry = runtime
+        .block_on(engine.retry(first.run, "tester".into(), CancellationToken::new()))
+        .unwrap();
+    assert_eq!(retry.status, Status::Success, "{:?}", retry.reason);
+    let output = sink.output();
+    assert!(output.contains("content A"), "{output}");
+    let record = store.run(retry.run).unwrap().unwrap();
+    assert_eq!(record.commit.as_deref(), Some(a.as_str()));
+}
