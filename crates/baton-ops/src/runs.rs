@@ -33,6 +33,9 @@ pub struct StartRun {
     /// The pushed branch and commit (webhooks, commit triggers); else the project's checkout.
     pub branch: Option<String>,
     pub commit: Option<String>,
+    /// Run the stages in a checkout of this commit (webhooks, commit triggers) instead of the
+    /// project root.
+    pub checkout: Option<baton_engine::Checkout>,
 }
 
 /// A run started in the background: its id (its row exists) and its end.
@@ -261,6 +264,7 @@ impl Ops {
                     },
                     branch: start.branch,
                     commit: start.commit,
+                    checkout: start.checkout,
                     actor: start.actor,
                 };
                 engine.run(request, cancel).await
