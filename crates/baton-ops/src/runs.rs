@@ -46,6 +46,8 @@ pub struct StartedRun {
 
 /// The three ways to start a pipeline run.
 #[derive(Debug, Clone)]
+// One is built per run and moved once: boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum RunAction {
     Run(StartRun),
     /// Re-run what failed in run `run` (and what its rollback undid).
