@@ -19,6 +19,7 @@ mod open;
 pub mod runs;
 mod secrets;
 mod targets;
+pub mod tokens;
 
 pub use artifacts::parse_artifact_ref;
 pub use cancel::{CANCEL_WAIT, Cancelled};

@@ -16,3 +16,4 @@ pub mod infra;
 pub mod nodes;
 pub mod runs;
 pub mod secrets;
+pub mod tokens;

@@ -16,4 +16,5 @@ pub mod schema;
 pub mod secret;
 pub mod show;
 pub mod ssh_mux;
+pub mod token;
 pub mod validate;
