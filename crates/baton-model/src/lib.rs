@@ -4,6 +4,7 @@
 //! Architecture invariant: this crate knows nothing of the store, executors, engines or the CLI.
 //! It reads files and returns data; it never runs anything.
 
+pub mod branches;
 pub mod diagnostic;
 pub mod duration;
 pub mod inventory;
@@ -21,6 +22,7 @@ mod yaml;
 
 use std::path::{Path, PathBuf};
 
+pub use branches::branch_matches;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use selector::{Atom, Inventory, Selector, SelectorError};
 pub use span::{FileId, Sources, Span, Spanned};

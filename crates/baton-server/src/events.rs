@@ -148,7 +148,7 @@ pub async fn run_poller(
     // Output written before the server started is history (`/api/runs/ID/log`), not news.
     if let Ok(steps) = initial.running_steps() {
         for s in steps {
-            tail.offsets.insert(s.id, (s.run_id, s.log_bytes));
+            tail.offsets.insert(s.id, (s.run, s.log_bytes));
         }
     }
     drop(initial);
@@ -216,10 +216,10 @@ fn poll_once(hub: &Hub, store: &dyn Store, observer: &dyn Observer, tail: &mut T
     match store.running_steps() {
         Ok(steps) => {
             for record in steps {
-                let entry = tail.offsets.entry(record.id).or_insert((record.run_id, 0));
+                let entry = tail.offsets.entry(record.id).or_insert((record.run, 0));
                 if record.log_bytes > entry.1 {
                     let from = entry.1;
-                    entry.1 = send_output(hub, store, record.run_id, &record, from);
+                    entry.1 = send_output(hub, store, record.run, &record, from);
                 }
             }
         }
@@ -265,7 +265,11 @@ mod tests {
         }
         let parts: Vec<&[u8]> = pieces(&data).collect();
         assert!(parts.len() > 1);
-        assert!(parts.iter().all(|p| p.len() <= OUTPUT_FRAME && p.ends_with(b"\n")));
+        assert!(
+            parts
+                .iter()
+                .all(|p| p.len() <= OUTPUT_FRAME && p.ends_with(b"\n"))
+        );
         assert_eq!(parts.concat(), data);
         let long = vec![b'x'; OUTPUT_FRAME * 2 + 5];
         let parts: Vec<&[u8]> = pieces(&long).collect();

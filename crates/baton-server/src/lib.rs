@@ -74,11 +74,18 @@ pub async fn serve(options: ServeOptions, ready: impl FnOnce(&Ready)) -> OpsResu
         ))
         .with_hint("set BATON_TOKEN, or add one with `baton token add NAME --role operator`"));
     }
+    // Bind before taking the store: the lock then names the real address (`:0` picks one).
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| OpsError::failed(format!("cannot listen on {addr}: {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| OpsError::failed(format!("cannot listen on {addr}: {e}")))?;
     let store = server.ops().store.clone();
     let owner = Owner::current();
     match store.acquire_lock(
         SERVER_LOCK,
-        &format!("baton serve on {listen}"),
+        &format!("baton serve on {bound}"),
         &owner,
         &baton_ops::cli_actor(),
     )? {
@@ -96,30 +103,25 @@ pub async fn serve(options: ServeOptions, ready: impl FnOnce(&Ready)) -> OpsResu
             .with_hint("stop it first; several servers share one store only on PostgreSQL"));
         }
     }
-    let result = run(server.clone(), addr, grace, ready).await;
+    let result = run(server.clone(), listener, bound, grace, ready).await;
     let _ = store.release_lock(SERVER_LOCK, &owner);
     result
 }
 
 async fn run(
     server: Arc<server::Server>,
-    addr: SocketAddr,
+    listener: tokio::net::TcpListener,
+    bound: SocketAddr,
     grace: Duration,
     ready: impl FnOnce(&Ready),
 ) -> OpsResult<()> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| OpsError::failed(format!("cannot listen on {addr}: {e}")))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| OpsError::failed(format!("cannot listen on {addr}: {e}")))?;
     let poller = tokio::spawn(events::run_poller(
         server.hub.clone(),
         server.ops().store.clone(),
         server.metrics.clone(),
         server.shutdown.clone(),
     ));
-    let loops = triggers::spawn(server.clone());
+    let mut loops = triggers::spawn(server.clone());
     let app = routes::router(server.clone());
     ready(&Ready {
         addr: bound,

@@ -271,6 +271,10 @@ pub fn logs_are_read_by_byte_offset(store: &dyn Store) {
         .collect();
     assert_eq!(rest, b"no newline");
     assert!(store.log_chunks(steps[0].id, 19).unwrap().is_empty());
+    // A bounded read takes a piece, never more than asked or past the committed end.
+    assert_eq!(store.log_read(steps[0].id, 6, 3).unwrap(), b"\xff\xfe\n");
+    assert_eq!(store.log_read(steps[0].id, 9, 1000).unwrap(), b"no newline");
+    assert!(store.log_read(steps[0].id, 19, 10).unwrap().is_empty());
     // Output is not duplicated into the event log.
     assert!(
         store

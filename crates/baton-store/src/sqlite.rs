@@ -676,6 +676,28 @@ impl Store for SqliteStore {
         })
     }
 
+    fn log_read(&self, step: StepId, offset: i64, max: usize) -> StoreResult<Vec<u8>> {
+        let found: Option<(RunId, i64)> = self.with(|conn| {
+            conn.prepare_cached("SELECT run_id, log_bytes FROM steps WHERE id = ?1")?
+                .query_row(params![step], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })?;
+        let Some((run, length)) = found else {
+            return Ok(Vec::new());
+        };
+        let offset = offset.max(0);
+        if offset >= length || max == 0 {
+            return Ok(Vec::new());
+        }
+        let path = self.log_path(run, step);
+        let file = std::fs::File::open(&path).map_err(|e| io_error(&path, e))?;
+        // Only the committed length counts (see `log_chunks`).
+        let mut piece = vec![0u8; ((length - offset) as usize).min(max)];
+        file.read_exact_at(&mut piece, offset as u64)
+            .map_err(|e| io_error(&path, e))?;
+        Ok(piece)
+    }
+
     fn log_chunks(&self, step: StepId, offset: i64) -> StoreResult<Vec<(i64, Vec<u8>)>> {
         let found: Option<(RunId, i64)> = self.with(|conn| {
             conn.prepare_cached("SELECT run_id, log_bytes FROM steps WHERE id = ?1")?

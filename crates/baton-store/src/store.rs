@@ -47,6 +47,9 @@ pub trait Store: crate::ConfigStore + crate::StateStore + crate::ServerStore + S
     fn stages(&self, run: RunId) -> StoreResult<Vec<StageRecord>>;
     fn steps(&self, run: RunId) -> StoreResult<Vec<StepRecord>>;
     /// Log chunks of a step starting at byte `offset`: `(offset, bytes)` in order.
+    /// Up to `max` committed bytes of a step's log from `offset` (empty past the end): a
+    /// reader streams a huge log piece by piece instead of holding it.
+    fn log_read(&self, step: StepId, offset: i64, max: usize) -> StoreResult<Vec<u8>>;
     fn log_chunks(&self, step: StepId, offset: i64) -> StoreResult<Vec<(i64, Vec<u8>)>>;
     /// Events of a run after sequence number `after` (0 = all).
     fn events(&self, run: RunId, after: i64) -> StoreResult<Vec<(i64, Event)>>;

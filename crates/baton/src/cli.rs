@@ -41,6 +41,8 @@ pub enum Command {
     Schema,
     /// List pipelines with their triggers, stages, last run and last success.
     Pipelines(ListArgs),
+    /// List schedule triggers with their next times, last fired slot and missed slots.
+    Schedules(ListArgs),
     /// Run a pipeline now and show its progress; the exit code says whether it succeeded.
     Run(RunArgs),
     /// List recent runs.
@@ -61,6 +63,8 @@ pub enum Command {
     Ping(PingArgs),
     /// The inventory: nodes, addresses, roles, labels; `--facts` gathers facts over SSH.
     Nodes(NodesArgs),
+    /// The server: REST API, live events, webhooks, schedules and commit triggers.
+    Serve(ServeArgs),
     /// The SSH connection daemon behind `ssh: { persist: … }` (started by baton itself).
     #[command(name = "ssh-mux", hide = true)]
     SshMux(SshMuxArgs),
@@ -205,6 +209,13 @@ pub struct ExecArgs {
     pub env: Option<String>,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to bind (default `server.listen`, else 127.0.0.1:8080; port 0 picks a free one).
+    #[arg(long)]
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Args)]

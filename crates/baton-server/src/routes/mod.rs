@@ -64,7 +64,10 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/api/runs/{id}/rollback", post(runs::rollback))
         .route("/api/nodes", get(queries::nodes))
         .route("/api/configs", get(queries::configs))
-        .route("/api/configs/{name}/versions", get(queries::config_versions))
+        .route(
+            "/api/configs/{name}/versions",
+            get(queries::config_versions),
+        )
         .route("/api/resources", get(queries::resources))
         .route("/api/artifacts", get(queries::artifacts))
         .route("/api/artifacts/{name}/promote", post(runs::promote))
