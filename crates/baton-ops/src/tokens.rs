@@ -48,7 +48,9 @@ pub fn add_token(project: &Project, name: &str, role: Role) -> OpsResult<TokenAd
     if project.server.tokens.contains_key(name) {
         return Err(
             OpsError::conflict(format!("a token named `{name}` already exists")).with_hint(
-                format!("`baton token rm {name}` first: a token is never shown again, only replaced"),
+                format!(
+                    "`baton token rm {name}` first: a token is never shown again, only replaced"
+                ),
             ),
         );
     }
@@ -321,7 +323,8 @@ fn replace_and_check(
     expected: &BTreeMap<String, (TokenRole, String)>,
 ) -> Result<(), EditFailure> {
     let file = &project.file;
-    write_atomically(file, edited.as_bytes()).map_err(|e| EditFailure::NotWritten(e.to_string()))?;
+    write_atomically(file, edited.as_bytes())
+        .map_err(|e| EditFailure::NotWritten(e.to_string()))?;
     let problem = match crate::load_project(file) {
         Err(e) => Some(
             e.diagnostics
@@ -461,13 +464,14 @@ fn key_value(body: &str) -> Option<(&str, &str)> {
         let close = quoted.find('\'')?;
         (&quoted[..close], &quoted[close + 1..])
     } else {
-        if body.starts_with(['-', '?', '#', '{', '[', '&', '*', '!', '|', '>', '%', '@', '`']) {
+        if body.starts_with([
+            '-', '?', '#', '{', '[', '&', '*', '!', '|', '>', '%', '@', '`',
+        ]) {
             return None;
         }
         let bytes = body.as_bytes();
-        let colon = (0..bytes.len()).find(|&i| {
-            bytes[i] == b':' && matches!(bytes.get(i + 1), None | Some(b' ' | b'\t'))
-        })?;
+        let colon = (0..bytes.len())
+            .find(|&i| bytes[i] == b':' && matches!(bytes.get(i + 1), None | Some(b' ' | b'\t')))?;
         (body[..colon].trim_end(), &body[colon..])
     };
     let rest = after.strip_prefix(':')?;
@@ -685,7 +689,9 @@ fn plan_add(text: &str, entry: &str) -> Result<String, String> {
 fn plan_remove(text: &str, name: &str) -> Result<String, String> {
     let doc = Doc::new(text);
     let Some(server) = doc.top_key("server") else {
-        return Err("there is no top-level `server:` block here (is it in an included file?)".into());
+        return Err(
+            "there is no top-level `server:` block here (is it in an included file?)".into(),
+        );
     };
     doc.expect_block(server, "server:")?;
     let section = doc.block(server)?;
@@ -695,7 +701,9 @@ fn plan_remove(text: &str, name: &str) -> Result<String, String> {
     doc.expect_block(tokens, "tokens:")?;
     let entries = doc.block(tokens)?;
     let Some(entry) = doc.child(tokens, &entries, name) else {
-        return Err(format!("no line `{name}:` was found under `server:` → `tokens:`"));
+        return Err(format!(
+            "no line `{name}:` was found under `server:` → `tokens:`"
+        ));
     };
     let indent = doc.lines[entry].indent();
     let mut last = entry;
@@ -747,7 +755,9 @@ mod tests {
         let text = "server:\n    tokens:\n        old: { role: viewer, sha256: X }\n";
         assert_eq!(
             plan_add(text, E).unwrap(),
-            format!("server:\n    tokens:\n        {E}\n        old: {{ role: viewer, sha256: X }}\n")
+            format!(
+                "server:\n    tokens:\n        {E}\n        old: {{ role: viewer, sha256: X }}\n"
+            )
         );
     }
 
@@ -797,9 +807,16 @@ mod tests {
 
     #[test]
     fn an_emptied_section_keeps_what_is_not_its_own() {
-        let text = "server:\n  tokens:\n    a: { role: viewer, sha256: X }\n  # listen\n  listen: x\n";
-        assert_eq!(plan_remove(text, "a").unwrap(), "server:\n  # listen\n  listen: x\n");
+        let text =
+            "server:\n  tokens:\n    a: { role: viewer, sha256: X }\n  # listen\n  listen: x\n";
+        assert_eq!(
+            plan_remove(text, "a").unwrap(),
+            "server:\n  # listen\n  listen: x\n"
+        );
         let commented = "server:\n  tokens: # ci\n    a: { role: viewer, sha256: X }\n";
-        assert_eq!(plan_remove(commented, "a").unwrap(), "server:\n  tokens: # ci\n");
+        assert_eq!(
+            plan_remove(commented, "a").unwrap(),
+            "server:\n  tokens: # ci\n"
+        );
     }
 }

@@ -9,7 +9,8 @@ mod common;
 use baton_ops::tokens::token_hash;
 use common::{Project, Run};
 
-const YAML: &str = "# demo\nproject: demo\npipelines:\n  build:\n    stages:\n      test: { run: 'true' }\n";
+const YAML: &str =
+    "# demo\nproject: demo\npipelines:\n  build:\n    stages:\n      test: { run: 'true' }\n";
 
 /// `baton ARGS` with `BATON_TOKEN` as given (unset when `None`), whatever the caller's is.
 fn baton(p: &Project, args: &[&str], env_token: Option<&str>) -> Run {
@@ -30,13 +31,19 @@ fn baton(p: &Project, args: &[&str], env_token: Option<&str>) -> Run {
 fn add_list_and_rm_through_the_binary() {
     let p = Project::new(YAML);
     let none = baton(&p, &["token", "list"], None);
-    none.code(0).stdout_has("no API tokens").stdout_has("baton token add");
+    none.code(0)
+        .stdout_has("no API tokens")
+        .stdout_has("baton token add");
 
     let added = baton(&p, &["token", "add", "ci", "--role", "operator"], None);
     added.code(0).stderr_has("only time");
     // stdout is the token and its newline, nothing else.
     let token = added.stdout.strip_suffix('\n').unwrap();
-    assert!(!token.contains('\n') && token.starts_with("baton_"), "{:?}", added.stdout);
+    assert!(
+        !token.contains('\n') && token.starts_with("baton_"),
+        "{:?}",
+        added.stdout
+    );
     assert_eq!(token.len(), "baton_".len() + 64);
     assert!(!added.stderr.contains(token), "the token is printed once");
     let yaml = std::fs::read_to_string(p.file("baton.yaml")).unwrap();
@@ -57,7 +64,9 @@ fn add_list_and_rm_through_the_binary() {
     assert!(!list.stdout.contains(&sha256[..13]), "12 digits only");
     assert!(!list.stdout.contains("BATON_TOKEN"));
 
-    let json = baton(&p, &["token", "list", "--json"], Some("from-the-env")).code(0).json();
+    let json = baton(&p, &["token", "list", "--json"], Some("from-the-env"))
+        .code(0)
+        .json();
     let rows = json.as_array().unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0]["name"], "ci");
@@ -72,23 +81,32 @@ fn add_list_and_rm_through_the_binary() {
         .stdout_has("BATON_TOKEN")
         .stdout_has("env");
 
-    let viewer = baton(&p, &["token", "add", "dash", "--role", "viewer", "--json"], None);
+    let viewer = baton(
+        &p,
+        &["token", "add", "dash", "--role", "viewer", "--json"],
+        None,
+    );
     let doc = viewer.code(0).json();
     assert_eq!(doc["api"], 1);
     assert_eq!(doc["name"], "dash");
     assert_eq!(doc["role"], "viewer");
     assert_eq!(doc["sha256"], token_hash(doc["token"].as_str().unwrap()));
 
-    baton(&p, &["token", "rm", "dash"], None).code(0).stderr_has("removed token `dash`");
+    baton(&p, &["token", "rm", "dash"], None)
+        .code(0)
+        .stderr_has("removed token `dash`");
     baton(&p, &["token", "rm", "ci"], None).code(0);
     assert_eq!(std::fs::read_to_string(p.file("baton.yaml")).unwrap(), YAML);
-    baton(&p, &["token", "list"], None).code(0).stdout_has("no API tokens");
+    baton(&p, &["token", "list"], None)
+        .code(0)
+        .stdout_has("no API tokens");
 }
 
 #[test]
 fn refusals_have_the_cli_exit_codes() {
     let p = Project::new(YAML);
     baton(&p, &["token", "add", "ci", "--role", "viewer"], None).code(0);
+    baton(&p, &["token", "add", "deploy", "--role", "operator"], None).code(0);
     let before = std::fs::read_to_string(p.file("baton.yaml")).unwrap();
     // A conflict is exit 1; bad usage and unknown names are exit 2.
     baton(&p, &["token", "add", "ci", "--role", "viewer"], None)
@@ -100,11 +118,14 @@ fn refusals_have_the_cli_exit_codes() {
         .stderr_has("not a valid token name");
     baton(&p, &["token", "add", "x", "--role", "admin"], None).code(2);
     baton(&p, &["token", "add", "x"], None).code(2);
-    baton(&p, &["token", "rm", "cj"], None)
+    baton(&p, &["token", "rm", "deplyo"], None)
         .code(2)
-        .stderr_has("no token named `cj`")
-        .stderr_has("did you mean `ci`?");
-    assert_eq!(std::fs::read_to_string(p.file("baton.yaml")).unwrap(), before);
+        .stderr_has("no token named `deplyo`")
+        .stderr_has("did you mean `deploy`?");
+    assert_eq!(
+        std::fs::read_to_string(p.file("baton.yaml")).unwrap(),
+        before
+    );
 
     let flow = Project::new(&format!("{YAML}server: {{ listen: 127.0.0.1:9000 }}\n"));
     let refused = baton(&flow, &["token", "add", "ci", "--role", "viewer"], None);
@@ -112,5 +133,8 @@ fn refusals_have_the_cli_exit_codes() {
         .code(2)
         .stderr_has("flow style")
         .stderr_has("ci: { role: viewer, sha256: ");
-    assert!(refused.stdout.is_empty(), "no token on stdout: it was not added");
+    assert!(
+        refused.stdout.is_empty(),
+        "no token on stdout: it was not added"
+    );
 }
