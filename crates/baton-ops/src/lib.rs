@@ -21,6 +21,7 @@ pub mod runs;
 pub mod schedule;
 mod secrets;
 mod targets;
+pub mod tokens;
 
 pub use artifacts::parse_artifact_ref;
 pub use baton_engine::Checkout;
