@@ -244,6 +244,7 @@ impl TestServer {
         }
         head.push_str("\r\n");
         stream.write_all(head.as_bytes()).expect("send the request");
+        let socket = stream.try_clone().expect("clone the socket");
         let mut reader = BufReader::new(stream);
         let (status, headers) = read_head(&mut reader).expect("the event stream's head");
         assert_eq!(status, 200, "GET {path}: {headers:?}");
@@ -254,6 +255,7 @@ impl TestServer {
         );
         EventStream {
             lines: BufReader::new(body_reader(reader, &headers)),
+            socket,
         }
     }
 }
@@ -441,26 +443,59 @@ impl SseEvent {
 
 pub struct EventStream {
     lines: BufReader<Box<dyn Read>>,
+    /// The connection under `lines`, to bound each read by a deadline (heartbeats would keep
+    /// a plain read timeout from ever firing).
+    socket: TcpStream,
 }
 
+/// How long a stream may go without the event a test waits for.
+const EVENT_LIMIT: Duration = Duration::from_secs(20);
+
 impl EventStream {
-    /// The next event (comments skipped); panics when the stream ends or stays silent past
-    /// the read timeout.
+    /// The next event (comments skipped); panics when the stream ends or none comes within
+    /// [`EVENT_LIMIT`].
     #[track_caller]
     pub fn next(&mut self) -> SseEvent {
+        self.next_by(Instant::now() + EVENT_LIMIT)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Let the next read wait until `deadline` at most.
+    fn arm(&self, deadline: Instant) -> Result<(), String> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!(
+                "the event stream did not deliver within {EVENT_LIMIT:?}"
+            ));
+        }
+        self.socket
+            .set_read_timeout(Some(left))
+            .map_err(|e| format!("read timeout: {e}"))
+    }
+
+    /// The next event, or why there is none by `deadline`.
+    fn next_by(&mut self, deadline: Instant) -> Result<SseEvent, String> {
         let mut event = SseEvent::default();
         let mut fields = false;
         loop {
+            self.arm(deadline)?;
             let mut line = String::new();
             let n = self
                 .lines
                 .read_line(&mut line)
-                .unwrap_or_else(|e| panic!("reading the event stream: {e}"));
-            assert!(n > 0, "the event stream ended");
+                .map_err(|e| match e.kind() {
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut => {
+                        format!("no event within {EVENT_LIMIT:?}")
+                    }
+                    _ => format!("reading the event stream: {e}"),
+                })?;
+            if n == 0 {
+                return Err("the event stream ended".into());
+            }
             let line = line.trim_end_matches(['\r', '\n']);
             if line.is_empty() {
                 if fields {
-                    return event;
+                    return Ok(event);
                 }
                 continue;
             }
@@ -484,23 +519,35 @@ impl EventStream {
         }
     }
 
-    /// The rest of the stream as text, up to its end (panics if it does not end, cleanly,
-    /// within the read timeout).
+    /// The rest of the stream as text, up to its end (panics if it does not end cleanly
+    /// within [`EVENT_LIMIT`]).
     #[track_caller]
     pub fn rest(&mut self) -> String {
-        let mut text = String::new();
-        self.lines
-            .read_to_string(&mut text)
-            .unwrap_or_else(|e| panic!("the event stream did not end cleanly: {e}\n{text}"));
-        text
+        let deadline = Instant::now() + EVENT_LIMIT;
+        let mut bytes = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            self.arm(deadline).unwrap_or_else(|e| panic!("{e}"));
+            match self.lines.read(&mut buf) {
+                Ok(0) => return String::from_utf8_lossy(&bytes).into_owned(),
+                Ok(n) => bytes.extend_from_slice(&buf[..n]),
+                Err(e) => panic!(
+                    "the event stream did not end cleanly: {e}\n{}",
+                    String::from_utf8_lossy(&bytes)
+                ),
+            }
+        }
     }
 
     /// Events up to and including the first that `last` accepts.
     #[track_caller]
     pub fn until(&mut self, mut last: impl FnMut(&SseEvent) -> bool) -> Vec<SseEvent> {
+        let deadline = Instant::now() + EVENT_LIMIT;
         let mut seen = Vec::new();
         loop {
-            let e = self.next();
+            let e = self
+                .next_by(deadline)
+                .unwrap_or_else(|e| panic!("{e}; events so far: {seen:?}"));
             let stop = last(&e);
             seen.push(e);
             if stop {
