@@ -127,6 +127,7 @@ async fn fire(server: &Arc<Server>, slot: &baton_ops::schedule::DueSlot) {
 async fn commit_loop(server: Arc<Server>) {
     let mut last: std::collections::HashMap<(String, String), tokio::time::Instant> =
         std::collections::HashMap::new();
+    let mut watching = std::collections::HashSet::new();
     loop {
         tokio::select! {
             _ = server.shutdown.cancelled() => return,
@@ -142,13 +143,21 @@ async fn commit_loop(server: Arc<Server>) {
             {
                 continue;
             }
-            last.insert(key, now);
+            last.insert(key.clone(), now);
             let heads = tokio::select! {
                 _ = server.shutdown.cancelled() => return,
                 heads = ops.poll_commits(&watch) => heads,
             };
             match heads {
                 Ok(heads) => {
+                    if watching.insert(key) {
+                        tracing::info!(
+                            "commit trigger of `{}`: watching `{}` every {:?}",
+                            watch.pipeline,
+                            watch.repo,
+                            watch.interval
+                        );
+                    }
                     for head in heads {
                         start_for_head(&server, &head).await;
                     }

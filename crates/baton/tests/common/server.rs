@@ -60,9 +60,21 @@ impl TestServer {
         args: &[&str],
         token: Option<&str>,
     ) -> Result<TestServer, Failed> {
+        Self::start_with_env(project, args, token, &[])
+    }
+
+    /// [`TestServer::start_with`] with more environment variables (e.g. `HOME` for an age
+    /// identity).
+    pub fn start_with_env(
+        project: &Project,
+        args: &[&str],
+        token: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Result<TestServer, Failed> {
         let mut argv = vec!["serve"];
         argv.extend_from_slice(args);
         let mut cmd = project.command(&argv);
+        cmd.envs(env.iter().copied());
         cmd.env_remove("BATON_TOKEN")
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
