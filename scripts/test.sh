@@ -12,8 +12,10 @@ command -v ps >/dev/null || need_apt+=(procps)
 # SSH tests run real OpenSSH sshd daemons on loopback (crates/baton/tests/common/nodes.rs).
 [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 command -v ssh-keygen >/dev/null && command -v ssh >/dev/null || need_apt+=(openssh-client)
-# schemathesis (below) needs Python with pip.
-python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
+# /metrics is checked with Prometheus's own OpenMetrics parser (crates/baton/tests/serve.rs), the
+# OpenAPI document with schemathesis (crates/baton/tests/serve_openapi.rs): Python with pip.
+command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1 ||
+  need_apt+=(python3 python3-pip)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   apt-get update -qq
@@ -21,11 +23,18 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 # sshd's privilege separation directory.
 mkdir -p /run/sshd
+# pip quietly: no warning about root, no version nag.
+export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
+if ! python3 -c 'import prometheus_client' 2>/dev/null; then
+  echo "installing: prometheus-client (python)"
+  # A distribution's own python3 refuses pip installs outside a venv (PEP 668) unless told.
+  python3 -m pip install --quiet prometheus-client 2>/dev/null ||
+    python3 -m pip install --quiet --break-system-packages prometheus-client
+fi
 # The OpenAPI fuzz test (crates/baton/tests/serve_openapi.rs) runs schemathesis against the real
-# server. A Debian Python refuses a plain install (PEP 668): then it is told this one is meant.
-if ! python3 -c 'import schemathesis' >/dev/null 2>&1; then
-  echo "installing: schemathesis"
-  export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
+# server.
+if ! python3 -c 'import schemathesis' 2>/dev/null; then
+  echo "installing: schemathesis (python)"
   python3 -m pip install --quiet 'schemathesis>=3,<5' 2>/dev/null ||
     python3 -m pip install --quiet --break-system-packages 'schemathesis>=3,<5'
 fi

@@ -562,6 +562,19 @@ fn operations(s: &mut Schemas) -> Vec<(&'static str, &'static str, Operation)> {
         ),
         (
             "get",
+            "/api/schedules",
+            Op::new(
+                s,
+                "listSchedules",
+                "pipelines",
+                "Schedule triggers: next times, last fired, missed",
+                Viewer,
+            )
+            .json_list::<api::schedules::Schedule>(200, "Every schedule trigger of the project.")
+            .build(),
+        ),
+        (
+            "get",
             "/api/audit",
             Op::new(
                 s,

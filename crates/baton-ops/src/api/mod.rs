@@ -15,5 +15,7 @@ pub mod exec;
 pub mod infra;
 pub mod nodes;
 pub mod runs;
+pub mod schedules;
 pub mod schema;
 pub mod secrets;
+pub mod tokens;

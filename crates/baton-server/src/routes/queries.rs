@@ -286,7 +286,7 @@ pub async fn log(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct NodesParams {
-    /// A target selector (`all`, names, globs, `role:x`, `label:k=v`, with `,` `&` `!`); all nodes and `local` without it.
+    /// A target selector (`role:web&label:zone=a,db01,!web02`); all nodes and `local` without it.
     pub selector: Option<String>,
 }
 
@@ -344,6 +344,16 @@ pub async fn artifacts(
     let ops = server.ops();
     Ok(Json(
         blocking(move || Ok(ops.artifacts(params.env.as_deref())?)).await?,
+    ))
+}
+
+pub async fn schedules(
+    State(server): State<Arc<Server>>,
+    _caller: Caller,
+) -> ApiResult<Json<Vec<baton_ops::api::schedules::Schedule>>> {
+    let ops = server.ops();
+    Ok(Json(
+        blocking(move || Ok(ops.schedules(chrono::Utc::now(), 5)?)).await?,
     ))
 }
 
