@@ -78,10 +78,14 @@ async fn handle(
     let project = ops.project.clone();
     let secret = blocking(move || {
         baton_ops::get_secret(&project, env.as_deref(), &secret_name).map_err(|e| {
-            ApiError::internal(format!(
-                "cannot read the webhook secret `{secret_name}`: {}",
-                e.message
-            ))
+            // The details (paths, identities) are for the operator's log, not for whoever
+            // calls an open route.
+            tracing::error!("webhook secret `{secret_name}`: {}", e.message);
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "webhook_secret_unavailable",
+                format!("the server cannot read the webhook secret `{secret_name}`: see its log"),
+            )
         })
     })
     .await?;
