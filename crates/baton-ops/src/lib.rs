@@ -17,6 +17,7 @@ pub mod infra;
 mod nodes;
 mod open;
 pub mod runs;
+pub mod schedule;
 mod secrets;
 mod targets;
 

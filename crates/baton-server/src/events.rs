@@ -265,7 +265,11 @@ mod tests {
         }
         let parts: Vec<&[u8]> = pieces(&data).collect();
         assert!(parts.len() > 1);
-        assert!(parts.iter().all(|p| p.len() <= OUTPUT_FRAME && p.ends_with(b"\n")));
+        assert!(
+            parts
+                .iter()
+                .all(|p| p.len() <= OUTPUT_FRAME && p.ends_with(b"\n"))
+        );
         assert_eq!(parts.concat(), data);
         let long = vec![b'x'; OUTPUT_FRAME * 2 + 5];
         let parts: Vec<&[u8]> = pieces(&long).collect();

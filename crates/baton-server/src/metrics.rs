@@ -56,8 +56,16 @@ impl Metrics {
             lag_histogram as fn() -> Histogram,
         );
         let clients = Gauge::default();
-        registry.register("runs", "Runs in the store by kind, name and status", runs.clone());
-        registry.register("runs_queued", "Runs waiting for a free slot", queued.clone());
+        registry.register(
+            "runs",
+            "Runs in the store by kind, name and status",
+            runs.clone(),
+        );
+        registry.register(
+            "runs_queued",
+            "Runs waiting for a free slot",
+            queued.clone(),
+        );
         registry.register(
             "run_duration_seconds",
             "Duration of runs that finished while this server watched",
@@ -73,7 +81,11 @@ impl Metrics {
             "From a schedule's due time to its run's start",
             schedule_lag.clone(),
         );
-        registry.register("sse_clients", "Clients following /api/events", clients.clone());
+        registry.register(
+            "sse_clients",
+            "Clients following /api/events",
+            clients.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             runs,
@@ -87,7 +99,10 @@ impl Metrics {
 
     pub fn delivery(&self, pipeline: &str, result: &'static str) {
         self.deliveries
-            .get_or_create(&vec![("pipeline", pipeline.to_string()), ("result", result.to_string())])
+            .get_or_create(&vec![
+                ("pipeline", pipeline.to_string()),
+                ("result", result.to_string()),
+            ])
             .inc();
     }
 
@@ -117,7 +132,8 @@ impl Metrics {
         }
         self.queued.set(queued as i64);
         let mut text = String::new();
-        encode(&mut text, &self.registry.lock().expect("not poisoned")).map_err(|e| e.to_string())?;
+        encode(&mut text, &self.registry.lock().expect("not poisoned"))
+            .map_err(|e| e.to_string())?;
         Ok(text)
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use baton_ops::runs::RunPlan;
-use baton_ops::{OpsResult, Ops};
+use baton_ops::{Ops, OpsResult};
 use baton_store::RunId;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
@@ -138,7 +138,13 @@ impl Server {
 
     /// The runs this server started that have not ended.
     pub fn active_runs(&self) -> Vec<RunId> {
-        let mut runs: Vec<RunId> = self.active.lock().expect("not poisoned").iter().copied().collect();
+        let mut runs: Vec<RunId> = self
+            .active
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .copied()
+            .collect();
         runs.sort_unstable();
         runs
     }

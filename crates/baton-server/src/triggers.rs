@@ -4,16 +4,23 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use baton_ops::runs::{RunAction, StartRun};
+use baton_store::SlotOutcome;
+use chrono::Utc;
 use tokio::task::JoinSet;
 
 use crate::server::{Reload, Server};
+
+/// The longest the schedule loop sleeps: an edit of `baton.yaml` may bring a sooner slot.
+const SCHEDULE_RECHECK: Duration = Duration::from_secs(5);
 
 /// How often the project files are checked for edits.
 pub const RELOAD_EVERY: Duration = Duration::from_secs(1);
 
 pub fn spawn(server: Arc<Server>) -> JoinSet<()> {
     let mut loops = JoinSet::new();
-    loops.spawn(reload_loop(server));
+    loops.spawn(reload_loop(server.clone()));
+    loops.spawn(schedule_loop(server));
     loops
 }
 
@@ -32,5 +39,80 @@ async fn reload_loop(server: Arc<Server>) {
             Ok(Reload::Unchanged | Reload::StillInvalid) => {}
             Err(e) => tracing::error!("the reload check failed: {e}"),
         }
+    }
+}
+
+/// Fire what is due, then sleep until the next due time (or a few seconds, to see edits).
+/// Slots are claimed in the store, so a restart or a second process never fires one twice.
+async fn schedule_loop(server: Arc<Server>) {
+    let since = server.started_at;
+    loop {
+        let ops = server.ops();
+        let now = Utc::now();
+        let o = ops.clone();
+        let due = match tokio::task::spawn_blocking(move || o.claim_due_slots(since, now)).await {
+            Ok(Ok(due)) => due,
+            Ok(Err(e)) => {
+                tracing::error!("schedules: {}", e.message);
+                Vec::new()
+            }
+            Err(e) => {
+                tracing::error!("schedules: {e}");
+                Vec::new()
+            }
+        };
+        for slot in due {
+            fire(&server, &slot).await;
+        }
+        let now = Utc::now();
+        let wait = ops
+            .next_schedule_due(now)
+            .and_then(|next| (next - now).to_std().ok())
+            .map_or(SCHEDULE_RECHECK, |d| d.min(SCHEDULE_RECHECK));
+        tokio::select! {
+            _ = server.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+async fn fire(server: &Arc<Server>, slot: &baton_ops::schedule::DueSlot) {
+    let ops = server.ops();
+    let action = RunAction::Run(StartRun {
+        pipeline: slot.pipeline.clone(),
+        trigger: "schedule".into(),
+        actor: "schedule".into(),
+        ..StartRun::default()
+    });
+    let started = match ops.plan_run(action) {
+        Ok(plan) => server.start_run(plan).await,
+        Err(e) => Err(e),
+    };
+    match started {
+        Ok(run) => {
+            let lag = (Utc::now() - slot.due).num_milliseconds() as f64 / 1000.0;
+            server.metrics.schedule_lag(&slot.pipeline, lag);
+            if let Err(e) = ops.store.set_slot_run(&slot.pipeline, slot.slot, run) {
+                tracing::warn!(
+                    "schedule of `{}`: run {run} not linked to its slot: {e}",
+                    slot.pipeline
+                );
+            }
+            let how = if slot.outcome == SlotOutcome::CaughtUp {
+                " (caught up after downtime)"
+            } else {
+                ""
+            };
+            tracing::info!(
+                "schedule: `{}` due {} started run {run}{how}",
+                slot.pipeline,
+                slot.due.to_rfc3339()
+            );
+        }
+        Err(e) => tracing::error!(
+            "schedule: `{}` could not start: {}",
+            slot.pipeline,
+            e.message
+        ),
     }
 }

@@ -41,6 +41,8 @@ pub enum Command {
     Schema,
     /// List pipelines with their triggers, stages, last run and last success.
     Pipelines(ListArgs),
+    /// List schedule triggers with their next times, last fired slot and missed slots.
+    Schedules(ListArgs),
     /// Run a pipeline now and show its progress; the exit code says whether it succeeded.
     Run(RunArgs),
     /// List recent runs.

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Command::Schema => commands::schema::run(),
         Command::Validate => commands::validate::run(&cli, &ui),
         Command::Pipelines(args) => commands::pipelines::run(&cli, &ui, args),
+        Command::Schedules(args) => commands::schedules::run(&cli, &ui, args),
         Command::Run(args) => commands::run::run(&cli, &ui, args),
         Command::Runs(args) => commands::runs::run(&cli, &ui, args),
         Command::Show(args) => commands::show::run(&cli, &ui, args),

@@ -15,4 +15,5 @@ pub mod exec;
 pub mod infra;
 pub mod nodes;
 pub mod runs;
+pub mod schedules;
 pub mod secrets;

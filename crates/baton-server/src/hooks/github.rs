@@ -6,7 +6,11 @@ use serde::Deserialize;
 use super::payload::{parse_json, push_event, shorten};
 use super::{Delivery, HookError, HookEvent, HookRequest, Source, check_hmac, delivery_id};
 
-pub(super) fn verify(req: &HookRequest, signature: &str, secret: &[u8]) -> Result<Delivery, HookError> {
+pub(super) fn verify(
+    req: &HookRequest,
+    signature: &str,
+    secret: &[u8],
+) -> Result<Delivery, HookError> {
     check_hmac("X-Hub-Signature-256", signature, secret, &[req.body])?;
     let id = delivery_id(req, &[("x-github-delivery", "X-GitHub-Delivery")])?;
     let name = req.header("x-github-event").ok_or_else(|| {
@@ -35,9 +39,10 @@ pub(super) fn verify(req: &HookRequest, signature: &str, secret: &[u8]) -> Resul
 /// JSON only: the form type wraps the same JSON in `payload=` URL encoding, and accepting
 /// both would mean two parsers for no gain when GitHub offers JSON with one setting.
 fn refuse_form(req: &HookRequest) -> Result<(), HookError> {
-    let form_type = req
-        .header("content-type")
-        .is_some_and(|t| t.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    let form_type = req.header("content-type").is_some_and(|t| {
+        t.to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded")
+    });
     if form_type || req.body.starts_with(b"payload=") {
         return Err(HookError::BadRequest(
             "the body is form-encoded: set the GitHub webhook's content type to application/json"
@@ -65,7 +70,10 @@ struct HeadCommit {
 fn push(body: &[u8]) -> Result<HookEvent, HookError> {
     let push: Push = parse_json(body, "a GitHub push payload")?;
     // For an annotated tag `after` is the tag object; `head_commit` is the commit it tags.
-    let commit = push.head_commit.as_ref().map_or(push.after.as_str(), |c| c.id.as_str());
+    let commit = push
+        .head_commit
+        .as_ref()
+        .map_or(push.after.as_str(), |c| c.id.as_str());
     push_event(&push.git_ref, Some(commit), push.deleted)
 }
 
@@ -160,7 +168,12 @@ pub(crate) mod tests {
         deliver_signed(event, body, secret, &sig)
     }
 
-    fn deliver_signed(event: &str, body: &[u8], secret: &[u8], sig: &str) -> Result<Delivery, HookError> {
+    fn deliver_signed(
+        event: &str,
+        body: &[u8],
+        secret: &[u8],
+        sig: &str,
+    ) -> Result<Delivery, HookError> {
         let h = headers(&[
             ("x-hub-signature-256", sig),
             ("x-github-event", event),
@@ -212,7 +225,12 @@ pub(crate) mod tests {
             assert!(message.contains("does not match"), "{message}");
         }
 
-        unauthorized(deliver_signed("ping", DOC_BODY, b"It's a Secret to Everybody!", DOC_SIGNATURE));
+        unauthorized(deliver_signed(
+            "ping",
+            DOC_BODY,
+            b"It's a Secret to Everybody!",
+            DOC_SIGNATURE,
+        ));
     }
 
     #[test]
@@ -228,14 +246,24 @@ pub(crate) mod tests {
             "sha256=\u{e9}\u{e9}",
         ] {
             let message = unauthorized(deliver_signed("ping", DOC_BODY, DOC_SECRET, sig));
-            assert!(message.starts_with("X-Hub-Signature-256"), "{sig}: {message}");
+            assert!(
+                message.starts_with("X-Hub-Signature-256"),
+                "{sig}: {message}"
+            );
         }
     }
 
     #[test]
     fn a_missing_signature_header_fails() {
         let h = headers(&[("x-github-event", "push"), ("x-github-delivery", DELIVERY)]);
-        let message = unauthorized(verify_hook(&HookRequest { headers: &h, body: PUSH.as_bytes() }, b"k", 0));
+        let message = unauthorized(verify_hook(
+            &HookRequest {
+                headers: &h,
+                body: PUSH.as_bytes(),
+            },
+            b"k",
+            0,
+        ));
         assert!(message.starts_with("no signature"), "{message}");
     }
 
@@ -283,9 +311,14 @@ pub(crate) mod tests {
 
     #[test]
     fn ping_and_other_events() {
-        assert_eq!(deliver("ping", PING.as_bytes(), b"k").unwrap().event, HookEvent::Ping);
         assert_eq!(
-            deliver("issues", br#"{"action":"opened"}"#, b"k").unwrap().event,
+            deliver("ping", PING.as_bytes(), b"k").unwrap().event,
+            HookEvent::Ping
+        );
+        assert_eq!(
+            deliver("issues", br#"{"action":"opened"}"#, b"k")
+                .unwrap()
+                .event,
             HookEvent::Ignored {
                 reason: "GitHub event `issues` does not run a pipeline".into()
             }
@@ -297,7 +330,10 @@ pub(crate) mod tests {
         let message = bad_request(deliver("push", b"Hello, World!", b"k"));
         assert!(message.contains("is not JSON"), "{message}");
         let message = bad_request(deliver("push", br#"{"zen":"x"}"#, b"k"));
-        assert!(message.contains("not a GitHub push payload") && message.contains("ref"), "{message}");
+        assert!(
+            message.contains("not a GitHub push payload") && message.contains("ref"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -313,14 +349,28 @@ pub(crate) mod tests {
             ("x-github-event", "ping"),
             ("content-type", "application/x-www-form-urlencoded"),
         ]);
-        bad_request(verify_hook(&HookRequest { headers: &h, body: PING.as_bytes() }, b"k", 0));
+        bad_request(verify_hook(
+            &HookRequest {
+                headers: &h,
+                body: PING.as_bytes(),
+            },
+            b"k",
+            0,
+        ));
     }
 
     #[test]
     fn a_missing_event_header_is_a_bad_request() {
         let sig = sign(b"k", PUSH.as_bytes());
         let h = headers(&[("x-hub-signature-256", &sig)]);
-        let message = bad_request(verify_hook(&HookRequest { headers: &h, body: PUSH.as_bytes() }, b"k", 0));
+        let message = bad_request(verify_hook(
+            &HookRequest {
+                headers: &h,
+                body: PUSH.as_bytes(),
+            },
+            b"k",
+            0,
+        ));
         assert!(message.contains("X-GitHub-Event"), "{message}");
     }
 }

@@ -158,14 +158,27 @@ pub(crate) mod tests {
             ("x-gitlab-instance", "https://gitlab.example.com"),
             ("content-type", "application/json"),
         ]);
-        verify_hook(&HookRequest { headers: &h, body: body.as_bytes() }, b"s3cret-token", 0)
+        verify_hook(
+            &HookRequest {
+                headers: &h,
+                body: body.as_bytes(),
+            },
+            b"s3cret-token",
+            0,
+        )
     }
 
     #[test]
     fn the_right_token_passes_and_a_wrong_one_does_not() {
         let delivery = deliver("s3cret-token", "Push Hook", PUSH).unwrap();
         assert_eq!(delivery.source, Source::GitLab);
-        for wrong in ["s3cret-toke", "s3cret-token ", "s3cret-tokenX", "S3cret-token", "x"] {
+        for wrong in [
+            "s3cret-toke",
+            "s3cret-token ",
+            "s3cret-tokenX",
+            "S3cret-token",
+            "x",
+        ] {
             match deliver(wrong, "Push Hook", PUSH) {
                 Err(HookError::Unauthorized(message)) => {
                     assert!(message.contains("X-Gitlab-Token"), "{message}");
@@ -207,7 +220,15 @@ pub(crate) mod tests {
             ("x-gitlab-event", "Push Hook"),
             ("x-gitlab-event-uuid", UUID),
         ]);
-        let delivery = verify_hook(&HookRequest { headers: &h, body: PUSH.as_bytes() }, b"s3cret-token", 0).unwrap();
+        let delivery = verify_hook(
+            &HookRequest {
+                headers: &h,
+                body: PUSH.as_bytes(),
+            },
+            b"s3cret-token",
+            0,
+        )
+        .unwrap();
         assert_eq!(delivery.id.as_deref(), Some(UUID));
     }
 
@@ -254,11 +275,23 @@ pub(crate) mod tests {
 
     #[test]
     fn other_events_are_ignored_and_a_missing_event_header_is_a_bad_request() {
-        let delivery = deliver("s3cret-token", "Merge Request Hook", r#"{"object_kind":"merge_request"}"#).unwrap();
+        let delivery = deliver(
+            "s3cret-token",
+            "Merge Request Hook",
+            r#"{"object_kind":"merge_request"}"#,
+        )
+        .unwrap();
         assert!(matches!(delivery.event, HookEvent::Ignored { .. }));
 
         let h = headers(&[("x-gitlab-token", "s3cret-token")]);
-        match verify_hook(&HookRequest { headers: &h, body: PUSH.as_bytes() }, b"s3cret-token", 0) {
+        match verify_hook(
+            &HookRequest {
+                headers: &h,
+                body: PUSH.as_bytes(),
+            },
+            b"s3cret-token",
+            0,
+        ) {
             Err(HookError::BadRequest(message)) => assert!(message.contains("X-Gitlab-Event")),
             other => panic!("{other:?}"),
         }

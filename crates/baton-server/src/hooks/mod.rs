@@ -63,11 +63,11 @@
 
 mod github;
 mod gitlab;
-mod pattern;
+
 mod payload;
 mod plain;
 
-pub use pattern::branch_matches;
+pub use baton_model::branch_matches;
 
 /// The request as the handler saw it: lower-case header names → values, raw body bytes.
 #[derive(Debug, Clone, Copy)]
@@ -169,15 +169,17 @@ fn check_hmac(name: &str, value: &str, secret: &[u8], parts: &[&[u8]]) -> Result
     let hex_part = value
         .strip_prefix("sha256=")
         .ok_or_else(|| unauthorized("must be `sha256=HEX`"))?;
-    let tag = hex::decode(hex_part).map_err(|_| unauthorized("is not valid hex after `sha256=`"))?;
+    let tag =
+        hex::decode(hex_part).map_err(|_| unauthorized("is not valid hex after `sha256=`"))?;
     // HMAC takes keys of any length, so this cannot fail; refusing keeps it panic-free anyway.
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret)
         .map_err(|_| unauthorized("cannot be checked: the secret is not a usable HMAC key"))?;
     for part in parts {
         mac.update(part);
     }
-    mac.verify_slice(&tag)
-        .map_err(|_| unauthorized("does not match the body: check that both sides use the same secret"))
+    mac.verify_slice(&tag).map_err(|_| {
+        unauthorized("does not match the body: check that both sides use the same secret")
+    })
 }
 
 /// The optional delivery id header, bounded so the handler can store and log it as is.
@@ -223,7 +225,14 @@ pub(crate) mod tests {
     #[test]
     fn no_signature_header_names_all_three() {
         let h = headers(&[("content-type", "application/json")]);
-        let message = unauthorized(verify(&HookRequest { headers: &h, body: b"{}" }, b"s", 0));
+        let message = unauthorized(verify(
+            &HookRequest {
+                headers: &h,
+                body: b"{}",
+            },
+            b"s",
+            0,
+        ));
         assert_eq!(
             message,
             "no signature: send X-Hub-Signature-256, X-Gitlab-Token or X-Baton-Signature"
@@ -233,12 +242,26 @@ pub(crate) mod tests {
     #[test]
     fn an_empty_secret_refuses_even_a_matching_request() {
         let h = headers(&[("x-gitlab-token", ""), ("x-gitlab-event", "Push Hook")]);
-        let message = unauthorized(verify(&HookRequest { headers: &h, body: b"{}" }, b"", 0));
+        let message = unauthorized(verify(
+            &HookRequest {
+                headers: &h,
+                body: b"{}",
+            },
+            b"",
+            0,
+        ));
         assert!(message.contains("empty"), "{message}");
 
         let sig = sign(b"", b"{}");
         let h = headers(&[("x-hub-signature-256", &sig), ("x-github-event", "ping")]);
-        unauthorized(verify(&HookRequest { headers: &h, body: b"{}" }, b"", 0));
+        unauthorized(verify(
+            &HookRequest {
+                headers: &h,
+                body: b"{}",
+            },
+            b"",
+            0,
+        ));
     }
 
     #[test]
@@ -248,7 +271,14 @@ pub(crate) mod tests {
             ("x-gitlab-token", "s3cret"),
             ("x-gitlab-event", "Push Hook"),
         ]);
-        let message = unauthorized(verify(&HookRequest { headers: &h, body: b"{}" }, b"s3cret", 0));
+        let message = unauthorized(verify(
+            &HookRequest {
+                headers: &h,
+                body: b"{}",
+            },
+            b"s3cret",
+            0,
+        ));
         assert!(message.starts_with("X-Hub-Signature-256"), "{message}");
     }
 
@@ -271,9 +301,18 @@ pub(crate) mod tests {
                 ("x-baton-timestamp", "100"),
                 ("x-baton-delivery", id),
             ]);
-            let result = verify(&HookRequest { headers: &h, body: b"" }, b"k", 100);
+            let result = verify(
+                &HookRequest {
+                    headers: &h,
+                    body: b"",
+                },
+                b"k",
+                100,
+            );
             match result {
-                Err(HookError::BadRequest(message)) => assert!(message.contains("X-Baton-Delivery")),
+                Err(HookError::BadRequest(message)) => {
+                    assert!(message.contains("X-Baton-Delivery"))
+                }
                 other => panic!("{id}: {other:?}"),
             }
         }
@@ -332,7 +371,8 @@ pub(crate) mod tests {
                 }
             }
             let github_event = ["push", "ping", "issues", ""][rng.below(4)];
-            let gitlab_event = ["Push Hook", "Tag Push Hook", "System Hook", "Note Hook", ""][rng.below(5)];
+            let gitlab_event =
+                ["Push Hook", "Tag Push Hook", "System Hook", "Note Hook", ""][rng.below(5)];
             let now = 1_700_000_000_i64;
             let ts = (now + rng.below(1000) as i64 - 500).to_string();
             let mut stamped = format!("{ts}.").into_bytes();
@@ -340,16 +380,34 @@ pub(crate) mod tests {
             let good_github = sign(secret, &body);
             let good_plain = sign(secret, &stamped);
             let noise: String = String::from_utf8_lossy(&body[..body.len().min(70)]).into_owned();
-            let github_sig = if rng.below(4) == 0 { noise.as_str() } else { good_github.as_str() };
-            let plain_sig = if rng.below(4) == 0 { noise.as_str() } else { good_plain.as_str() };
+            let github_sig = if rng.below(4) == 0 {
+                noise.as_str()
+            } else {
+                good_github.as_str()
+            };
+            let plain_sig = if rng.below(4) == 0 {
+                noise.as_str()
+            } else {
+                good_plain.as_str()
+            };
             let token = if rng.below(4) == 0 { "nope" } else { "fuzz" };
             let cases = [
-                headers(&[("x-hub-signature-256", github_sig), ("x-github-event", github_event)]),
+                headers(&[
+                    ("x-hub-signature-256", github_sig),
+                    ("x-github-event", github_event),
+                ]),
                 headers(&[("x-gitlab-token", token), ("x-gitlab-event", gitlab_event)]),
                 headers(&[("x-baton-signature", plain_sig), ("x-baton-timestamp", &ts)]),
             ];
             for h in &cases {
-                let _ = verify(&HookRequest { headers: h, body: &body }, secret, now);
+                let _ = verify(
+                    &HookRequest {
+                        headers: h,
+                        body: &body,
+                    },
+                    secret,
+                    now,
+                );
             }
         }
     }

@@ -49,7 +49,12 @@ pub(super) fn check_commit(commit: &str) -> Result<String, HookError> {
 /// The rules of `git check-ref-format --branch` that matter here: a name git itself would
 /// refuse cannot be a real branch, and a leading `-` would be read as an option.
 pub(super) fn check_ref_name(name: &str) -> Result<(), String> {
-    let bad = |why: &str| Err(format!("`{}` is not a valid git ref name: {why}", shorten(name)));
+    let bad = |why: &str| {
+        Err(format!(
+            "`{}` is not a valid git ref name: {why}",
+            shorten(name)
+        ))
+    };
     if name.is_empty() {
         return bad("it is empty");
     }
@@ -62,10 +67,9 @@ pub(super) fn check_ref_name(name: &str) -> Result<(), String> {
     if name == "@" {
         return bad("it is `@`");
     }
-    if let Some(c) = name
-        .chars()
-        .find(|c| c.is_ascii_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\'))
-    {
+    if let Some(c) = name.chars().find(|c| {
+        c.is_ascii_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\')
+    }) {
         return bad(&format!("it contains {c:?}"));
     }
     if name.contains("..") || name.contains("@{") {
@@ -87,7 +91,10 @@ pub(super) fn check_ref_name(name: &str) -> Result<(), String> {
 
 /// Parses a signed body, telling "not JSON at all" (usually a misconfigured sender) from
 /// "JSON of the wrong shape" (usually the wrong event routed here).
-pub(super) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, HookError> {
+pub(super) fn parse_json<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    what: &str,
+) -> Result<T, HookError> {
     serde_json::from_slice(body).map_err(|err| {
         let problem = match err.classify() {
             serde_json::error::Category::Data => "is not",
@@ -154,10 +161,22 @@ mod tests {
         ] {
             assert!(check_ref_name(name).is_err(), "{name:?} accepted");
         }
-        for name in ["main", "release/1.2", "feature/JIRA-12_x", "usr/😀", "v1.0-rc.1"] {
+        for name in [
+            "main",
+            "release/1.2",
+            "feature/JIRA-12_x",
+            "usr/😀",
+            "v1.0-rc.1",
+        ] {
             assert_eq!(check_ref_name(name), Ok(()), "{name:?} refused");
         }
-        for commit in ["abc", "--upload-pack=x", "HEAD~1", &"a".repeat(65), "g123456"] {
+        for commit in [
+            "abc",
+            "--upload-pack=x",
+            "HEAD~1",
+            &"a".repeat(65),
+            "g123456",
+        ] {
             assert!(check_commit(commit).is_err(), "{commit:?} accepted");
         }
         assert!(check_commit("abc1234").is_ok());

@@ -29,10 +29,19 @@ pub(super) fn verify(
         })?;
     // The signature first: the skew message below is then only ever told to the secret's
     // holder, where it means "your clock is off", never to a guesser.
-    check_hmac("X-Baton-Signature", signature, secret, &[stamp.as_bytes(), b".", req.body])?;
+    check_hmac(
+        "X-Baton-Signature",
+        signature,
+        secret,
+        &[stamp.as_bytes(), b".", req.body],
+    )?;
     let skew = now.abs_diff(timestamp);
     if skew > MAX_SKEW_SECS {
-        let direction = if timestamp < now { "in the past" } else { "in the future" };
+        let direction = if timestamp < now {
+            "in the past"
+        } else {
+            "in the future"
+        };
         return Err(HookError::Unauthorized(format!(
             "X-Baton-Timestamp is {skew} s {direction}; at most {MAX_SKEW_SECS} s either way is \
              accepted: check the sender's clock, and sign each request when it is sent"
@@ -92,7 +101,14 @@ mod tests {
             ("x-baton-timestamp", timestamp),
             ("x-baton-delivery", "deploy-42"),
         ]);
-        verify_hook(&HookRequest { headers: &h, body: body.as_bytes() }, SECRET, now)
+        verify_hook(
+            &HookRequest {
+                headers: &h,
+                body: body.as_bytes(),
+            },
+            SECRET,
+            now,
+        )
     }
 
     fn deliver(body: &str) -> Result<Delivery, HookError> {
@@ -118,7 +134,10 @@ mod tests {
         // `printf '%s.%s' 1700000000 '{"branch":"main"}' | openssl dgst -sha256 -hmac s3cret`
         let sig = "sha256=d24aa84c08746b6a344569869f12fff8aad3451473cc0c2671763af4c09a6c25";
         let body = br#"{"branch":"main"}"#;
-        let h = headers(&[("x-baton-signature", sig), ("x-baton-timestamp", "1700000000")]);
+        let h = headers(&[
+            ("x-baton-signature", sig),
+            ("x-baton-timestamp", "1700000000"),
+        ]);
         let delivery = verify_hook(&HookRequest { headers: &h, body }, SECRET, NOW + 10).unwrap();
         assert_eq!(delivery.source, Source::Plain);
         assert_eq!(delivery.id, None);
@@ -159,8 +178,18 @@ mod tests {
     #[test]
     fn the_timestamp_is_signed() {
         let sig = sign(SECRET, format!("{NOW}.").as_bytes());
-        let h = headers(&[("x-baton-signature", &sig), ("x-baton-timestamp", &(NOW + 1).to_string())]);
-        let message = unauthorized(verify_hook(&HookRequest { headers: &h, body: b"" }, SECRET, NOW));
+        let h = headers(&[
+            ("x-baton-signature", &sig),
+            ("x-baton-timestamp", &(NOW + 1).to_string()),
+        ]);
+        let message = unauthorized(verify_hook(
+            &HookRequest {
+                headers: &h,
+                body: b"",
+            },
+            SECRET,
+            NOW,
+        ));
         assert!(message.contains("does not match"), "{message}");
     }
 
@@ -168,9 +197,23 @@ mod tests {
     fn a_missing_or_malformed_timestamp_is_unauthorized() {
         let sig = sign(SECRET, b"");
         let h = headers(&[("x-baton-signature", &sig)]);
-        let message = unauthorized(verify_hook(&HookRequest { headers: &h, body: b"" }, SECRET, NOW));
+        let message = unauthorized(verify_hook(
+            &HookRequest {
+                headers: &h,
+                body: b"",
+            },
+            SECRET,
+            NOW,
+        ));
         assert!(message.contains("X-Baton-Timestamp"), "{message}");
-        for stamp in ["+1700000000", "-5", "1.5", "soon", "1700000000000000000000", "１２"] {
+        for stamp in [
+            "+1700000000",
+            "-5",
+            "1.5",
+            "soon",
+            "1700000000000000000000",
+            "１２",
+        ] {
             let message = unauthorized(deliver_at(stamp, "", NOW));
             assert!(message.contains("X-Baton-Timestamp"), "{stamp}: {message}");
         }
@@ -179,8 +222,18 @@ mod tests {
     #[test]
     fn a_malformed_signature_is_unauthorized() {
         for sig in ["d24aa84c", "sha256=not-hex", "sha256=abc", "SHA256=00"] {
-            let h = headers(&[("x-baton-signature", sig), ("x-baton-timestamp", "1700000000")]);
-            let message = unauthorized(verify_hook(&HookRequest { headers: &h, body: b"" }, SECRET, NOW));
+            let h = headers(&[
+                ("x-baton-signature", sig),
+                ("x-baton-timestamp", "1700000000"),
+            ]);
+            let message = unauthorized(verify_hook(
+                &HookRequest {
+                    headers: &h,
+                    body: b"",
+                },
+                SECRET,
+                NOW,
+            ));
             assert!(message.starts_with("X-Baton-Signature"), "{sig}: {message}");
         }
     }

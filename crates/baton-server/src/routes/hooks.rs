@@ -62,7 +62,9 @@ async fn handle(
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "no_webhook_trigger",
-            format!("pipeline `{name}` has no webhook trigger: add `triggers: [{{ webhook: {{ secret: NAME }} }}]`"),
+            format!(
+                "pipeline `{name}` has no webhook trigger: add `triggers: [{{ webhook: {{ secret: NAME }} }}]`"
+            ),
         ));
     };
     let Some(secret_name) = secret_name else {
@@ -85,7 +87,12 @@ async fn handle(
     .await?;
     let header_list: Vec<(String, String)> = headers
         .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_string())))
+        .filter_map(|(k, v)| {
+            Some((
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().ok()?.to_string(),
+            ))
+        })
         .collect();
     let request = HookRequest {
         headers: &header_list,
@@ -120,18 +127,23 @@ async fn handle(
         }
         HookEvent::Push { branch, commit } => (branch, commit),
     };
-    if let Some(b) = &branch
-        && !branches.is_empty()
-        && !baton_model::branch_matches(&branches, b)
-    {
-        return Ok((
-            (
-                StatusCode::ACCEPTED,
-                Json(json!({ "ignored": format!("branch `{b}` does not match {branches:?}") })),
-            )
-                .into_response(),
-            "ignored",
-        ));
+    // With branch filters, a push must name a matching branch (a tag push names none).
+    if !branches.is_empty() {
+        let matched = branch
+            .as_deref()
+            .is_some_and(|b| baton_model::branch_matches(&branches, b));
+        if !matched {
+            let what = match &branch {
+                Some(b) => format!("branch `{b}` does not match {branches:?}"),
+                None => format!(
+                    "the push names no branch (a tag?) and the trigger filters on {branches:?}"
+                ),
+            };
+            return Ok((
+                (StatusCode::ACCEPTED, Json(json!({ "ignored": what }))).into_response(),
+                "ignored",
+            ));
+        }
     }
     let actor = match delivery.source {
         Source::GitHub => "github",

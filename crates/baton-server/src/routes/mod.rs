@@ -42,6 +42,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/resources"),
     ("get", "/api/artifacts"),
     ("post", "/api/artifacts/{name}/promote"),
+    ("get", "/api/schedules"),
     ("get", "/api/audit"),
     ("post", "/hooks/{pipeline}"),
 ];
@@ -63,10 +64,14 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/api/runs/{id}/rollback", post(runs::rollback))
         .route("/api/nodes", get(queries::nodes))
         .route("/api/configs", get(queries::configs))
-        .route("/api/configs/{name}/versions", get(queries::config_versions))
+        .route(
+            "/api/configs/{name}/versions",
+            get(queries::config_versions),
+        )
         .route("/api/resources", get(queries::resources))
         .route("/api/artifacts", get(queries::artifacts))
         .route("/api/artifacts/{name}/promote", post(runs::promote))
+        .route("/api/schedules", get(queries::schedules))
         .route("/api/audit", get(queries::audit))
         .route("/hooks/{pipeline}", post(hooks::deliver))
         .fallback(|| async { ApiError::not_found("no such route: see GET /api/openapi.json") })

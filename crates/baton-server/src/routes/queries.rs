@@ -60,7 +60,8 @@ pub async fn openapi(_caller: Caller) -> Response {
 pub async fn metrics(State(server): State<Arc<Server>>, _caller: Caller) -> ApiResult<Response> {
     let store = server.ops().store.clone();
     let s = server.clone();
-    let text = blocking(move || s.metrics.render(store.as_ref()).map_err(ApiError::internal)).await?;
+    let text =
+        blocking(move || s.metrics.render(store.as_ref()).map_err(ApiError::internal)).await?;
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -110,7 +111,9 @@ pub async fn runs(
         .as_deref()
         .map(|k| {
             RunKind::parse(k).ok_or_else(|| {
-                ApiError::bad_request(format!("unknown kind `{k}`: one of pipeline, exec, config, infra"))
+                ApiError::bad_request(format!(
+                    "unknown kind `{k}`: one of pipeline, exec, config, infra"
+                ))
             })
         })
         .transpose()?;
@@ -203,31 +206,44 @@ pub async fn log(
         }
         at += len;
     }
-    let stream = futures_util::stream::unfold((ops, plan, 0usize), |(ops, mut plan, i)| async move {
-        let (step, from, to) = *plan.get(i)?;
-        let want = ((to - from) as usize).min(LOG_PIECE);
-        let o = ops.clone();
-        let read = tokio::task::spawn_blocking(move || o.log_bytes(step, from, want)).await;
-        match read {
-            Ok(Ok(bytes)) if !bytes.is_empty() => {
-                let next_from = from + bytes.len() as i64;
-                let next_i = if next_from >= to {
-                    i + 1
-                } else {
-                    plan[i].1 = next_from;
-                    i
-                };
-                Some((Ok::<_, std::io::Error>(bytes::Bytes::from(bytes)), (ops, plan, next_i)))
+    let stream =
+        futures_util::stream::unfold((ops, plan, 0usize), |(ops, mut plan, i)| async move {
+            let (step, from, to) = *plan.get(i)?;
+            let want = ((to - from) as usize).min(LOG_PIECE);
+            let o = ops.clone();
+            let read = tokio::task::spawn_blocking(move || o.log_bytes(step, from, want)).await;
+            match read {
+                Ok(Ok(bytes)) if !bytes.is_empty() => {
+                    let next_from = from + bytes.len() as i64;
+                    let next_i = if next_from >= to {
+                        i + 1
+                    } else {
+                        plan[i].1 = next_from;
+                        i
+                    };
+                    Some((
+                        Ok::<_, std::io::Error>(bytes::Bytes::from(bytes)),
+                        (ops, plan, next_i),
+                    ))
+                }
+                // A log shorter than recorded (it cannot be, but never loop on it).
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => Some((
+                    Err(std::io::Error::other(e.message)),
+                    (ops, plan, usize::MAX),
+                )),
+                Err(e) => Some((
+                    Err(std::io::Error::other(e.to_string())),
+                    (ops, plan, usize::MAX),
+                )),
             }
-            // A log shorter than recorded (it cannot be, but never loop on it).
-            Ok(Ok(_)) => None,
-            Ok(Err(e)) => Some((Err(std::io::Error::other(e.message)), (ops, plan, usize::MAX))),
-            Err(e) => Some((Err(std::io::Error::other(e.to_string())), (ops, plan, usize::MAX))),
-        }
-    });
+        });
     let mut response = Response::new(Body::from_stream(stream));
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(
         header::CONTENT_LENGTH,
@@ -241,8 +257,11 @@ pub async fn log(
         *response.status_mut() = StatusCode::PARTIAL_CONTENT;
         response.headers_mut().insert(
             header::CONTENT_RANGE,
-            HeaderValue::from_str(&format!("bytes {start}-{}/{total}", total.saturating_sub(1)))
-                .expect("ascii"),
+            HeaderValue::from_str(&format!(
+                "bytes {start}-{}/{total}",
+                total.saturating_sub(1)
+            ))
+            .expect("ascii"),
         );
     }
     Ok(response)
@@ -306,6 +325,16 @@ pub async fn artifacts(
     let ops = server.ops();
     Ok(Json(
         blocking(move || Ok(ops.artifacts(params.env.as_deref())?)).await?,
+    ))
+}
+
+pub async fn schedules(
+    State(server): State<Arc<Server>>,
+    _caller: Caller,
+) -> ApiResult<Json<Vec<baton_ops::api::schedules::Schedule>>> {
+    let ops = server.ops();
+    Ok(Json(
+        blocking(move || Ok(ops.schedules(chrono::Utc::now(), 5)?)).await?,
     ))
 }
 

@@ -57,7 +57,9 @@ pub async fn events(
             v.to_str()
                 .ok()
                 .and_then(|s| s.trim().parse::<i64>().ok())
-                .ok_or_else(|| ApiError::bad_request("`Last-Event-ID` must be an event's sequence number"))?,
+                .ok_or_else(|| {
+                    ApiError::bad_request("`Last-Event-ID` must be an event's sequence number")
+                })?,
         ),
         None => params.after,
     };
@@ -120,7 +122,10 @@ pub async fn events(
     });
     let mut response = Response::new(Body::from_stream(stream));
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // nginx buffers responses unless told not to.
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));

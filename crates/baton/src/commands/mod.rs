@@ -12,6 +12,7 @@ pub mod ping;
 pub mod pipelines;
 pub mod run;
 pub mod runs;
+pub mod schedules;
 pub mod schema;
 pub mod secret;
 pub mod serve;
