@@ -6,7 +6,7 @@
 # ratio (goal < 1.10), then checks that EVERY client received the run's whole output — the bytes
 # of `seq 1000000`, in order from offset 0 — and its `run_finished`, and counts clients the
 # server dropped (an `event: dropped` frame: it fell more than 4096 frames behind).
-# SSE_RUNS repetitions (default 3), 0 and 100 clients alternating; medians are reported.
+# SSE_RUNS repetitions (default 5), 0 and 100 clients alternating; medians (and means) are reported.
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -17,7 +17,7 @@ BATON=$(cd "$(dirname "$BATON")" && pwd)/$(basename "$BATON")
 PYTHON=$(python_bin)
 SSE_LINES=${SSE_LINES:-1000000}
 SSE_CLIENTS=${SSE_CLIENTS:-100}
-SSE_RUNS=${SSE_RUNS:-3}
+SSE_RUNS=${SSE_RUNS:-5}
 SSE_TIMEOUT=${SSE_TIMEOUT:-300}   # seconds the clients may take to receive everything
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/baton-bench-sse.XXXXXX")
@@ -79,6 +79,9 @@ timed_run() {
 
 median() { printf '%s\n' "$@" | sort -n | awk '{ t[NR] = $1 } END {
   printf "%.3f", (NR % 2) ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2 }'; }
+# spread VALUES...: `mean M, min A, max B`.
+spread() { printf '%s\n' "$@" | sort -n | awk '{ t[NR] = $1; s += $1 } END {
+  printf "mean %.3f, min %.3f, max %.3f", s / NR, t[1], t[NR] }'; }
 
 bare=()
 loaded=()
@@ -96,10 +99,12 @@ for ((rep = 1; rep <= SSE_RUNS; rep++)); do
 
   rm -f "$clients_dir"/*.sse
   pairs=()
+  files=()
   for ((c = 1; c <= SSE_CLIENTS; c++)); do
     curl -sS -N -H "Authorization: Bearer $TOKEN" -o "$clients_dir/$c.sse" "$SERVE_URL/api/events" 2>>"$tmp/curl.err" &
     curl_pids+=("$!")
     pairs+=("$clients_dir/$c.sse:$!")
+    files+=("$clients_dir/$c.sse")
   done
   # Every client is subscribed (the server counts it) before the run starts.
   api clients "$SERVE_URL" "$TOKEN" "$SSE_CLIENTS"
@@ -109,7 +114,7 @@ for ((rep = 1; rep <= SSE_RUNS; rep++)); do
   last=$(api collect "$id" "$start" "$SSE_TIMEOUT" "${pairs[@]}")
   caught_up+=("$last")
   stop_clients
-  out=$(api verify "$id" "$SSE_LINES" "$clients_dir"/*.sse)
+  out=$(api verify "$id" "$SSE_LINES" "${files[@]}")
   read -r complete dropped short <<<"$out"
   complete_total=$((complete_total + complete))
   dropped_total=$((dropped_total + dropped))
@@ -122,16 +127,25 @@ t0=$(median "${bare[@]}")
 t1=$(median "${loaded[@]}")
 tc=$(median "${caught_up[@]}")
 ratio=$(calc "$t1 / $t0")
+ratio_mean=$(calc "sum([${loaded[*]/%/,}]) / sum([${bare[*]/%/,}])")
+# Loaded runs that took more than twice the unloaded median: the ones whose run overlapped the
+# server sending the output to the clients (see bench/README.md).
+slowed=0
+for secs in "${loaded[@]}"; do
+  if awk -v a="$secs" -v b="$t0" 'BEGIN { exit !(a > 2 * b) }'; then slowed=$((slowed + 1)); fi
+done
 echo
-printf '%-58s %8s s\n' "run, 0 SSE clients (POST → finished)" "$t0"
-printf '%-58s %8s s\n' "run, $SSE_CLIENTS SSE clients (POST → finished)" "$t1"
-printf '%-58s %8s s\n' "  last of the $SSE_CLIENTS clients had the whole output, after the POST" "$tc"
-echo "ratio $SSE_CLIENTS clients / 0 clients: $ratio (goal < 1.10)"
+printf '%-62s median %7s s  (%s)\n' "run, 0 SSE clients (POST → finished)" "$t0" "$(spread "${bare[@]}")"
+printf '%-62s median %7s s  (%s)\n' "run, $SSE_CLIENTS SSE clients (POST → finished)" "$t1" "$(spread "${loaded[@]}")"
+printf '%-62s median %7s s  (%s)\n' "last of the $SSE_CLIENTS clients had the whole output, after POST" "$tc" "$(spread "${caught_up[@]}")"
+echo "ratio $SSE_CLIENTS clients / 0 clients: $ratio of medians, $ratio_mean of means (goal < 1.10); loaded runs slower than 2x the unloaded median: $slowed of $SSE_RUNS"
 echo "clients: $complete_total of $((SSE_CLIENTS * SSE_RUNS)) received all $SSE_LINES lines and run_finished; dropped: $dropped_total; incomplete: $short_total"
 result serve_sse_0_s "$t0"
 result serve_sse_n_s "$t1"
 result serve_sse_caught_up_s "$tc"
 result serve_sse_ratio "$ratio"
+result serve_sse_ratio_mean "$ratio_mean"
+result serve_sse_slowed "$slowed/$SSE_RUNS"
 result serve_sse_complete "$complete_total/$((SSE_CLIENTS * SSE_RUNS))"
 result serve_sse_dropped "$dropped_total"
 if [ "$short_total" -ne 0 ]; then

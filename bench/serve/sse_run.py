@@ -101,13 +101,23 @@ def collect(run_id: int, start_epoch: float, timeout: float, pairs: list[str]) -
         path, pid = pair.rsplit(":", 1)
         waiting[path] = int(pid)
     deadline = time.monotonic() + timeout
-    tail = 256 * 1024  # run_finished is the run's last frame: it is in the tail
+    # `run_finished` is the run's last frame (only heartbeats, every 15 s, may follow it), so
+    # the last few KiB of a file that grew say whether it came: reading more would take the CPU
+    # the server needs to send the rest.
+    tail = 4096
+    seen = dict.fromkeys(waiting, -1)
     while waiting:
         for path, pid in list(waiting.items()):
-            with open(path, "rb") as f:
-                size = f.seek(0, os.SEEK_END)
-                f.seek(max(0, size - tail))
-                data = f.read()
+            data = b""
+            try:
+                size = os.stat(path).st_size
+                if size != seen[path]:
+                    seen[path] = size
+                    with open(path, "rb") as f:
+                        f.seek(max(0, size - tail))
+                        data = f.read()
+            except FileNotFoundError:
+                pass  # curl creates its file with the first bytes it receives
             if finished_in(data, run_id) or b"event: dropped" in data or exited(pid):
                 del waiting[path]
         if not waiting:
@@ -122,8 +132,11 @@ def verify(run_id: int, lines: int, paths: list[str]) -> None:
     expected = "".join(f"{i}\n" for i in range(1, lines + 1))
     complete = dropped = short = 0
     for path in paths:
-        with open(path, "rb") as f:
-            raw = f.read()
+        try:
+            with open(path, "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            raw = b""
         pieces: dict[int, list[tuple[int, str]]] = {}
         ended = False
         was_dropped = False
