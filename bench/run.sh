@@ -125,7 +125,7 @@ if [ -z "${SKIP_SERVE:-}" ]; then
   fi
   row "sse: 1M-line run, 0 / 100 clients (s)" "$(get serve_sse_0_s) / $(get serve_sse_n_s)"
   row "sse: ratio 100 / 0 clients, medians / means (< 1.10)" "$(get serve_sse_ratio) / $(get serve_sse_ratio_mean)"
-  row "sse: loaded runs slowed > 2x (overlapped the fan-out)" "$(get serve_sse_slowed)"
+  row "sse: loaded runs slowed > 2x by the fan-out" "$(get serve_sse_slowed)"
   row "sse: clients with every line / dropped" "$(get serve_sse_complete) / $(get serve_sse_dropped)"
 fi
 if [ "$schedule" = 1 ]; then
