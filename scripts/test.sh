@@ -12,6 +12,8 @@ command -v ps >/dev/null || need_apt+=(procps)
 # SSH tests run real OpenSSH sshd daemons on loopback (crates/baton/tests/common/nodes.rs).
 [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 command -v ssh-keygen >/dev/null && command -v ssh >/dev/null || need_apt+=(openssh-client)
+# /metrics is checked with Prometheus's own OpenMetrics parser (crates/baton/tests/serve.rs).
+command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   apt-get update -qq
@@ -19,6 +21,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 # sshd's privilege separation directory.
 mkdir -p /run/sshd
+if ! python3 -c 'import prometheus_client' 2>/dev/null; then
+  echo "installing: prometheus-client (python)"
+  # A distribution's own python3 refuses pip installs outside a venv (PEP 668) unless told.
+  python3 -m pip install --quiet prometheus-client ||
+    python3 -m pip install --quiet --break-system-packages prometheus-client
+fi
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast "$@"

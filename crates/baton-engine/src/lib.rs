@@ -12,7 +12,7 @@ mod emitter;
 mod error;
 mod exec;
 pub mod facts;
-mod git;
+pub mod git;
 mod http;
 mod infra;
 mod lifecycle;
@@ -39,6 +39,7 @@ pub use recovery::recover_interrupted_runs;
 pub use secrets::{DEFAULT_SECRETS_ENV, MIN_MASKED_LEN, Mask, SecretLoadError, SecretSource};
 pub use step::OUTCOME_UNKNOWN;
 pub use targets::{LocalOnly, Targets};
+pub use workspace::Checkout;
 
 /// Output kept in the store per step; beyond it, bytes are counted and dropped (the limit is
 /// stated at the end of the log), so a runaway command cannot fill the disk.

@@ -16,6 +16,7 @@ use crate::emitter::{Emitter, EventSink};
 use crate::error::EngineError;
 use crate::step::StepEnv;
 use crate::targets::Targets;
+use crate::workspace::Checkout;
 
 /// What to run.
 #[derive(Debug, Clone, Default)]
@@ -26,9 +27,13 @@ pub struct RunRequest {
     /// `--var`s, overriding every other layer.
     pub vars: IndexMap<String, Value>,
     pub trigger: String,
-    /// Detected from the project's git checkout when not given.
+    /// Detected from the project's git checkout when neither is given and there is no
+    /// `checkout`.
     pub branch: Option<String>,
+    /// With a `checkout`, its commit when not given.
     pub commit: Option<String>,
+    /// Run in a checkout of this commit (a triggered run) instead of the project root.
+    pub checkout: Option<Checkout>,
     /// Who asks: an OS user for the CLI, an API token's name for the server.
     pub actor: String,
 }
@@ -158,11 +163,22 @@ impl Engine {
             .clone()
             .or_else(|| pipeline.env.as_ref().map(|e| e.value.clone()));
         let environment = self.environment(env_name.as_deref())?;
-        let (branch, commit) = match (&request.branch, &request.commit) {
-            (None, None) => crate::git::git_head(&self.project.root),
-            _ => (request.branch.clone(), request.commit.clone()),
+        let (branch, commit) = match (&request.branch, &request.commit, &request.checkout) {
+            // The project root's HEAD says nothing about a checked-out commit.
+            (None, None, None) => crate::git::git_head(&self.project.root),
+            (branch, commit, checkout) => (
+                branch.clone(),
+                commit
+                    .clone()
+                    .or_else(|| checkout.as_ref().map(|c| c.commit.clone())),
+            ),
         };
-        let params = json!({ "env": env_name, "vars": request.vars, "trigger": request.trigger });
+        let mut params =
+            json!({ "env": env_name, "vars": request.vars, "trigger": request.trigger });
+        if let Some(checkout) = &request.checkout {
+            // A retry or rollback works in the same commit (see `replay.rs`).
+            params["checkout"] = json!(checkout);
+        }
         let new_run = NewRun {
             kind: RunKind::Pipeline,
             name: pipeline.name.clone(),
@@ -194,6 +210,25 @@ impl Engine {
         }
 
         let workspace = self.workspace(run)?;
+        if let Some(checkout) = &request.checkout
+            && let Err((status, reason)) = self.check_out(checkout, &workspace, &cancel).await
+        {
+            emitter.emit(EventKind::RunStarted);
+            let reason = match status {
+                Status::Cancelled => Some(format!(
+                    "{} while checking out commit {}",
+                    crate::lifecycle::cancel_reason(self.store.as_ref(), run),
+                    checkout.commit
+                )),
+                _ => reason,
+            };
+            return Ok(finish(&emitter, status, reason));
+        }
+        // A checked-out run works in its commit's tree; a manual one in the project root.
+        let workdir = match &request.checkout {
+            Some(_) => workspace.clone(),
+            None => self.project.root.clone(),
+        };
 
         let empty = IndexMap::new();
         let env_vars = environment.map(|e| &e.vars).unwrap_or(&empty);
@@ -215,7 +250,7 @@ impl Engine {
             vars: merge_vars([&self.project.vars, &pipeline.vars, env_vars, &request.vars]),
             env_vars: env_vars.clone(),
             workspace,
-            workdir: self.project.root.clone(),
+            workdir,
         };
         let shelf = branch
             .as_deref()

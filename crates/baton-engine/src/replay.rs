@@ -329,6 +329,10 @@ fn request_from_params(
         trigger: trigger.to_string(),
         branch,
         commit,
+        // The commit the run worked in, when it was a checkout: never the project root instead.
+        checkout: params
+            .get("checkout")
+            .and_then(|c| serde_json::from_value(c.clone()).ok()),
         actor: String::new(),
     }
 }

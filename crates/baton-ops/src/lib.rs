@@ -10,6 +10,7 @@
 pub mod api;
 mod artifacts;
 mod cancel;
+mod commits;
 mod config;
 mod error;
 mod exec;
@@ -20,9 +21,12 @@ pub mod runs;
 pub mod schedule;
 mod secrets;
 mod targets;
+pub mod tokens;
 
 pub use artifacts::parse_artifact_ref;
+pub use baton_engine::Checkout;
 pub use cancel::{CANCEL_WAIT, Cancelled};
+pub use commits::{CommitWatch, NewHead, PROJECT_REPO};
 pub use config::ConfigWhich;
 pub use error::{ErrorKind, OpsError, OpsResult};
 pub use exec::NodeDone;

@@ -33,6 +33,9 @@ pub struct StartRun {
     /// The pushed branch and commit (webhooks, commit triggers); else the project's checkout.
     pub branch: Option<String>,
     pub commit: Option<String>,
+    /// Run the stages in a checkout of this commit (webhooks, commit triggers) instead of the
+    /// project root.
+    pub checkout: Option<baton_engine::Checkout>,
 }
 
 /// A run started in the background: its id (its row exists) and its end.
@@ -43,6 +46,8 @@ pub struct StartedRun {
 
 /// The three ways to start a pipeline run.
 #[derive(Debug, Clone)]
+// One is built per run and moved once: boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum RunAction {
     Run(StartRun),
     /// Re-run what failed in run `run` (and what its rollback undid).
@@ -261,6 +266,7 @@ impl Ops {
                     },
                     branch: start.branch,
                     commit: start.commit,
+                    checkout: start.checkout,
                     actor: start.actor,
                 };
                 engine.run(request, cancel).await

@@ -11,6 +11,9 @@ use tokio::task::JoinSet;
 
 use crate::server::{Reload, Server};
 
+/// How often the commit loop looks for watches that are due.
+const COMMIT_TICK: Duration = Duration::from_secs(1);
+
 /// The longest the schedule loop sleeps: an edit of `baton.yaml` may bring a sooner slot.
 const SCHEDULE_RECHECK: Duration = Duration::from_secs(5);
 
@@ -20,7 +23,8 @@ pub const RELOAD_EVERY: Duration = Duration::from_secs(1);
 pub fn spawn(server: Arc<Server>) -> JoinSet<()> {
     let mut loops = JoinSet::new();
     loops.spawn(reload_loop(server.clone()));
-    loops.spawn(schedule_loop(server));
+    loops.spawn(schedule_loop(server.clone()));
+    loops.spawn(commit_loop(server));
     loops
 }
 
@@ -114,5 +118,69 @@ async fn fire(server: &Arc<Server>, slot: &baton_ops::schedule::DueSlot) {
             slot.pipeline,
             e.message
         ),
+    }
+}
+
+/// Poll each commit trigger every `interval` (watches follow edits of `baton.yaml`); one run
+/// per new head, in a checkout of it. Polls run one at a time: a slow remote delays the others
+/// rather than piling up git processes.
+async fn commit_loop(server: Arc<Server>) {
+    let mut last: std::collections::HashMap<(String, String), tokio::time::Instant> =
+        std::collections::HashMap::new();
+    loop {
+        tokio::select! {
+            _ = server.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(COMMIT_TICK) => {}
+        }
+        let ops = server.ops();
+        for watch in ops.commit_watches() {
+            let key = (watch.pipeline.clone(), watch.repo.clone());
+            let now = tokio::time::Instant::now();
+            if last
+                .get(&key)
+                .is_some_and(|at| now.duration_since(*at) < watch.interval)
+            {
+                continue;
+            }
+            last.insert(key, now);
+            let heads = tokio::select! {
+                _ = server.shutdown.cancelled() => return,
+                heads = ops.poll_commits(&watch) => heads,
+            };
+            match heads {
+                Ok(heads) => {
+                    for head in heads {
+                        start_for_head(&server, &head).await;
+                    }
+                }
+                Err(e) => tracing::warn!("commit trigger of `{}`: {}", watch.pipeline, e.message),
+            }
+        }
+    }
+}
+
+async fn start_for_head(server: &Arc<Server>, head: &baton_ops::NewHead) {
+    let ops = server.ops();
+    let action = RunAction::Run(StartRun {
+        pipeline: head.pipeline.clone(),
+        trigger: "commit".into(),
+        actor: "commit".into(),
+        branch: Some(head.branch.clone()),
+        commit: Some(head.commit.clone()),
+        checkout: Some(head.checkout()),
+        ..StartRun::default()
+    });
+    let started = match ops.plan_run(action) {
+        Ok(plan) => server.start_run(plan).await,
+        Err(e) => Err(e),
+    };
+    match started {
+        Ok(run) => tracing::info!(
+            "commit: `{}` {} moved to {}: run {run}",
+            head.pipeline,
+            head.branch,
+            &head.commit[..head.commit.len().min(12)]
+        ),
+        Err(e) => tracing::error!("commit: `{}` could not start: {}", head.pipeline, e.message),
     }
 }

@@ -77,6 +77,9 @@ pub enum Command {
     /// Encrypted secrets (`secrets/<env>.yaml`): set, get, list, rm, keygen.
     #[command(subcommand)]
     Secret(crate::commands::secret::SecretCommand),
+    /// API tokens for `baton serve` (hashes in `server.tokens`): add, list, rm.
+    #[command(subcommand)]
+    Token(crate::commands::token::TokenCommand),
     /// Refresh real state and show what `apply` would change; exit 3 when changes are pending.
     Plan(PlanArgs),
     /// Apply the plan: create, update, replace and destroy resources in dependency order.

@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         Command::Artifact(cmd) => commands::artifact::run(&cli, &ui, cmd),
         Command::Config(cmd) => commands::config::run(&cli, &ui, cmd),
         Command::Secret(cmd) => commands::secret::run(&cli, &ui, cmd),
+        Command::Token(cmd) => commands::token::run(&cli, &ui, cmd),
         Command::Plan(args) => commands::infra::plan(&cli, &ui, args),
         Command::Apply(args) => commands::infra::apply(&cli, &ui, args),
         Command::Destroy(args) => commands::infra::destroy(&cli, &ui, args),

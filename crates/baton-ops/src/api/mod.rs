@@ -17,3 +17,4 @@ pub mod nodes;
 pub mod runs;
 pub mod schedules;
 pub mod secrets;
+pub mod tokens;

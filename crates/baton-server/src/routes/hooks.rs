@@ -150,12 +150,19 @@ async fn handle(
         Source::GitLab => "gitlab",
         Source::Plain => "webhook",
     };
+    // The pushed commit's checkout, cloned from the project's repository (which fetches it
+    // from its origin when it does not have it yet).
+    let checkout = commit.clone().map(|commit| baton_ops::Checkout {
+        source: ops.project.root.clone(),
+        commit,
+    });
     let action = RunAction::Run(StartRun {
         pipeline: name.to_string(),
         trigger: "webhook".into(),
         actor: actor.into(),
         branch,
         commit,
+        checkout,
         ..StartRun::default()
     });
     let plan = ops.plan_run(action)?;

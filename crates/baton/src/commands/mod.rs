@@ -18,4 +18,5 @@ pub mod secret;
 pub mod serve;
 pub mod show;
 pub mod ssh_mux;
+pub mod token;
 pub mod validate;

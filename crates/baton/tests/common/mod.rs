@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod nodes;
+pub mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
