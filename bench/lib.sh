@@ -115,3 +115,64 @@ pipelining = True
 EOF2
   export ANSIBLE_CONFIG=$state/ansible.cfg
 }
+
+# The real python3 interpreter (not a pyenv shim, which costs ~0.18 s per start).
+python_bin() {
+  if [ -n "${PYTHON:-}" ]; then
+    printf '%s\n' "$PYTHON"
+  else
+    python3 -c 'import sys; print(sys.executable)'
+  fi
+}
+
+# spawn_until DIR LOG REGEX CMD...: starts CMD in DIR in the background, its stdout and stderr
+# in LOG, and returns once a line of its output matches REGEX (bash =~; read through a FIFO, so
+# no polling), setting SPAWN_PID and SPAWN_MATCH (the regex's first group). Fails with the log
+# when the command exits first.
+spawn_until() {
+  local dir=$1 log=$2 regex=$3 line fd fifo
+  shift 3
+  fifo=$(mktemp -u "$log.fifo.XXXXXX")
+  mkfifo "$fifo"
+  (cd "$dir" && exec "$@") </dev/null >"$fifo" 2>&1 &
+  SPAWN_PID=$!
+  exec {fd}<"$fifo"
+  rm -f "$fifo"
+  SPAWN_MATCH=""
+  : >"$log"
+  while IFS= read -r -u "$fd" line; do
+    printf '%s\n' "$line" >>"$log"
+    if [[ $line =~ $regex ]]; then
+      SPAWN_MATCH=${BASH_REMATCH[1]}
+      break
+    fi
+  done
+  # The rest of its output goes on into the log until it exits.
+  cat <&"$fd" >>"$log" &
+  exec {fd}<&-
+  if [ -z "$SPAWN_MATCH" ]; then
+    wait "$SPAWN_PID" 2>/dev/null || true
+    cat "$log" >&2
+    echo "bench: \`$*\` exited before printing a line matching $regex" >&2
+    return 1
+  fi
+}
+
+# start_baton_serve DIR TOKEN: `baton serve --listen 127.0.0.1:0` in DIR with BATON_TOKEN=TOKEN (an
+# operator token), its output in DIR/serve.log. Returns once it printed its "listening on" line,
+# setting SERVE_PID and SERVE_URL (http://127.0.0.1:PORT).
+start_baton_serve() {
+  spawn_until "$1" "$1/serve.log" 'listening on (http://[0-9.]+:[0-9]+)' \
+    env BATON_TOKEN="$2" "$BATON" serve --listen 127.0.0.1:0 || return 1
+  SERVE_PID=$SPAWN_PID
+  SERVE_URL=$SPAWN_MATCH
+}
+
+# Stops the server start_baton_serve started (SIGTERM: its graceful stop) and waits for it.
+stop_baton_serve() {
+  if [ -n "${SERVE_PID:-}" ] && kill -0 "$SERVE_PID" 2>/dev/null; then
+    kill -TERM "$SERVE_PID" 2>/dev/null || true
+    wait "$SERVE_PID" 2>/dev/null || true
+  fi
+  SERVE_PID=""
+}

@@ -7,6 +7,8 @@
 #   SKIP_FANOUT=1 bench/run.sh   leave out the SSH fan-out benchmark (sshd nodes, Ansible, pyinfra)
 #   SKIP_CONFIG=1 bench/run.sh   leave out the config push benchmark (sshd nodes, Ansible, pyinfra)
 #   SKIP_INFRA=1 bench/run.sh    leave out the infrastructure benchmark (1,000 and 10,000 files)
+#   SKIP_SERVE=1 bench/run.sh    leave out the server benchmarks (REST API under wrk, SSE clients)
+#   SKIP_SCHEDULE=1 bench/run.sh leave out the schedule lag benchmark (~40 s)
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -41,6 +43,24 @@ echo
 if [ -z "${SKIP_INFRA:-}" ]; then
   echo
   "$BENCH_DIR/infra_scale.sh"
+fi
+if [ -z "${SKIP_SERVE:-}" ]; then
+  echo
+  "$BENCH_DIR/serve_api.sh"
+  echo
+  "$BENCH_DIR/serve_sse.sh"
+fi
+schedule=""
+if [ -z "${SKIP_SCHEDULE:-}" ]; then
+  echo
+  # Exit 3: the server has no schedule loop (noted in the summary, not a failure of the rest).
+  status=0
+  "$BENCH_DIR/schedule_lag.sh" || status=$?
+  case $status in
+    0) schedule=1 ;;
+    3) schedule="no schedule loop in this baton serve" ;;
+    *) exit "$status" ;;
+  esac
 fi
 FANOUT_NODES=${FANOUT_NODES:-20 50}
 export FANOUT_NODES
@@ -94,6 +114,24 @@ if [ -z "${SKIP_INFRA:-}" ]; then
   for n in ${INFRA_SIZES:-1000 10000}; do
     row "infra $n files: no-op plan / first apply (s)" "$(get "infra_${n}_plan_s" | cut -c1-5) / $(get "infra_${n}_apply_s" | cut -c1-6)"
   done
+fi
+if [ -z "${SKIP_SERVE:-}" ]; then
+  row "serve: /api/runs?limit=50 (10k runs) req/s, p99 ms" "$(get serve_api_rps), $(get serve_api_p99_ms)"
+  row "serve: python http.server, same body: req/s, p99 ms" "$(get serve_api_python_rps), $(get serve_api_python_p99_ms)"
+  row "serve: req/s ratio baton / python http.server" "$(get serve_api_ratio_rps_python)"
+  if [ "$(get serve_api_nginx_rps)" != - ]; then
+    row "serve: nginx, same body: req/s, p99 ms" "$(get serve_api_nginx_rps), $(get serve_api_nginx_p99_ms)"
+    row "serve: req/s ratio baton / nginx" "$(get serve_api_ratio_rps_nginx)"
+  fi
+  row "sse: 1M-line run, 0 / 100 clients (s)" "$(get serve_sse_0_s) / $(get serve_sse_n_s)"
+  row "sse: ratio 100 / 0 clients, medians / means (< 1.10)" "$(get serve_sse_ratio) / $(get serve_sse_ratio_mean)"
+  row "sse: loaded runs slowed > 2x by the fan-out" "$(get serve_sse_slowed)"
+  row "sse: clients with every line / dropped" "$(get serve_sse_complete) / $(get serve_sse_dropped)"
+fi
+if [ "$schedule" = 1 ]; then
+  row "schedule lag ($(get sched_slots) slots): median / p90 / max ms" "$(get sched_lag_median_ms) / $(get sched_lag_p90_ms) / $(get sched_lag_max_ms)"
+elif [ -n "$schedule" ]; then
+  row "schedule lag" "$schedule"
 fi
 if [ -n "$configpush" ]; then
   for n in ${CONFIG_NODES:-20 50}; do
