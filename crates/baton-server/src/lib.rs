@@ -61,11 +61,19 @@ pub async fn serve(options: ServeOptions, ready: impl FnOnce(&Ready)) -> OpsResu
     })?;
     let grace = project.server.grace;
     let ops = baton_ops::Ops::with_project(project)?;
+    let runs_runtime = RunsRuntime(Some(
+        tokio::runtime::Builder::new_multi_thread()
+            .thread_name("baton-runs")
+            .enable_all()
+            .build()
+            .map_err(|e| OpsError::failed(format!("cannot start the runs' runtime: {e}")))?,
+    ));
     let server = Arc::new(server::Server::new(
         options.file.clone(),
         ops,
         options.env_token.clone(),
         listen.clone(),
+        runs_runtime.handle(),
     ));
     let tokens = server.tokens();
     if tokens.is_empty() && !addr.ip().is_loopback() {
@@ -105,7 +113,26 @@ pub async fn serve(options: ServeOptions, ready: impl FnOnce(&Ready)) -> OpsResu
     }
     let result = run(server.clone(), listener, bound, grace, ready).await;
     let _ = store.release_lock(SERVER_LOCK, &owner);
+    drop(runs_runtime);
     result
+}
+
+/// The runs' runtime, shut down without blocking when dropped (it is dropped in async code;
+/// by then every run has settled, drained or cancelled).
+struct RunsRuntime(Option<tokio::runtime::Runtime>);
+
+impl RunsRuntime {
+    fn handle(&self) -> tokio::runtime::Handle {
+        self.0.as_ref().expect("running").handle().clone()
+    }
+}
+
+impl Drop for RunsRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 async fn run(

@@ -41,10 +41,20 @@ pub struct Server {
     pub shutdown: CancellationToken,
     pub started_at: DateTime<Utc>,
     pub listen: String,
+    /// Runs execute on their own runtime: the HTTP side (100 clients following a run's
+    /// output) shares the CPU with them as threads, instead of crowding a run's tasks out of
+    /// the same scheduler.
+    runs_runtime: tokio::runtime::Handle,
 }
 
 impl Server {
-    pub fn new(file: PathBuf, ops: Ops, env_token: Option<String>, listen: String) -> Server {
+    pub fn new(
+        file: PathBuf,
+        ops: Ops,
+        env_token: Option<String>,
+        listen: String,
+        runs_runtime: tokio::runtime::Handle,
+    ) -> Server {
         let tokens = Arc::new(Tokens::new(&ops.project, env_token.as_deref()));
         let ops = Arc::new(ops);
         Server {
@@ -60,6 +70,7 @@ impl Server {
             shutdown: CancellationToken::new(),
             started_at: Utc::now(),
             listen,
+            runs_runtime,
         }
     }
 
@@ -120,9 +131,13 @@ impl Server {
     /// Start `plan` in the background; its id once its row exists.
     pub async fn start_run(self: &Arc<Self>, plan: RunPlan) -> OpsResult<RunId> {
         let ops = self.ops();
-        let started = ops
-            .start(plan, Vec::new(), self.run_cancel.child_token())
-            .await?;
+        let cancel = self.run_cancel.child_token();
+        // `Ops::start` spawns the run where it is called: on the runs' runtime.
+        let started = self
+            .runs_runtime
+            .spawn(async move { ops.start(plan, Vec::new(), cancel).await })
+            .await
+            .map_err(|e| baton_ops::OpsError::failed(format!("the run's task failed: {e}")))??;
         let run = started.run;
         self.active.lock().expect("not poisoned").insert(run);
         let server = self.clone();

@@ -47,6 +47,15 @@ impl Drop for Client {
     }
 }
 
+/// Bytes of waiting frames sent in one write, at most (about).
+const BATCH_BYTES: usize = 256 * 1024;
+
+fn dropped_note(behind: u64) -> String {
+    format!(
+        "event: dropped\ndata: {{\"reason\":\"this client fell {behind} events behind; reconnect with Last-Event-ID\"}}\n\n"
+    )
+}
+
 pub async fn events(
     State(server): State<Arc<Server>>,
     _caller: Caller,
@@ -107,14 +116,33 @@ pub async fn events(
                         if frame.id.is_some_and(|id| id <= c.replayed_to) {
                             continue;
                         }
-                        return Some((Ok(frame.bytes), c));
+                        // Frames already waiting go out in one write: a client following a
+                        // fast run costs a few large writes, not one per frame.
+                        let mut batch: Option<Vec<u8>> = None;
+                        while batch.as_ref().map_or(frame.bytes.len(), Vec::len) < BATCH_BYTES {
+                            match c.rx.try_recv() {
+                                Ok(next) => {
+                                    if next.id.is_some_and(|id| id <= c.replayed_to) {
+                                        continue;
+                                    }
+                                    batch
+                                        .get_or_insert_with(|| frame.bytes.to_vec())
+                                        .extend_from_slice(&next.bytes);
+                                }
+                                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => {
+                                    c.done = true;
+                                    let note = dropped_note(n);
+                                    return Some((Ok(Bytes::from(note)), c));
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        let bytes = batch.map_or(frame.bytes, Bytes::from);
+                        return Some((Ok(bytes), c));
                     }
                     Err(RecvError::Lagged(n)) => {
                         c.done = true;
-                        let note = format!(
-                            "event: dropped\ndata: {{\"reason\":\"this client fell {n} events behind; reconnect with Last-Event-ID\"}}\n\n"
-                        );
-                        return Some((Ok(Bytes::from(note)), c));
+                        return Some((Ok(Bytes::from(dropped_note(n))), c));
                     }
                     Err(RecvError::Closed) => return None,
                 },
