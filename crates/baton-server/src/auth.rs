@@ -13,8 +13,8 @@ use subtle::ConstantTimeEq;
 use crate::error::ApiError;
 use crate::server::Server;
 
-/// The actor name of `BATON_TOKEN`.
-pub const ENV_TOKEN_NAME: &str = "BATON_TOKEN";
+/// The actor name of `BATON_TOKEN` (the variable's own name, as `baton token list` shows it).
+pub use baton_ops::tokens::ENV_TOKEN as ENV_TOKEN_NAME;
 
 /// Who is calling, once authenticated.
 #[derive(Debug, Clone)]
@@ -26,11 +26,6 @@ pub struct Caller {
 /// A caller allowed to change things (start, cancel, retry, roll back, apply, approve).
 #[derive(Debug, Clone)]
 pub struct Operator(pub Caller);
-
-/// Lower-case hex SHA-256 of a token, as `server.tokens` stores it.
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
 
 /// The tokens a server accepts: names, roles and hashes (never the tokens themselves).
 #[derive(Debug, Clone, Default)]

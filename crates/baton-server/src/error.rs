@@ -66,6 +66,14 @@ impl ApiError {
         )
     }
 
+    /// The same message as a 404: a name in the path that does not exist (the operations
+    /// layer calls an unknown pipeline a usage error, which it is on a command line).
+    pub fn into_not_found(mut self) -> ApiError {
+        self.status = StatusCode::NOT_FOUND;
+        self.code = "not_found";
+        self
+    }
+
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }

@@ -108,7 +108,7 @@ fn pieces(data: &[u8]) -> impl Iterator<Item = &[u8]> {
         }
         let mut end = rest.len().min(OUTPUT_FRAME);
         if end < rest.len()
-            && let Some(nl) = memchr_last(b'\n', &rest[..end])
+            && let Some(nl) = rest[..end].iter().rposition(|&b| b == b'\n')
         {
             end = nl + 1;
         }
@@ -116,10 +116,6 @@ fn pieces(data: &[u8]) -> impl Iterator<Item = &[u8]> {
         rest = tail;
         Some(piece)
     })
-}
-
-fn memchr_last(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().rposition(|&b| b == needle)
 }
 
 /// What the poller knows: the last event read and how far each live step's log was sent.
@@ -236,21 +232,26 @@ fn send_output(
     step: &baton_store::StepRecord,
     from: i64,
 ) -> i64 {
+    // Read in bounded pieces: a step that printed a gigabyte between two polls is never held
+    // whole.
+    const READ: usize = 1024 * 1024;
     let mut at = from;
-    match store.log_chunks(step.id, from) {
-        Ok(chunks) => {
-            for (offset, data) in chunks {
-                let mut piece_at = offset;
-                for piece in pieces(&data) {
-                    hub.send(output_frame(run, step, piece_at, piece));
-                    piece_at += piece.len() as i64;
-                }
-                at = offset + data.len() as i64;
+    loop {
+        let data = match store.log_read(step.id, at, READ) {
+            Ok(data) => data,
+            Err(e) => {
+                tracing::warn!("reading the log of step {}: {e}", step.id);
+                return at;
             }
+        };
+        if data.is_empty() {
+            return at;
         }
-        Err(e) => tracing::warn!("reading the log of step {}: {e}", step.id),
+        for piece in pieces(&data) {
+            hub.send(output_frame(run, step, at, piece));
+            at += piece.len() as i64;
+        }
     }
-    at
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use std::time::Duration;
 use baton_ops::{OpsError, OpsResult};
 use baton_store::Owner;
 
-pub use auth::{ENV_TOKEN_NAME, token_hash};
+pub use auth::ENV_TOKEN_NAME;
 pub use openapi::document as openapi_document;
 pub use routes::ROUTES;
 

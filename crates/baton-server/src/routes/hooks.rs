@@ -49,12 +49,9 @@ async fn handle(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(Response, &'static str)> {
     let ops = server.ops();
-    let pipeline = ops.pipeline(name).map_err(|e| {
-        let mut e = ApiError::from(e);
-        e.status = StatusCode::NOT_FOUND;
-        e.code = "not_found";
-        e
-    })?;
+    let pipeline = ops
+        .pipeline(name)
+        .map_err(|e| ApiError::from(e).into_not_found())?;
     let Some((secret_name, branches)) = pipeline.triggers.iter().find_map(|t| match &t.value {
         Trigger::Webhook { secret, branches } => Some((secret.clone(), branches.clone())),
         _ => None,

@@ -70,12 +70,8 @@ pub async fn start(
 ) -> ApiResult<(StatusCode, Json<Started>)> {
     let ops = server.ops();
     // An unknown pipeline is a 404 here (the CLI's usage error names it the same way).
-    ops.pipeline(&name).map_err(|e| {
-        let mut e = ApiError::from(e);
-        e.status = StatusCode::NOT_FOUND;
-        e.code = "not_found";
-        e
-    })?;
+    ops.pipeline(&name)
+        .map_err(|e| ApiError::from(e).into_not_found())?;
     if let Some(env) = &body.env {
         ops.environment_named(env)?;
     }
