@@ -61,8 +61,7 @@ impl ConfigManager {
             .collect();
         let has_handler = config.kind == ConfigKind::Service || config.on_change.is_some();
 
-        let limit = Arc::new(Semaphore::new(self.project.ssh.forks.max(1) as usize));
-        let mut running = JoinSet::new();
+        let mut tasks = Vec::new();
         for (index, p) in planned.iter().enumerate() {
             if p.probe.is_err() {
                 continue;
@@ -91,17 +90,24 @@ impl ConfigManager {
                 cancel: self.cancel.clone(),
                 progress: self.progress.clone(),
             };
-            let limit = limit.clone();
-            running.spawn(async move {
-                let _permit = limit.acquire_owned().await.expect("semaphore stays open");
-                (index, task.run().await)
-            });
+            tasks.push((index, task));
         }
-        let mut outcomes: BTreeMap<usize, Outcome> = BTreeMap::new();
-        while let Some(joined) = running.join_next().await {
-            let (index, outcome) = joined.expect("write task does not panic");
-            outcomes.insert(index, outcome);
-        }
+        let indexes: Vec<usize> = tasks.iter().map(|(index, _)| *index).collect();
+        let forks = self.project.ssh.forks.max(1) as usize;
+        let results =
+            baton_exec::fan_out(tasks, forks, |(_, task): (usize, NodeTask)| task.run()).await;
+        // A panicking node task is that node's failure; a version records only what is known
+        // written, so the next apply compares and converges it again.
+        let outcomes: BTreeMap<usize, Outcome> = indexes
+            .into_iter()
+            .zip(results)
+            .map(|(index, r)| {
+                (
+                    index,
+                    r.unwrap_or_else(|p| Outcome::NotWritten(p.to_string())),
+                )
+            })
+            .collect();
 
         let mut version_targets = Vec::new();
         let mut any_changed = false;

@@ -54,8 +54,6 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
 use converge::*;
 pub use diff::unified;

@@ -47,57 +47,62 @@ impl ConfigManager {
         let Validator::Command(command) = &config.validate else {
             return Ok(());
         };
-        let limit = Arc::new(Semaphore::new(self.project.ssh.forks.max(1) as usize));
-        let mut running = JoinSet::new();
-        for d in desired {
-            let Some(content) = d.content.clone() else {
-                continue;
-            };
-            let (limit, targets, cancel, scratch) = (
-                limit.clone(),
-                self.targets.clone(),
-                self.cancel.clone(),
-                self.scratch.clone(),
+        let items: Vec<(String, String, Vec<u8>)> = desired
+            .iter()
+            .filter_map(|d| Some((d.node.clone(), d.path.clone(), d.content.clone()?)))
+            .collect();
+        let names: Vec<(String, String)> = items
+            .iter()
+            .map(|(n, p, _)| (n.clone(), p.clone()))
+            .collect();
+        let (targets, cancel, scratch) = (
+            self.targets.clone(),
+            self.cancel.clone(),
+            self.scratch.clone(),
+        );
+        let command = command.clone();
+        let work = move |(node, path, content): (String, String, Vec<u8>)| {
+            let (targets, cancel, scratch, command) = (
+                targets.clone(),
+                cancel.clone(),
+                scratch.clone(),
+                command.clone(),
             );
-            let (node, path, command) = (d.node.clone(), d.path.clone(), command.clone());
-            running.spawn(async move {
-                let _permit = limit.acquire_owned().await.expect("semaphore stays open");
-                let result = async {
-                    let x = targets.executor(&node).map_err(|e| e.to_string())?;
-                    let base = path.rsplit('/').next().unwrap_or("config").to_string();
-                    let dir = format!(
-                        "/tmp/.baton-validate-{}-{}",
-                        std::process::id(),
-                        hex::encode(&Sha256::digest(format!("{node}{path}"))[..6])
-                    );
-                    let copy = format!("{dir}/{base}");
-                    remote::upload(&x, &scratch, &content, &copy, Some(0o600))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let script = format!(
-                        "rc=0; ( {} ) || rc=$?; rm -rf -- {}; exit $rc",
-                        command.replace("{path}", &remote::quote(&copy)),
-                        remote::quote(&dir)
-                    );
-                    let (ok, out) = remote::run(&x, script, vec![], &cancel)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    if ok {
-                        Ok(())
-                    } else {
-                        Err(format!(
-                            "`{command}` failed: {}",
-                            String::from_utf8_lossy(&out).trim().replace(&copy, &path)
-                        ))
-                    }
+            async move {
+                let x = targets.executor(&node).map_err(|e| e.to_string())?;
+                let base = path.rsplit('/').next().unwrap_or("config").to_string();
+                let dir = format!(
+                    "/tmp/.baton-validate-{}-{}",
+                    std::process::id(),
+                    hex::encode(&Sha256::digest(format!("{node}{path}"))[..6])
+                );
+                let copy = format!("{dir}/{base}");
+                remote::upload(&x, &scratch, &content, &copy, Some(0o600))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let script = format!(
+                    "rc=0; ( {} ) || rc=$?; rm -rf -- {}; exit $rc",
+                    command.replace("{path}", &remote::quote(&copy)),
+                    remote::quote(&dir)
+                );
+                let (ok, out) = remote::run(&x, script, vec![], &cancel)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if ok {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "`{command}` failed: {}",
+                        String::from_utf8_lossy(&out).trim().replace(&copy, &path)
+                    ))
                 }
-                .await;
-                (node, path, result)
-            });
-        }
+            }
+        };
+        let forks = self.project.ssh.forks.max(1) as usize;
+        let results = baton_exec::fan_out(items, forks, work).await;
         let mut problems = Vec::new();
-        while let Some(joined) = running.join_next().await {
-            let (node, path, result) = joined.expect("validate task does not panic");
+        for ((node, path), result) in names.into_iter().zip(results) {
+            let result = result.unwrap_or_else(|panic| Err(panic.to_string()));
             if let Err(message) = result {
                 problems.push(Problem {
                     node,

@@ -204,6 +204,7 @@ impl Progress for EventProgress {
             reason: (status != Status::Success)
                 .then(|| report.reason.clone())
                 .flatten(),
+            cause: None,
         });
     }
 

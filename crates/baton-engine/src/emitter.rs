@@ -152,12 +152,14 @@ fn mask_event(mask: &crate::secrets::Mask, kind: EventKind) -> EventKind {
             exit_code,
             signal,
             reason,
+            cause,
         } => EventKind::StepFinished {
             step,
             status,
             exit_code,
             signal,
             reason: text(reason),
+            cause,
         },
         EventKind::StageFinished {
             stage,

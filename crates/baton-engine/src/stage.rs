@@ -5,8 +5,6 @@ use std::sync::Arc;
 
 use baton_model::{Stage, StageAction, Step, Strategy};
 use baton_store::{Phase, Status, StepRef};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::step::{StepEnv, StepResult, StepWork, run_step};
@@ -48,48 +46,21 @@ pub async fn run_stage(
         let (batch, rest) = remaining.split_at(size);
         remaining = rest;
         batch_number += 1;
-        let limit = Arc::new(Semaphore::new(parallel));
-        let mut running = JoinSet::new();
-        let mut names = std::collections::HashMap::new();
-        for target in batch {
-            let (env, stage, extra_env, limit, target) = (
-                env.clone(),
-                stage.clone(),
-                extra_env.clone(),
-                limit.clone(),
-                target.clone(),
-            );
-            let name = target.clone();
-            let task = running.spawn(async move {
-                let _permit = limit.acquire_owned().await.expect("semaphore stays open");
-                let result = run_on_target(&env, &stage, &target, &extra_env).await;
-                (target, result)
-            });
-            names.insert(task.id(), name);
-        }
-        while let Some(joined) = running.join_next_with_id().await {
-            let (target, result) = match joined {
-                Ok((_, done)) => done,
-                Err(e) => {
-                    let target = names.get(&e.id()).cloned().unwrap_or_default();
-                    let reason = if e.is_panic() {
-                        crate::unwind::panic_message(e.into_panic().as_ref())
-                    } else {
-                        "the target's task was stopped".to_string()
-                    };
-                    (
-                        target,
-                        StepResult {
-                            status: Status::Failed,
-                            reason: Some(reason),
-                        },
-                    )
-                }
-            };
+        let work = {
+            let (env, stage, extra_env) = (env.clone(), stage.clone(), extra_env.clone());
+            move |target: String| {
+                let (env, stage, extra_env) = (env.clone(), stage.clone(), extra_env.clone());
+                async move { run_on_target(&env, &stage, &target, &extra_env).await }
+            }
+        };
+        let results = baton_exec::fan_out(batch.to_vec(), parallel, work).await;
+        for (target, result) in batch.iter().zip(results) {
+            // A panicking target task fails that target with the reason, not the run.
+            let result = result.unwrap_or_else(|panic| StepResult::failed(panic.to_string()));
             if result.status == Status::Success {
-                succeeded.push(target);
+                succeeded.push(target.clone());
             } else {
-                failures.push((target, result));
+                failures.push((target.clone(), result));
             }
         }
         if env.cancel.is_cancelled() {
@@ -211,6 +182,7 @@ async fn run_on_target(
     let mut last = StepResult {
         status: Status::Skipped,
         reason: None,
+        cause: None,
     };
     for attempt in 1..=attempts {
         let deadline = Instant::now() + stage.timeout;
@@ -249,6 +221,7 @@ async fn run_steps_once(
     let mut result = StepResult {
         status: Status::Success,
         reason: None,
+        cause: None,
     };
     for (index, (label, work)) in step_works(stage).into_iter().enumerate() {
         let step = StepRef {
@@ -277,10 +250,12 @@ async fn run_steps_once(
                     exit_code: None,
                     signal: None,
                     reason: Some(reason.clone()),
+                    cause: None,
                 });
                 StepResult {
                     status: Status::Failed,
                     reason: Some(reason),
+                    cause: None,
                 }
             }
         };
@@ -299,13 +274,9 @@ pub async fn run_rollback(
     extra_env: Arc<Vec<(String, String)>>,
     forks: usize,
 ) -> bool {
-    let limit = Arc::new(Semaphore::new(forks.max(1)));
-    let mut running = JoinSet::new();
-    for target in targets {
-        let (env, stage, extra_env, limit) =
-            (env.clone(), stage.clone(), extra_env.clone(), limit.clone());
-        running.spawn(async move {
-            let _permit = limit.acquire_owned().await.expect("semaphore stays open");
+    let work = move |target: String| {
+        let (env, stage, extra_env) = (env.clone(), stage.clone(), extra_env.clone());
+        async move {
             let deadline = Instant::now() + stage.timeout;
             for (index, command) in stage.rollback.iter().enumerate() {
                 let step = StepRef {
@@ -329,13 +300,10 @@ pub async fn run_rollback(
                 }
             }
             true
-        });
-    }
-    let mut all_ok = true;
-    while let Some(joined) = running.join_next().await {
-        all_ok &= joined.unwrap_or(false);
-    }
-    all_ok
+        }
+    };
+    let results = baton_exec::fan_out(targets, forks, work).await;
+    results.into_iter().all(|r| r.unwrap_or(false))
 }
 
 /// The steps of a stage with their labels, in order.

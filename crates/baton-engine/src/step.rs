@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use baton_exec::{CommandSpec, ExecError, Outcome, UploadSpec};
 use baton_model::{LOCAL_NODE, Upload, UploadSource, template};
-use baton_store::{BlobStore, EventKind, Status, StepRef};
+use baton_store::{BlobStore, EventKind, FailureCause, Status, StepRef};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -51,6 +51,7 @@ pub enum StepWork<'a> {
 pub struct StepResult {
     pub status: Status,
     pub reason: Option<String>,
+    pub cause: Option<FailureCause>,
 }
 
 impl StepResult {
@@ -58,13 +59,15 @@ impl StepResult {
         StepResult {
             status: Status::Success,
             reason: None,
+            cause: None,
         }
     }
 
-    fn failed(reason: impl Into<String>) -> Self {
+    pub(crate) fn failed(reason: impl Into<String>) -> Self {
         StepResult {
             status: Status::Failed,
             reason: Some(reason.into()),
+            cause: None,
         }
     }
 }
@@ -93,6 +96,7 @@ pub async fn run_step(
         StepResult {
             status: Status::Cancelled,
             reason: Some("cancelled".into()),
+            cause: None,
         }
     } else {
         match work {
@@ -120,10 +124,12 @@ pub async fn run_step(
                     Err(crate::http::HttpFailure::Cancelled) => StepResult {
                         status: Status::Cancelled,
                         reason: Some("cancelled".into()),
+                        cause: None,
                     },
                     Err(crate::http::HttpFailure::TimedOut) => StepResult {
                         status: Status::TimedOut,
                         reason: Some("timed out".into()),
+                        cause: None,
                     },
                     Err(crate::http::HttpFailure::Failed(reason)) => StepResult::failed(reason),
                 }
@@ -188,6 +194,7 @@ pub async fn run_step(
         exit_code,
         signal,
         reason: result.reason.clone(),
+        cause: result.cause,
     });
     result
 }
@@ -226,6 +233,7 @@ async fn run_command(
                 return StepResult {
                     status: Status::TimedOut,
                     reason: Some("timed out".into()),
+                    cause: None,
                 };
             }
             Some(left)
@@ -281,10 +289,12 @@ async fn run_command(
                         // The deadline left is a hair under the limit written: show the limit.
                         human_duration(round_to_tenths(timeout.unwrap_or_default()))
                     )),
+                    cause: None,
                 },
                 Outcome::Cancelled => StepResult {
                     status: Status::Cancelled,
                     reason: Some("cancelled".into()),
+                    cause: None,
                 },
                 Outcome::Exited => match (info.code, info.signal) {
                     (Some(0), _) => StepResult::ok(),
@@ -294,8 +304,14 @@ async fn run_command(
                 },
             }
         }
-        Err(ExecError::Unreachable(msg)) => StepResult::failed(format!("unreachable: {msg}")),
-        Err(ExecError::Lost(msg)) => StepResult::failed(format!("{OUTCOME_UNKNOWN}{msg}")),
+        Err(ExecError::Unreachable(msg)) => StepResult {
+            cause: Some(FailureCause::Unreachable),
+            ..StepResult::failed(format!("unreachable: {msg}"))
+        },
+        Err(ExecError::Lost(msg)) => StepResult {
+            cause: Some(FailureCause::OutcomeUnknown),
+            ..StepResult::failed(format!("{OUTCOME_UNKNOWN}{msg}"))
+        },
         Err(e) => StepResult::failed(e.to_string()),
     }
 }

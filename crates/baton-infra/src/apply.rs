@@ -93,6 +93,7 @@ fn finished(step: StepRef, status: Status, reason: Option<String>) -> EventKind 
         exit_code: None,
         signal: None,
         reason,
+        cause: None,
     }
 }
 
@@ -179,7 +180,12 @@ pub async fn apply(
         route(c.id.clone(), &mut ready, &mut noops);
     }
     let mut settled: HashSet<String> = HashSet::new();
+    // `parallelism` (Terraform's knob) within `ssh.forks`, the bound of every fan-out.
+    let bound = options
+        .parallelism
+        .clamp(1, infra.project.ssh.forks.max(1) as usize);
     let mut running = tokio::task::JoinSet::new();
+    let mut spawned: HashMap<tokio::task::Id, String> = HashMap::new();
     let skip = |id: &str, reason: String, report: &mut ApplyReport| {
         let (index, change) = &changes[id];
         if change.action == Action::NoOp {
@@ -210,7 +216,7 @@ pub async fn apply(
                     }
                 }
             }
-            while running.len() < options.parallelism.max(1) {
+            while running.len() < bound {
                 let Some(id) = ready.pop_front() else { break };
                 progressed = true;
                 let (index, change) = changes[&id].clone();
@@ -223,7 +229,8 @@ pub async fn apply(
                 let known = known.clone();
                 let who = who.clone();
                 let observer = observer.clone();
-                running.spawn(async move {
+                let task_id = id.clone();
+                let task = running.spawn(async move {
                     observer.emit(EventKind::StepStarted { step: step.clone() });
                     let result = apply_one(&infra, &change, &known, &who).await;
                     let status = match &result {
@@ -234,17 +241,28 @@ pub async fn apply(
                     observer.emit(finished(step, status, result.clone().err()));
                     (id, change.action, result)
                 });
+                spawned.insert(task.id(), task_id);
             }
         }
-        let Some(joined) = running.join_next().await else {
+        let Some(joined) = running.join_next_with_id().await else {
             break;
         };
         let (id, action, result) = match joined {
-            Ok(r) => r,
+            Ok((_, r)) => r,
             Err(e) => {
-                // A panic in one resource must not take the others down; it counts as a failure.
-                report.failed.push(("(unknown)".into(), e.to_string()));
-                continue;
+                // A panic in one resource must not take the others down; it counts as that
+                // resource's failure (what depends on it is skipped as after any failure).
+                let id = spawned.remove(&e.id()).unwrap_or_default();
+                let (index, change) = changes[&id].clone();
+                let reason = if e.is_panic() {
+                    baton_exec::panic_message(e.into_panic())
+                } else {
+                    "the task was stopped".to_string()
+                };
+                let reason = format!("internal error (a baton task panicked): {reason}");
+                let step = resource_step(&options.stage, index, &id, change.action);
+                observer.emit(finished(step, Status::Failed, Some(reason.clone())));
+                (id, change.action, Err(reason))
             }
         };
         settled.insert(id.clone());

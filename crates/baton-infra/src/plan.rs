@@ -248,10 +248,13 @@ pub async fn plan(infra: &Infra, options: &PlanOptions) -> Result<Plan, InfraErr
             .or_default()
             .push((id.clone(), look));
     }
-    let mut reads = tokio::task::JoinSet::new();
-    for ((kind, node), items) in groups {
-        let infra = infra.clone();
-        reads.spawn(async move {
+    // One batched read per (type, node), at most `ssh.forks` at once like every fan-out.
+    let forks = infra.project.ssh.forks.max(1) as usize;
+    let shared = infra.clone();
+    let groups: Vec<_> = groups.into_iter().collect();
+    let reads = baton_exec::fan_out(groups, forks, move |((kind, node), items)| {
+        let infra = shared.clone();
+        async move {
             let rtype = type_of(&infra, &kind);
             let first = items.first().map(|(id, _)| id.clone()).unwrap_or_default();
             let executor = infra
@@ -282,13 +285,14 @@ pub async fn plan(infra: &Infra, options: &PlanOptions) -> Result<Plan, InfraErr
                 .map(|(id, _)| id)
                 .zip(response.states)
                 .collect::<Vec<_>>())
-        });
-    }
+        }
+    })
+    .await;
     let mut real: HashMap<String, Option<Attrs>> = HashMap::new();
-    while let Some(joined) = reads.join_next().await {
-        let pairs = joined.map_err(|e| InfraError::Refresh {
+    for read in reads {
+        let pairs = read.map_err(|panic| InfraError::Refresh {
             id: String::new(),
-            message: e.to_string(),
+            message: panic.to_string(),
         })??;
         real.extend(pairs);
     }

@@ -6,15 +6,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use baton_engine::{EventSink, ExecRequest};
-use baton_store::{Event, EventKind, Millis, Status};
+use baton_store::{Event, EventKind, FailureCause, Millis, Status};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::exec::{ExecNode, ExecReport, ExecSummary, NodeResult};
 use crate::error::OpsResult;
 use crate::open::Ops;
-
-/// The prefix the engine gives the reason of a step whose target could not be reached.
-const UNREACHABLE: &str = "unreachable: ";
 
 /// Called with each node's result as soon as it finishes.
 pub type NodeDone = Box<dyn Fn(&ExecNode) + Send + Sync>;
@@ -50,13 +47,13 @@ impl EventSink for Collector {
                 exit_code,
                 signal,
                 reason,
+                cause,
             } => {
                 let started = state.started.get(&step.target).copied().unwrap_or(event.at);
-                let starts = |p: &str| reason.as_deref().is_some_and(|r| r.starts_with(p));
-                let result = match status {
-                    Status::Success => NodeResult::Ok,
-                    _ if starts(UNREACHABLE) => NodeResult::Unreachable,
-                    _ if starts(baton_engine::OUTCOME_UNKNOWN) => NodeResult::Unknown,
+                let result = match (status, cause) {
+                    (Status::Success, _) => NodeResult::Ok,
+                    (_, Some(FailureCause::Unreachable)) => NodeResult::Unreachable,
+                    (_, Some(FailureCause::OutcomeUnknown)) => NodeResult::Unknown,
                     _ => NodeResult::Failed,
                 };
                 let bytes = state.output.remove(&step.target).unwrap_or_default();
@@ -66,10 +63,16 @@ impl EventSink for Collector {
                     status: *status,
                     exit_code: *exit_code,
                     signal: *signal,
-                    reason: reason.clone().map(|r| {
-                        r.trim_start_matches(UNREACHABLE)
-                            .trim_start_matches(baton_engine::OUTCOME_UNKNOWN)
-                            .to_string()
+                    // The table's RESULT column already says which: the reason is the rest.
+                    reason: reason.clone().map(|r| match cause {
+                        Some(FailureCause::Unreachable) => {
+                            r.strip_prefix("unreachable: ").unwrap_or(&r).to_string()
+                        }
+                        Some(FailureCause::OutcomeUnknown) => r
+                            .strip_prefix(baton_engine::OUTCOME_UNKNOWN)
+                            .unwrap_or(&r)
+                            .to_string(),
+                        None => r,
                     }),
                     duration_ms: event.at - started,
                     output: String::from_utf8_lossy(&bytes).into_owned(),

@@ -192,6 +192,7 @@ pub fn events_update_runs_stages_and_steps(store: &dyn Store) {
             exit_code: Some(3),
             signal: None,
             reason: Some("exit code 3".into()),
+            cause: None,
         },
     );
     record(
@@ -799,6 +800,7 @@ pub fn running_steps_are_listed_with_their_log_length(store: &dyn Store) {
             exit_code: Some(0),
             signal: None,
             reason: None,
+            cause: None,
         },
     );
     record(store, other, EventKind::StepStarted { step: step("ship") });
@@ -841,6 +843,7 @@ pub fn running_steps_are_listed_with_their_log_length(store: &dyn Store) {
             exit_code: Some(1),
             signal: None,
             reason: Some("exit code 1".into()),
+            cause: None,
         },
     );
     let ids: Vec<_> = store

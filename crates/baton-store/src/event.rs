@@ -72,6 +72,10 @@ pub enum EventKind {
         exit_code: Option<i32>,
         signal: Option<i32>,
         reason: Option<String>,
+        /// Why it failed when the command's own result is not the answer; `None` for a
+        /// command that ran and ended (or was cancelled).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cause: Option<FailureCause>,
     },
     /// A chunk of a step's output (stdout and stderr interleaved as written). Bytes, not text:
     /// programs may print invalid UTF-8. Chunks end at line boundaries unless a line is huge.
@@ -91,6 +95,17 @@ pub enum EventKind {
     Message {
         text: String,
     },
+}
+
+/// A step failure that is not the command's own exit: front ends classify on this, never on
+/// the reason's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureCause {
+    /// The target could not be reached: the command never started.
+    Unreachable,
+    /// The connection was lost while the command ran: it may have finished or not.
+    OutcomeUnknown,
 }
 
 impl EventKind {

@@ -25,7 +25,7 @@ pub use blob::BlobStore;
 pub use config_store::{
     ConfigAction, ConfigIntent, ConfigStore, ConfigTarget, ConfigVersionRecord, NewConfigVersion,
 };
-pub use event::{Event, EventKind, Phase, StepRef};
+pub use event::{Event, EventKind, FailureCause, Phase, StepRef};
 pub use owner::{Owner, os_user, process_alive};
 pub use record::*;
 pub use server_store::{RunCount, ServerStore, SlotOutcome, SlotRecord};

@@ -453,6 +453,7 @@ fn record_event(tx: &Connection, event: &Event) -> rusqlite::Result<()> {
             exit_code,
             signal,
             reason,
+            ..
         } => {
             let (r, stage, target, phase, idx, attempt) = step_key(run, step);
             tx.prepare_cached(&format!(
