@@ -137,9 +137,15 @@ impl<'e> Walk<'e> {
                     continue;
                 }
                 let stage = &self.pipeline.stages[&name];
+                // `if: {{ failure() }}` / `{{ always() }}`: the stage decides for itself once
+                // everything it needs has ended, whatever the outcome (GitHub Actions' rule).
+                let decides = stage
+                    .condition
+                    .as_ref()
+                    .is_some_and(|c| !template::status_functions(&c.value).is_empty());
                 let needs: Vec<Option<bool>> =
                     stage.needs.iter().map(|n| self.satisfied(n)).collect();
-                if let Some(pos) = needs.iter().position(|n| *n == Some(false)) {
+                if !decides && let Some(pos) = needs.iter().position(|n| *n == Some(false)) {
                     let need = &stage.needs[pos].value;
                     let reason = format!("needs `{need}`, which did not succeed");
                     self.skip(&name, Status::Skipped, reason);
@@ -149,7 +155,8 @@ impl<'e> Walk<'e> {
                 if needs.iter().any(Option::is_none) {
                     continue;
                 }
-                if self.pipeline.fail_fast
+                if !decides
+                    && self.pipeline.fail_fast
                     && let Some((failed, _)) = &self.first_failure
                 {
                     let reason = format!("not started: stage `{failed}` failed (fail_fast)");
@@ -173,6 +180,38 @@ impl<'e> Walk<'e> {
         }
     }
 
+    /// What the stages `name` needs, transitively, ended as (for `failure()` and friends). A
+    /// failure tolerated by `continue_on_error` is not one, as in GitHub Actions.
+    fn needs_status(&self, name: &str) -> template::NeedsStatus {
+        let mut seen: Vec<&str> = Vec::new();
+        let mut todo: Vec<&str> = self.pipeline.stages[name]
+            .needs
+            .iter()
+            .map(|n| n.value.as_str())
+            .collect();
+        let mut failure = false;
+        while let Some(need) = todo.pop() {
+            if seen.contains(&need) {
+                continue;
+            }
+            seen.push(need);
+            if let Some(StageState::Done(status)) = self.states.get(need)
+                && status.is_failure()
+                && *status != Status::Cancelled
+                && !self.tolerated.iter().any(|t| t == need)
+            {
+                failure = true;
+            }
+            if let Some(stage) = self.pipeline.stages.get(need) {
+                todo.extend(stage.needs.iter().map(|n| n.value.as_str()));
+            }
+        }
+        template::NeedsStatus {
+            failure,
+            cancelled: self.env.cancel.is_cancelled(),
+        }
+    }
+
     fn skip(&mut self, name: &str, status: Status, reason: String) {
         self.states
             .insert(name.to_string(), StageState::Done(status));
@@ -186,7 +225,9 @@ impl<'e> Walk<'e> {
     fn launch(&mut self, name: &str, running: &mut JoinSet<(String, StageOutcome)>) {
         let stage = &self.pipeline.stages[name];
         if let Some(condition) = &stage.condition {
-            match template::render(condition, &self.env.rc.template_context(LOCAL_NODE)) {
+            let status = self.needs_status(name);
+            let context = self.env.rc.template_context(LOCAL_NODE);
+            match template::render_condition(condition, &context, status) {
                 Ok(value) if !template::is_truthy(&value) => {
                     self.skip(
                         name,

@@ -64,6 +64,83 @@ pub fn render<C: Serialize>(text: &str, context: &C) -> Result<String, TemplateE
         .map_err(to_error)
 }
 
+/// GitHub Actions' status functions, usable in a stage's `if:`: `success()` (the default: every
+/// stage it needs, transitively, succeeded), `failure()` (one of them failed), `always()`,
+/// `cancelled()` (the run was cancelled).
+pub const STATUS_FUNCTIONS: [&str; 4] = ["success", "failure", "always", "cancelled"];
+
+/// What the stages a stage needs (transitively) ended as, for the status functions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NeedsStatus {
+    pub failure: bool,
+    pub cancelled: bool,
+}
+
+/// The status functions `text` calls inside its template blocks (`failure()`, …), in order.
+/// A condition that calls none has an implicit `success()`, as in GitHub Actions.
+pub fn status_functions(text: &str) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    for block in template_blocks(text) {
+        for name in STATUS_FUNCTIONS {
+            let mut from = 0;
+            while let Some(i) = block[from..].find(name) {
+                let at = from + i;
+                let preceded = block[..at]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.'));
+                let called = block[at + name.len()..].trim_start().starts_with('(');
+                if !preceded && called && !out.contains(&name) {
+                    out.push(name);
+                }
+                from = at + name.len();
+            }
+        }
+    }
+    out
+}
+
+/// Render a stage's `if:` with the status functions bound to `status`.
+pub fn render_condition<C: Serialize>(
+    text: &str,
+    context: &C,
+    status: NeedsStatus,
+) -> Result<String, TemplateError> {
+    if !is_template(text) {
+        return Ok(text.to_string());
+    }
+    let mut env = environment();
+    let ok = !status.failure && !status.cancelled;
+    env.add_function("success", move || ok);
+    env.add_function("failure", move || status.failure);
+    env.add_function("always", || true);
+    env.add_function("cancelled", move || status.cancelled);
+    env.render_str(&protect_shell(text), Serde(context))
+        .map(|out| out.replace(SHELL_LENGTH_HIDDEN, SHELL_LENGTH))
+        .map_err(to_error)
+}
+
+/// The inside of each `{{ }}` / `{% %}` block of `text`.
+fn template_blocks(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(open) = [rest.find("{{"), rest.find("{%")]
+        .into_iter()
+        .flatten()
+        .min()
+    {
+        let inner = &rest[open + 2..];
+        let close = [inner.find("}}"), inner.find("%}")]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(inner.len());
+        out.push(&inner[..close]);
+        rest = &inner[close..];
+    }
+    out
+}
+
 /// Check the syntax of a template without rendering it.
 pub fn check_syntax(text: &str) -> Result<(), TemplateError> {
     if !is_template(text) {
@@ -162,6 +239,27 @@ mod tests {
         let ctx = json!({ "node": { "host": "127.0.0.2" }, "vars": { "port": 8000 } });
         let out = render("http://{{ node.host }}:{{ vars.port }}/", &ctx).unwrap();
         assert_eq!(out, "http://127.0.0.2:8000/");
+    }
+
+    #[test]
+    fn status_functions_are_found_and_bound() {
+        assert_eq!(status_functions("{{ failure() }}"), vec!["failure"]);
+        assert_eq!(
+            status_functions("{{ always() and vars.x }} {{ success () }}"),
+            vec!["always", "success"]
+        );
+        assert!(status_functions("{{ vars.failure }} {{ my_failure() }} failure()").is_empty());
+        let ctx = json!({});
+        let failed = NeedsStatus {
+            failure: true,
+            cancelled: false,
+        };
+        let render = |t: &str, s| render_condition(t, &ctx, s).unwrap();
+        assert_eq!(render("{{ failure() }}", failed), "true");
+        assert_eq!(render("{{ success() }}", failed), "false");
+        assert_eq!(render("{{ always() }}", failed), "true");
+        assert_eq!(render("{{ failure() }}", NeedsStatus::default()), "false");
+        assert_eq!(render("{{ success() }}", NeedsStatus::default()), "true");
     }
 
     #[test]

@@ -124,6 +124,7 @@ impl Validator<'_> {
                 if let Some(targets) = &stage.targets {
                     self.selector(targets);
                 }
+                self.status_condition(stage);
                 if let StageAction::Steps(steps) = &stage.action {
                     for step in steps {
                         self.step(&step.value);
@@ -255,6 +256,31 @@ impl Validator<'_> {
 
     /// Every atom of a selector must be able to match some node (`nodes:` and the `inventory:`
     /// file's hosts, merged by the loader).
+    /// `failure()` / `cancelled()` look at the stages a stage `needs`: without any, they can
+    /// never be true, which is a mistake worth saying before the run.
+    fn status_condition(&mut self, stage: &Stage) {
+        let Some(condition) = &stage.condition else {
+            return;
+        };
+        let calls = crate::template::status_functions(&condition.value);
+        if let Some(name) = calls.iter().find(|f| matches!(**f, "failure" | "cancelled"))
+            && stage.needs.is_empty()
+        {
+            self.diags.push(
+                Diagnostic::new(
+                    format!(
+                        "stage `{}`: `{name}()` is never true for a stage that needs nothing",
+                        stage.name
+                    ),
+                    condition.span,
+                )
+                .with_help(
+                    "`failure()` is true when a stage this one `needs` (directly or not) failed: add `needs: [STAGE, ...]`",
+                ),
+            );
+        }
+    }
+
     fn selector(&mut self, selector: &Spanned<Selector>) {
         let before = self.diags.len();
         self.selector_atoms(selector);

@@ -68,6 +68,73 @@ pipelines:
 }
 
 #[test]
+fn failure_and_always_stages_run_after_a_failure_and_fail_fast_spares_them() {
+    // `deploy` fails while `lint` (independent) is still running: fail_fast skips `package`,
+    // which has an implicit success(); `cleanup` (failure()) and `report` (always()) run,
+    // `celebrate` (success()) does not; the run stays failed.
+    let p = Project::new(
+        r#"
+pipelines:
+  p:
+    stages:
+      build: { run: "true" }
+      deploy: { needs: [build], run: "exit 4" }
+      lint: { run: "while [ ! -f cleanup.ran ]; do sleep 0.01; done", timeout: 20s }
+      package: { needs: [lint], run: "touch package.ran" }
+      cleanup: { needs: [deploy], if: "{{ failure() }}", run: "touch cleanup.ran" }
+      report: { needs: [cleanup], if: "{{ always() }}", run: "touch report.ran" }
+      celebrate: { needs: [deploy], if: "{{ success() }}", run: "touch celebrate.ran" }
+      transitive: { needs: [report], if: "{{ failure() }}", run: "touch transitive.ran" }
+"#,
+    );
+    p.baton(&["run", "p"]).code(1);
+    assert_eq!(p.stage_status(1, "deploy"), "failed");
+    assert_eq!(p.stage_status(1, "cleanup"), "success");
+    assert!(p.file("cleanup.ran").exists());
+    assert_eq!(p.stage_status(1, "report"), "success");
+    assert_eq!(p.stage_status(1, "celebrate"), "skipped");
+    assert!(!p.file("celebrate.ran").exists());
+    assert_eq!(p.stage_status(1, "package"), "skipped");
+    // failure() looks at every stage needed on the way: deploy failed two hops up.
+    assert_eq!(p.stage_status(1, "transitive"), "success");
+    assert_eq!(p.show(1)["run"]["status"], "failed");
+}
+
+#[test]
+fn failure_stages_are_skipped_when_everything_succeeded() {
+    let p = Project::new(
+        r#"
+pipelines:
+  p:
+    stages:
+      deploy: { run: "true" }
+      cleanup: { needs: [deploy], if: "{{ failure() }}", run: "touch cleanup.ran" }
+      report: { needs: [deploy], if: "{{ always() }}", run: "touch report.ran" }
+"#,
+    );
+    p.baton(&["run", "p"]).code(0);
+    assert_eq!(p.stage_status(1, "cleanup"), "skipped");
+    assert!(!p.file("cleanup.ran").exists());
+    assert!(p.file("report.ran").exists());
+}
+
+#[test]
+fn failure_without_needs_is_a_validate_error() {
+    let p = Project::new(
+        r#"
+pipelines:
+  p:
+    stages:
+      cleanup: { if: "{{ failure() }}", run: "true" }
+"#,
+    );
+    p.baton(&["validate"])
+        .code(2)
+        .stderr_has("`failure()` is never true for a stage that needs nothing")
+        .stderr_has("baton.yaml:5:22");
+}
+
+#[test]
 fn if_retries_and_continue_on_error() {
     let p = Project::new(
         r#"
