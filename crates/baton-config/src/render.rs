@@ -157,16 +157,7 @@ impl ConfigManager {
     }
 
     fn node_value(&self, node: &str) -> Value {
-        match self.project.nodes.get(node) {
-            Some(n) => json!({
-                "name": n.name, "host": n.host, "roles": n.roles, "labels": n.labels,
-                "vars": n.vars, "facts": {},
-            }),
-            None => json!({
-                "name": LOCAL_NODE, "host": "127.0.0.1", "roles": [], "labels": {},
-                "vars": {}, "facts": {},
-            }),
-        }
+        self.project.node_context(node)
     }
 }
 

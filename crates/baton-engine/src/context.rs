@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use baton_model::{LOCAL_NODE, Project};
+use baton_model::Project;
 use baton_store::RunId;
 use indexmap::IndexMap;
 use serde_json::{Value, json};
@@ -47,24 +47,7 @@ impl RunContext {
     }
 
     fn node_value(&self, node: &str) -> Value {
-        match self.project.nodes.get(node) {
-            Some(n) => json!({
-                "name": n.name,
-                "host": n.host,
-                "roles": n.roles,
-                "labels": n.labels,
-                "vars": n.vars,
-                "facts": {},
-            }),
-            None => json!({
-                "name": LOCAL_NODE,
-                "host": "127.0.0.1",
-                "roles": [],
-                "labels": {},
-                "vars": {},
-                "facts": {},
-            }),
-        }
+        self.project.node_context(node)
     }
 
     /// `BATON_*` variables every command gets.

@@ -17,6 +17,7 @@ pub mod types;
 
 mod decode;
 mod files;
+mod node_context;
 mod validate;
 mod yaml;
 

@@ -207,13 +207,21 @@ impl Inventory for crate::types::Project {
     }
 
     fn has_role(&self, node: &str, role: &str) -> bool {
-        self.nodes
-            .get(node)
-            .is_some_and(|n| n.roles.iter().any(|r| r == role))
+        let roles = match self.nodes.get(node) {
+            Some(n) => &n.roles,
+            None if node == crate::types::LOCAL_NODE => &self.local.roles,
+            None => return false,
+        };
+        roles.iter().any(|r| r == role)
     }
 
     fn label(&self, node: &str, key: &str) -> Option<&str> {
-        self.nodes.get(node)?.labels.get(key).map(String::as_str)
+        let labels = match self.nodes.get(node) {
+            Some(n) => &n.labels,
+            None if node == crate::types::LOCAL_NODE => &self.local.labels,
+            None => return None,
+        };
+        labels.get(key).map(String::as_str)
     }
 }
 

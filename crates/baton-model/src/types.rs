@@ -25,6 +25,8 @@ pub struct Project {
     pub name: Option<Spanned<String>>,
     pub vars: IndexMap<String, Value>,
     pub nodes: IndexMap<String, Node>,
+    /// Roles, labels and vars of `local` (`nodes: { local: { roles: [control] } }`).
+    pub local: LocalNode,
     pub inventory: Option<Spanned<String>>,
     pub ssh: SshSettings,
     pub environments: IndexMap<String, Environment>,
@@ -42,6 +44,14 @@ pub struct Project {
 
 /// The implicit node that is this machine (no SSH).
 pub const LOCAL_NODE: &str = "local";
+
+/// What `nodes: { local: … }` may give this machine: no address, it is reached without SSH.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LocalNode {
+    pub roles: Vec<String>,
+    pub labels: IndexMap<String, String>,
+    pub vars: IndexMap<String, Value>,
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Node {

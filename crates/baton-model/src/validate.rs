@@ -254,8 +254,6 @@ impl Validator<'_> {
         }
     }
 
-    /// Every atom of a selector must be able to match some node (`nodes:` and the `inventory:`
-    /// file's hosts, merged by the loader).
     /// `failure()` / `cancelled()` look at the stages a stage `needs`: without any, they can
     /// never be true, which is a mistake worth saying before the run.
     fn status_condition(&mut self, stage: &Stage) {
@@ -281,6 +279,8 @@ impl Validator<'_> {
         }
     }
 
+    /// Every atom of a selector must be able to match some node (`nodes:` and the `inventory:`
+    /// file's hosts, merged by the loader).
     fn selector(&mut self, selector: &Spanned<Selector>) {
         let before = self.diags.len();
         self.selector_atoms(selector);
@@ -326,6 +326,7 @@ impl Validator<'_> {
                         .nodes
                         .values()
                         .flat_map(|n| n.roles.iter().map(String::as_str))
+                        .chain(project.local.roles.iter().map(String::as_str))
                         .collect();
                     (!roles.contains(&role.as_str())).then(|| {
                         (
@@ -338,7 +339,9 @@ impl Validator<'_> {
                     let has = project
                         .nodes
                         .values()
-                        .any(|n| n.labels.get(key) == Some(value));
+                        .map(|n| &n.labels)
+                        .chain([&project.local.labels])
+                        .any(|labels| labels.get(key) == Some(value));
                     (!has).then(|| (format!("no node has label `{key}={value}`"), None))
                 }
                 // `atoms()` unwraps one negation; a double one checks nothing more.

@@ -237,7 +237,7 @@ nodes:
     assert_has(&out, "invalid duration");
     assert_has(&out, "baton.yaml:5:44");
     assert_has(&out, "stage `c` does nothing");
-    assert_has(&out, "a node cannot be named `local`");
+    assert_has(&out, "node `local` cannot have `host`");
 }
 
 #[test]

@@ -426,3 +426,23 @@ pipelines:
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("first\nsecond\n"), "{text}");
 }
+
+#[test]
+fn the_local_node_carries_roles_labels_and_vars() {
+    let p = Project::new(
+        r#"
+nodes:
+  local: { roles: [control], labels: { zone: here }, vars: { greeting: hello } }
+pipelines:
+  p:
+    stages:
+      s:
+        targets: "role:control&label:zone=here"
+        run: "echo {{ node.name }} says {{ node.vars.greeting }} as {{ node.roles[0] }}"
+"#,
+    );
+    p.baton(&["run", "p"]).code(0);
+    p.baton(&["logs", "1", "--stage", "s"])
+        .code(0)
+        .stdout_has("local says hello as control");
+}

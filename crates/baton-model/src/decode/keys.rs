@@ -89,6 +89,13 @@ pub(crate) const NODE_KEYS: &[Key] = &[
     Key("vars", Ty::Vars),
 ];
 
+/// `nodes: { local: … }`: this machine takes roles, labels and vars, never an address.
+pub(crate) const LOCAL_NODE_KEYS: &[Key] = &[
+    Key("roles", Ty::Names),
+    Key("labels", Ty::StringMap),
+    Key("vars", Ty::Vars),
+];
+
 pub(crate) const SSH_KEYS: &[Key] = &[
     Key("known_hosts", Ty::Str),
     Key("accept_new_host_keys", Ty::Bool),

@@ -347,6 +347,10 @@ fn decode_sections(dec: &mut Decoder, s: &Sections, project: &mut Project) -> Wr
     }
     let check_interval = project.monitoring.interval;
     for (key, value) in named("nodes") {
+        if key.scalar_text() == Some(crate::types::LOCAL_NODE) {
+            project.local = sections::local_node(dec, value);
+            continue;
+        }
         if let Some(node) = sections::node(dec, key, value) {
             let keys = match &value.kind {
                 Kind::Map(entries) => entries

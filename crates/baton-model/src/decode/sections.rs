@@ -139,13 +139,6 @@ pub(super) fn server(dec: &mut Decoder, node: &Node) -> ServerSettings {
 
 pub(super) fn node(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Node_> {
     let name = dec.name(key, "node");
-    if name.as_deref() == Some(LOCAL_NODE) {
-        dec.error(
-            Diagnostic::new("a node cannot be named `local`", key.span)
-                .with_help("`local` is this machine and always exists; pick another name"),
-        );
-        return None;
-    }
     let what = what("node", key);
     let f = dec.fields(value, Some(NODE_KEYS), &what)?;
     let labels = f
@@ -187,6 +180,47 @@ pub(super) fn node(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Node_>
         node.host.clone()
     };
     Some(Node_ { name, host, ..node })
+}
+
+/// `nodes: { local: { roles, labels, vars } }`: this machine's place in selectors and templates.
+pub(super) fn local_node(dec: &mut Decoder, value: &Node) -> LocalNode {
+    let empty = Node::map(Vec::new(), value.span);
+    let value = if value.is_null() { &empty } else { value };
+    let mut addressed = false;
+    if let Kind::Map(entries) = &value.kind {
+        for (key, _) in entries {
+            if let Some(k @ ("host" | "port" | "user" | "key")) = key.scalar_text() {
+                addressed = true;
+                dec.error(
+                    Diagnostic::new(format!("node `local` cannot have `{k}`"), key.span)
+                        .with_help("`local` is this machine, reached without SSH: it takes `roles`, `labels` and `vars`; give a remote machine another name"),
+                );
+            }
+        }
+    }
+    if addressed {
+        return LocalNode::default();
+    }
+    let Some(f) = dec.fields(value, Some(LOCAL_NODE_KEYS), "node `local`") else {
+        return LocalNode::default();
+    };
+    LocalNode {
+        roles: f
+            .get("roles")
+            .map(|n| dec.strings(n))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.value)
+            .collect(),
+        labels: f
+            .get("labels")
+            .map(|n| dec.string_map(n, "`labels`"))
+            .unwrap_or_default(),
+        vars: f
+            .get("vars")
+            .map(|n| dec.vars(n, "`vars`"))
+            .unwrap_or_default(),
+    }
 }
 
 /// The model's node type; `Node` here is the YAML node.
