@@ -36,6 +36,8 @@ pub struct RunRequest {
     pub checkout: Option<Checkout>,
     /// Who asks: an OS user for the CLI, an API token's name for the server.
     pub actor: String,
+    /// `--limit SELECTOR`: narrow every targeted stage to these nodes.
+    pub limit: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -150,6 +152,25 @@ impl Engine {
         .await
     }
 
+    /// Resolve `--limit SELECTOR`; matching no node is an error naming it.
+    fn limit(&self, text: &str) -> Result<crate::walk::Limit, EngineError> {
+        let selector = baton_model::Selector::parse(text)
+            .map_err(|e| EngineError::Selector(format!("--limit `{text}`: {e}")))?;
+        let nodes = self
+            .project
+            .select(&selector)
+            .map_err(|e| EngineError::Selector(format!("--limit `{text}`: {e}")))?;
+        if nodes.is_empty() {
+            return Err(EngineError::Selector(format!(
+                "--limit `{text}` matches no node"
+            )));
+        }
+        Ok(crate::walk::Limit {
+            text: text.to_string(),
+            nodes,
+        })
+    }
+
     pub(crate) async fn start(
         &self,
         request: RunRequest,
@@ -173,8 +194,16 @@ impl Engine {
                     .or_else(|| checkout.as_ref().map(|c| c.commit.clone())),
             ),
         };
+        // Checked before the run exists: a limit that matches nothing is a usage error.
+        let limit = match &request.limit {
+            Some(text) => Some(Arc::new(self.limit(text)?)),
+            None => None,
+        };
         let mut params =
             json!({ "env": env_name, "vars": request.vars, "trigger": request.trigger });
+        if let Some(limit) = &request.limit {
+            params["limit"] = json!(limit);
+        }
         if let Some(checkout) = &request.checkout {
             // A retry or rollback works in the same commit (see `replay.rs`).
             params["checkout"] = json!(checkout);
@@ -289,11 +318,18 @@ impl Engine {
                 for note in notes {
                     emitter.message(note);
                 }
-                crate::walk::Walk::new(self, pipeline, env.clone(), shelf, reuse)
+                crate::walk::Walk::new(self, pipeline, env.clone(), shelf, reuse, limit)
                     .run()
                     .await
             }
-            Mode::Rollback { of, stages } => self.rollback_stages(pipeline, &env, of, stages).await,
+            Mode::Rollback { of, mut stages } => {
+                if let Some(limit) = &limit {
+                    for (_, targets) in &mut stages {
+                        targets.retain(|t| limit.nodes.contains(t));
+                    }
+                }
+                self.rollback_stages(pipeline, &env, of, stages).await
+            }
         };
         let reason = if status == Status::Cancelled {
             Some(crate::lifecycle::cancel_reason(self.store.as_ref(), run))

@@ -22,6 +22,7 @@ impl Engine {
         &self,
         run: RunId,
         actor: String,
+        limit: Option<String>,
         cancel: CancellationToken,
     ) -> Result<RunOutcome, EngineError> {
         let original = self.finished_run(run, "retrying it")?;
@@ -59,6 +60,9 @@ impl Engine {
             original.commit,
         );
         request.actor = actor;
+        if limit.is_some() {
+            request.limit = limit;
+        }
         self.start(request, Some(run), Mode::Normal { reuse, notes }, cancel)
             .await
     }
@@ -94,6 +98,7 @@ impl Engine {
         run: RunId,
         actor: String,
         force: bool,
+        limit: Option<String>,
         cancel: CancellationToken,
     ) -> Result<RunOutcome, EngineError> {
         let original = self.finished_run(run, "rolling it back")?;
@@ -118,6 +123,9 @@ impl Engine {
         );
         request.trigger = "rollback".into();
         request.actor = actor;
+        if limit.is_some() {
+            request.limit = limit;
+        }
         self.start(
             request,
             None,
@@ -334,5 +342,7 @@ fn request_from_params(
             .get("checkout")
             .and_then(|c| serde_json::from_value(c.clone()).ok()),
         actor: String::new(),
+        // A retry keeps the run's `--limit` (a rollback too) unless given another.
+        limit: params["limit"].as_str().map(str::to_string),
     }
 }

@@ -35,6 +35,15 @@ pub(crate) struct Walk<'e> {
     first_failure: Option<(String, Option<String>)>,
     /// Which stage each running task is, to name a stage whose task panicked.
     tasks: HashMap<tokio::task::Id, String>,
+    limit: Option<Arc<Limit>>,
+}
+
+/// `--limit SELECTOR`: the nodes every targeted stage is narrowed to.
+#[derive(Debug, Clone)]
+pub(crate) struct Limit {
+    /// As written, for messages.
+    pub(crate) text: String,
+    pub(crate) nodes: Vec<String>,
 }
 
 impl<'e> Walk<'e> {
@@ -44,6 +53,7 @@ impl<'e> Walk<'e> {
         env: Arc<StepEnv>,
         shelf: Option<String>,
         reuse: HashMap<String, RunId>,
+        limit: Option<Arc<Limit>>,
     ) -> Self {
         let states = pipeline
             .stages
@@ -61,6 +71,7 @@ impl<'e> Walk<'e> {
             completed: Vec::new(),
             first_failure: None,
             tasks: HashMap::new(),
+            limit,
         }
     }
 
@@ -250,10 +261,6 @@ impl<'e> Walk<'e> {
                 }
             }
         }
-        self.states.insert(name.to_string(), StageState::Running);
-        self.env.emitter.emit(EventKind::StageStarted {
-            stage: name.to_string(),
-        });
         let targets = match &stage.targets {
             None => Ok(vec![LOCAL_NODE.to_string()]),
             Some(selector) => self
@@ -262,6 +269,27 @@ impl<'e> Walk<'e> {
                 .select(selector)
                 .map_err(|e| e.to_string()),
         };
+        // `--limit` narrows targeted stages; a stage left with no target is skipped, as an
+        // Ansible play whose hosts the limit excludes.
+        let targets = match (targets, &self.limit, &stage.targets) {
+            (Ok(all), Some(limit), Some(_)) => {
+                let kept: Vec<String> = all
+                    .into_iter()
+                    .filter(|t| limit.nodes.contains(t))
+                    .collect();
+                if kept.is_empty() {
+                    let reason = format!("no target within `--limit {}`", limit.text);
+                    self.skip(name, Status::Skipped, reason);
+                    return;
+                }
+                Ok(kept)
+            }
+            (targets, _, _) => targets,
+        };
+        self.states.insert(name.to_string(), StageState::Running);
+        self.env.emitter.emit(EventKind::StageStarted {
+            stage: name.to_string(),
+        });
         let targets = match targets {
             Ok(t) => t,
             Err(reason) => {

@@ -348,7 +348,7 @@ fn a_retry_of_a_checked_out_run_works_in_the_same_commit() {
     std::fs::write(&marker, "").unwrap();
     sink.0.lock().unwrap().clear();
     let retry = runtime
-        .block_on(engine.retry(first.run, "tester".into(), CancellationToken::new()))
+        .block_on(engine.retry(first.run, "tester".into(), None, CancellationToken::new()))
         .unwrap();
     assert_eq!(retry.status, Status::Success, "{:?}", retry.reason);
     let output = sink.output();

@@ -261,7 +261,9 @@ impl Validator<'_> {
             return;
         };
         let calls = crate::template::status_functions(&condition.value);
-        if let Some(name) = calls.iter().find(|f| matches!(**f, "failure" | "cancelled"))
+        if let Some(name) = calls
+            .iter()
+            .find(|f| matches!(**f, "failure" | "cancelled"))
             && stage.needs.is_empty()
         {
             self.diags.push(

@@ -36,6 +36,8 @@ pub struct StartRun {
     /// Run the stages in a checkout of this commit (webhooks, commit triggers) instead of the
     /// project root.
     pub checkout: Option<baton_engine::Checkout>,
+    /// `--limit SELECTOR`: narrow every targeted stage to these nodes.
+    pub limit: Option<String>,
 }
 
 /// A run started in the background: its id (its row exists) and its end.
@@ -54,12 +56,16 @@ pub enum RunAction {
     Retry {
         run: RunId,
         actor: String,
+        /// `--limit`; else the retried run's own.
+        limit: Option<String>,
     },
     /// Undo run `run`; `force` repeats a rollback that already ran.
     Rollback {
         run: RunId,
         actor: String,
         force: bool,
+        /// `--limit`: undo on these nodes only.
+        limit: Option<String>,
     },
 }
 
@@ -267,14 +273,18 @@ impl Ops {
                     branch: start.branch,
                     commit: start.commit,
                     checkout: start.checkout,
+                    limit: start.limit,
                     actor: start.actor,
                 };
                 engine.run(request, cancel).await
             }
-            RunAction::Retry { run, actor } => engine.retry(run, actor, cancel).await,
-            RunAction::Rollback { run, actor, force } => {
-                engine.rollback(run, actor, force, cancel).await
-            }
+            RunAction::Retry { run, actor, limit } => engine.retry(run, actor, limit, cancel).await,
+            RunAction::Rollback {
+                run,
+                actor,
+                force,
+                limit,
+            } => engine.rollback(run, actor, force, limit, cancel).await,
         };
         targets.disconnect_all().await;
         let outcome = outcome?;

@@ -119,6 +119,9 @@ pub struct RunArgs {
     /// Set a variable, overriding `vars:` (repeatable): `--var version=1.2`.
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
+    /// Only these nodes: every targeted stage is narrowed to what this selector matches.
+    #[arg(long, value_name = "SELECTOR")]
+    pub limit: Option<String>,
     /// Stream every output line, prefixed with its stage (and node).
     #[arg(short, long)]
     pub verbose: bool,
@@ -181,12 +184,18 @@ pub struct RollbackArgs {
     /// Roll back again a run that was already rolled back (or whose automatic rollback ran).
     #[arg(long)]
     pub force: bool,
+    /// Undo on these nodes only.
+    #[arg(long, value_name = "SELECTOR")]
+    pub limit: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct RetryArgs {
     /// Run number.
     pub run: i64,
+    /// Only these nodes (default: the retried run's own `--limit`).
+    #[arg(long, value_name = "SELECTOR")]
+    pub limit: Option<String>,
     #[arg(short, long)]
     pub verbose: bool,
 }

@@ -27,6 +27,8 @@ pub struct StartBody {
     /// Variables overriding `vars:`, as `--var NAME=VALUE`.
     #[serde(default)]
     pub vars: IndexMap<String, Value>,
+    /// Narrow every targeted stage to the nodes this selector matches (`--limit`).
+    pub limit: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -42,6 +44,8 @@ pub struct RollbackBody {
     /// Roll back again a run that was already rolled back (or whose automatic rollback ran).
     #[serde(default)]
     pub force: bool,
+    /// Undo on the nodes this selector matches only (`--limit`).
+    pub limit: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -81,6 +85,7 @@ pub async fn start(
         vars: body.vars,
         trigger: "api".into(),
         actor: caller.name,
+        limit: body.limit,
         ..StartRun::default()
     });
     launch(&server, action).await
@@ -96,6 +101,7 @@ pub async fn retry(
         RunAction::Retry {
             run: id,
             actor: caller.name,
+            limit: None,
         },
     )
     .await
@@ -113,6 +119,7 @@ pub async fn rollback(
             run: id,
             actor: caller.name,
             force: body.force,
+            limit: body.limit,
         },
     )
     .await

@@ -24,6 +24,7 @@ pub fn run(cli: &Cli, ui: &Ui, args: &RunArgs) -> CommandResult {
         vars: parse_vars(&args.vars)?,
         trigger: "manual".into(),
         actor: baton_ops::cli_actor(),
+        limit: args.limit.clone(),
         ..StartRun::default()
     });
     drive(&app, ui, action, args.verbose)
@@ -34,6 +35,7 @@ pub fn retry(cli: &Cli, ui: &Ui, args: &RetryArgs) -> CommandResult {
     let action = RunAction::Retry {
         run: args.run,
         actor: baton_ops::cli_actor(),
+        limit: args.limit.clone(),
     };
     drive(&app, ui, action, args.verbose)
 }
@@ -44,6 +46,7 @@ pub fn rollback(cli: &Cli, ui: &Ui, args: &RollbackArgs) -> CommandResult {
         run: args.run,
         actor: baton_ops::cli_actor(),
         force: args.force,
+        limit: args.limit.clone(),
     };
     drive(&app, ui, action, false)
 }

@@ -1,0 +1,82 @@
+//! `--limit SELECTOR` against real sshd nodes: every targeted stage is narrowed to the limit,
+//! local stages still run, retries keep it and rollbacks honour it; a limit matching nothing is
+//! a usage error that starts no run.
+
+#![allow(clippy::disallowed_methods)] // tests drive real processes: the binary, sshd, git
+
+mod common;
+
+use common::Project;
+use common::nodes::TestNodes;
+
+fn project(nodes: &TestNodes) -> Project {
+    Project::new(&format!(
+        "{}{}",
+        nodes.baton_yaml(),
+        r#"
+pipelines:
+  deploy:
+    stages:
+      build: { run: "touch built" }
+      release:
+        needs: [build]
+        targets: all
+        run: 'touch {{ node.vars.dir }}/deployed; test ! -f {{ node.vars.dir }}/broken'
+        rollback: ['rm {{ node.vars.dir }}/deployed']
+      db:
+        needs: [build]
+        targets: node03
+        run: 'touch {{ node.vars.dir }}/migrated'
+"#
+    ))
+}
+
+#[test]
+fn a_limit_narrows_targeted_stages_and_skips_the_ones_left_without_targets() {
+    let nodes = TestNodes::start(3);
+    let p = project(&nodes);
+    p.baton(&["run", "deploy", "--limit", "node01,node02"])
+        .code(0);
+    assert!(p.file("built").exists(), "a local stage runs under a limit");
+    assert!(nodes.node_dir(0).join("deployed").exists());
+    assert!(nodes.node_dir(1).join("deployed").exists());
+    assert!(!nodes.node_dir(2).join("deployed").exists());
+    assert!(!nodes.node_dir(2).join("migrated").exists());
+    assert_eq!(p.stage_status(1, "db"), "skipped");
+    p.baton(&["show", "1"])
+        .code(0)
+        .stdout_has("no target within `--limit node01,node02`");
+
+    // Rollback honours its own limit: node01 is undone, node02 keeps its deployment.
+    p.baton(&["rollback", "1", "--limit", "node01"]).code(0);
+    assert!(!nodes.node_dir(0).join("deployed").exists());
+    assert!(nodes.node_dir(1).join("deployed").exists());
+}
+
+#[test]
+fn a_retry_keeps_the_limit_of_the_run_it_retries() {
+    let nodes = TestNodes::start(3);
+    let p = project(&nodes);
+    std::fs::write(nodes.node_dir(1).join("broken"), "").unwrap();
+    p.baton(&["run", "deploy", "--limit", "node02"]).code(1);
+    std::fs::remove_file(nodes.node_dir(1).join("broken")).unwrap();
+    p.baton(&["retry", "1"]).code(0);
+    assert!(nodes.node_dir(1).join("deployed").exists());
+    assert!(
+        !nodes.node_dir(0).join("deployed").exists(),
+        "the retry went beyond the run's --limit"
+    );
+}
+
+#[test]
+fn a_limit_matching_nothing_is_a_usage_error_and_starts_no_run() {
+    let nodes = TestNodes::start(3);
+    let p = project(&nodes);
+    p.baton(&["run", "deploy", "--limit", "role:nope"])
+        .code(2)
+        .stderr_has("--limit `role:nope`");
+    p.baton(&["run", "deploy", "--limit", "web*"])
+        .code(2)
+        .stderr_has("matches no node");
+    p.baton(&["runs", "--json"]).code(0).stdout_has("[]");
+}
