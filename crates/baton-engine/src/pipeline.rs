@@ -154,17 +154,10 @@ impl Engine {
 
     /// Resolve `--limit SELECTOR`; matching no node is an error naming it.
     fn limit(&self, text: &str) -> Result<crate::walk::Limit, EngineError> {
-        let selector = baton_model::Selector::parse(text)
-            .map_err(|e| EngineError::Selector(format!("--limit `{text}`: {e}")))?;
         let nodes = self
             .project
-            .select(&selector)
-            .map_err(|e| EngineError::Selector(format!("--limit `{text}`: {e}")))?;
-        if nodes.is_empty() {
-            return Err(EngineError::Selector(format!(
-                "--limit `{text}` matches no node"
-            )));
-        }
+            .limit_nodes(text)
+            .map_err(EngineError::Selector)?;
         Ok(crate::walk::Limit {
             text: text.to_string(),
             nodes,

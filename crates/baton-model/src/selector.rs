@@ -197,6 +197,18 @@ impl crate::types::Project {
     pub fn select(&self, selector: &Selector) -> Result<Vec<String>, SelectorError> {
         selector.resolve(self)
     }
+
+    /// `--limit SELECTOR` (run, retry, rollback, config, plan, apply): the nodes it matches.
+    /// Malformed or matching no node, the error says so and names it.
+    pub fn limit_nodes(&self, text: &str) -> Result<Vec<String>, String> {
+        let nodes = Selector::parse(text)
+            .and_then(|selector| self.select(&selector))
+            .map_err(|e| format!("--limit `{text}`: {e}"))?;
+        if nodes.is_empty() {
+            return Err(format!("--limit `{text}` matches no node"));
+        }
+        Ok(nodes)
+    }
 }
 
 impl Inventory for crate::types::Project {

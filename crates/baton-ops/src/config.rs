@@ -20,6 +20,8 @@ pub struct ConfigWhich {
     /// `None`: every config of the project (`--all`).
     pub name: Option<String>,
     pub env: Option<String>,
+    /// `--limit SELECTOR`: only the targets it matches.
+    pub limit: Option<String>,
 }
 
 impl From<ConfigError> for OpsError {
@@ -74,6 +76,19 @@ impl Ops {
         )
     }
 
+    /// The scope of `which`: its environment and, with `--limit`, the nodes it matches (a
+    /// limit matching no node is a usage error before any work).
+    fn config_scope(&self, which: &ConfigWhich) -> OpsResult<Scope> {
+        let only = match &which.limit {
+            Some(text) => Some(self.project.limit_nodes(text).map_err(OpsError::usage)?),
+            None => None,
+        };
+        Ok(Scope {
+            only,
+            ..Scope::env(which.env.as_deref())
+        })
+    }
+
     /// The configs named, checked up front so a typo fails before any work.
     fn config_names(&self, which: &ConfigWhich) -> OpsResult<Vec<String>> {
         if let Some(env) = &which.env
@@ -98,7 +113,7 @@ impl Ops {
         let names = self.config_names(which)?;
         let targets = self.targets();
         let manager = self.config_manager(targets.clone());
-        let scope = Scope::env(which.env.as_deref());
+        let scope = self.config_scope(which)?;
         let mut results = Vec::new();
         for name in names {
             let result = match manager.validate(&name, &scope).await {
@@ -136,7 +151,7 @@ impl Ops {
         let names = self.config_names(which)?;
         let targets = self.targets();
         let manager = self.config_manager(targets.clone());
-        let scope = Scope::env(which.env.as_deref());
+        let scope = self.config_scope(which)?;
         let mut result = dto::ApplyResult {
             api: api::VERSION,
             run: None,
@@ -173,13 +188,14 @@ impl Ops {
             return self.config_check(which, false).await;
         }
         let names = self.config_names(which)?;
+        let scope = self.config_scope(which)?;
         let run_name = which.name.clone().unwrap_or_else(|| "--all".into());
         let job = self.config_run(&run_name, which.env.as_ref(), "apply", actor, sinks, cancel)?;
         let targets = self.targets();
         let manager = self.job_manager(targets.clone(), &job, actor);
         let scope = Scope {
             run_id: Some(job.run()),
-            ..Scope::env(which.env.as_deref())
+            ..scope
         };
         let mut result = dto::ApplyResult {
             api: api::VERSION,
@@ -210,22 +226,22 @@ impl Ops {
         }
     }
 
-    /// Bring a config's targets back to version `to` (default: the previous one), as a run.
-    #[allow(clippy::too_many_arguments)]
+    /// Bring a config's targets (those of `which.limit`, else all) back to version `to`
+    /// (default: the previous one), as a run.
     pub async fn config_rollback(
         &self,
-        name: &str,
-        env: Option<&str>,
+        which: &ConfigWhich,
         to: Option<i64>,
         actor: &str,
         sinks: Vec<Arc<dyn EventSink>>,
         cancel: &CancellationToken,
     ) -> OpsResult<dto::RollbackResult> {
-        let which = ConfigWhich {
-            name: Some(name.to_string()),
-            env: env.map(str::to_string),
+        let Some(name) = which.name.as_deref() else {
+            return Err(OpsError::usage("config rollback needs a config name"));
         };
-        self.config_names(&which)?;
+        let env = which.env.as_deref();
+        self.config_names(which)?;
+        let scope = self.config_scope(which)?;
         let env_key = env.unwrap_or("");
         // Nothing recorded and nothing a killed apply left to reconcile: a usage error, no run.
         if self.store.config_current_version(name, env_key)? == 0
@@ -250,7 +266,7 @@ impl Ops {
         let manager = self.job_manager(targets.clone(), &job, actor);
         let scope = Scope {
             run_id: Some(job.run()),
-            ..Scope::env(env)
+            ..scope
         };
         let outcome = manager.rollback(name, &scope, to).await;
         targets.disconnect_all().await;
@@ -295,7 +311,7 @@ impl Ops {
         if let Some(name) = name {
             self.config_names(&ConfigWhich {
                 name: Some(name.to_string()),
-                env: None,
+                ..ConfigWhich::default()
             })?;
         }
         Ok(self
@@ -325,8 +341,8 @@ impl Ops {
     /// Every config with its newest version per environment and its drift.
     pub async fn config_list(&self, env: Option<&str>) -> OpsResult<Vec<dto::ListEntry>> {
         self.config_names(&ConfigWhich {
-            name: None,
             env: env.map(str::to_string),
+            ..ConfigWhich::default()
         })?;
         let envs: Vec<String> = match env {
             Some(env) => vec![env.to_string()],

@@ -80,3 +80,47 @@ fn a_limit_matching_nothing_is_a_usage_error_and_starts_no_run() {
         .stderr_has("matches no node");
     p.baton(&["runs", "--json"]).code(0).stdout_has("[]");
 }
+
+#[test]
+fn config_apply_diff_and_rollback_take_a_limit() {
+    let nodes = TestNodes::start(3);
+    for i in 0..3 {
+        std::fs::create_dir_all(nodes.node_dir(i)).unwrap();
+    }
+    let yaml = |v: u32| {
+        format!(
+            "{}configs:\n  app:\n    targets: all\n    path: \"{{{{ node.vars.dir }}}}/app.conf\"\n    content: \"v{v}\\n\"\n",
+            nodes.baton_yaml()
+        )
+    };
+    let p = Project::new(&yaml(1));
+    p.baton(&["config", "apply", "app", "--limit", "node02"])
+        .code(0)
+        .stdout_has("1 changed");
+    let file = |i: usize| std::fs::read_to_string(nodes.node_dir(i).join("app.conf")).ok();
+    assert_eq!(file(1).as_deref(), Some("v1\n"));
+    assert_eq!(file(0), None);
+    assert_eq!(file(2), None);
+    // diff with no name means every config; the limit narrows it to node01 (which differs).
+    p.baton(&["config", "diff", "--limit", "node01"])
+        .code(3)
+        .stdout_has("node01")
+        .stdout_lacks("node03");
+    p.baton(&["config", "apply", "--all"]).code(0);
+    p.write("baton.yaml", &yaml(2));
+    p.baton(&["config", "apply", "app"]).code(0);
+    p.baton(&["config", "rollback", "app", "--limit", "node03"])
+        .code(0);
+    assert_eq!(file(2).as_deref(), Some("v1\n"), "node03 rolled back");
+    assert_eq!(
+        file(0).as_deref(),
+        Some("v2\n"),
+        "node01 untouched by the limited rollback"
+    );
+    p.baton(&["config", "apply", "app", "--limit", "db*"])
+        .code(2)
+        .stderr_has("--limit `db*`");
+    p.baton(&["config", "apply"])
+        .code(2)
+        .stderr_has("needs a config name or `--all`");
+}

@@ -39,8 +39,9 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Args)]
 pub struct Which {
-    /// A config's name (or `--all`).
-    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    /// A config's name (`validate` and `diff` without one: every config; `apply` needs a name
+    /// or `--all`).
+    #[arg(conflicts_with = "all")]
     pub name: Option<String>,
     /// Every config of the project.
     #[arg(long)]
@@ -48,6 +49,9 @@ pub struct Which {
     /// Environment whose vars the templates see; versions are kept per environment.
     #[arg(long)]
     pub env: Option<String>,
+    /// Only the targets this selector matches.
+    #[arg(long, value_name = "SELECTOR")]
+    pub limit: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -69,6 +73,9 @@ pub struct RollbackArgs {
     pub to: Option<i64>,
     #[arg(long)]
     pub env: Option<String>,
+    /// Only the targets this selector matches.
+    #[arg(long, value_name = "SELECTOR")]
+    pub limit: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -104,6 +111,14 @@ pub fn run(cli: &Cli, ui: &Ui, command: &ConfigCommand) -> CommandResult {
                 finish(ui, &result, which.json, Mode::Diff)
             }
             ConfigCommand::Apply(args) => {
+                if args.which.name.is_none() && !args.which.all {
+                    // Writing to every target of every config is never implied.
+                    return Err(baton_ops::OpsError::usage(
+                        "config apply needs a config name or `--all`",
+                    )
+                    .with_hint("`baton config list` lists them")
+                    .into());
+                }
                 let mode = if args.check { Mode::Check } else { Mode::Apply };
                 let sinks = live(
                     ui,
@@ -131,8 +146,11 @@ pub fn run(cli: &Cli, ui: &Ui, command: &ConfigCommand) -> CommandResult {
                 let result = app
                     .ops
                     .config_rollback(
-                        &args.name,
-                        args.env.as_deref(),
+                        &ConfigWhich {
+                            name: Some(args.name.clone()),
+                            env: args.env.clone(),
+                            limit: args.limit.clone(),
+                        },
                         args.to,
                         &baton_ops::cli_actor(),
                         sinks,
@@ -164,6 +182,7 @@ fn which_of(which: &Which) -> ConfigWhich {
     ConfigWhich {
         name: if which.all { None } else { which.name.clone() },
         env: which.env.clone(),
+        limit: which.limit.clone(),
     }
 }
 
