@@ -141,13 +141,25 @@ pub async fn apply(
         }
     }
 
-    // What templates see: stored attributes, updated as resources are applied.
-    let known: Arc<Mutex<HashMap<String, Attrs>>> = Arc::new(Mutex::new(
+    // What templates see: stored attributes, updated as resources are applied. Resources
+    // outside the plan (left out by `--limit`) are seen as the state has them.
+    let mut seed: HashMap<String, Attrs> = infra
+        .store
+        .infra_state()
+        .map(|state| {
+            state
+                .resources
+                .into_iter()
+                .map(|r| (r.id, r.attrs))
+                .collect()
+        })
+        .unwrap_or_default();
+    seed.extend(
         plan.changes
             .iter()
-            .filter_map(|c| c.stored.as_ref().map(|s| (c.id.clone(), s.attrs.clone())))
-            .collect(),
-    ));
+            .filter_map(|c| c.stored.as_ref().map(|s| (c.id.clone(), s.attrs.clone()))),
+    );
+    let known: Arc<Mutex<HashMap<String, Attrs>>> = Arc::new(Mutex::new(seed));
     let changes: HashMap<String, (usize, Change)> = work
         .iter()
         .enumerate()

@@ -13,6 +13,14 @@ pub enum InfraError {
         id: String,
         suggestion: Option<String>,
     },
+    #[error(
+        "resource `{id}` depends on `{dependency}` (on node `{node}`, outside --limit), which was never applied"
+    )]
+    OutsideLimit {
+        id: String,
+        dependency: String,
+        node: String,
+    },
     #[error("the state lock is held by {}", describe_lock(.0))]
     /// Boxed: a lock record is large, and every `Result` carrying this error pays its size.
     Locked(Box<LockInfo>),

@@ -133,6 +133,9 @@ pub struct PlanOptions {
     pub targets: Vec<String>,
     /// Plan the destruction of everything in the state.
     pub destroy: bool,
+    /// `--limit`: only resources on these nodes (what they depend on elsewhere is read from
+    /// the state, never changed).
+    pub nodes: Option<Vec<String>>,
 }
 
 /// Make the plan. Reads only: nothing is changed, locally or on nodes.
@@ -158,7 +161,40 @@ pub async fn plan(infra: &Infra, options: &PlanOptions) -> Result<Plan, InfraErr
     }
     let selected: Option<HashSet<String>> =
         (!options.targets.is_empty()).then(|| crate::graph::closure(project, &options.targets));
-    let wanted = |id: &str| selected.as_ref().is_none_or(|s| s.contains(id));
+    let on_limited_node = |node: &str| {
+        options
+            .nodes
+            .as_ref()
+            .is_none_or(|nodes| nodes.iter().any(|n| n == node))
+    };
+    let wanted = |id: &str| {
+        selected.as_ref().is_none_or(|s| s.contains(id))
+            && project
+                .resources
+                .get(id)
+                .is_none_or(|r| on_limited_node(&node_of(r)))
+    };
+    // A resource inside the limit may depend on one outside it only if that one was applied
+    // already: its attributes then come from the state, and it is left alone.
+    if options.nodes.is_some() {
+        for (id, resource) in &project.resources {
+            if !wanted(id) {
+                continue;
+            }
+            for dep in resource.dependencies() {
+                let Some(dep_resource) = project.resources.get(&dep) else {
+                    continue;
+                };
+                if !wanted(&dep) && !stored.contains_key(dep.as_str()) {
+                    return Err(InfraError::OutsideLimit {
+                        id: id.clone(),
+                        dependency: dep.clone(),
+                        node: node_of(dep_resource),
+                    });
+                }
+            }
+        }
+    }
 
     // Render desired attributes in dependency order.
     let mut desired: HashMap<String, Attrs> = HashMap::new();
@@ -379,6 +415,7 @@ pub async fn plan(infra: &Infra, options: &PlanOptions) -> Result<Plan, InfraErr
                     .as_ref()
                     .is_none_or(|_| options.targets.contains(&r.id))
         })
+        .filter(|r| on_limited_node(&r.node))
         .collect();
     gone.sort_by_key(|r| std::cmp::Reverse(depth(&r.id, &stored)));
     for r in gone {

@@ -155,8 +155,8 @@ fn destroy_goes_in_reverse_dependency_order() {
         .block_on(plan(
             &infra,
             &PlanOptions {
-                targets: vec![],
                 destroy: true,
+                ..PlanOptions::default()
             },
         ))
         .unwrap();

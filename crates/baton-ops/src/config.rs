@@ -79,10 +79,7 @@ impl Ops {
     /// The scope of `which`: its environment and, with `--limit`, the nodes it matches (a
     /// limit matching no node is a usage error before any work).
     fn config_scope(&self, which: &ConfigWhich) -> OpsResult<Scope> {
-        let only = match &which.limit {
-            Some(text) => Some(self.project.limit_nodes(text).map_err(OpsError::usage)?),
-            None => None,
-        };
+        let only = self.limit_nodes(which.limit.as_deref())?;
         Ok(Scope {
             only,
             ..Scope::env(which.env.as_deref())

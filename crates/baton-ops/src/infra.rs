@@ -39,6 +39,8 @@ pub struct WalkRequest {
     pub parallelism: usize,
     /// Who asks: on the run, the lock, and every state history entry.
     pub actor: String,
+    /// `--limit SELECTOR`: only resources on the nodes it matches.
+    pub limit: Option<String>,
 }
 
 impl WalkRequest {
@@ -196,11 +198,14 @@ impl Ops {
         infra: Infra,
         request: WalkRequest,
     ) -> OpsResult<PreparedWalk> {
+        // A bad limit is refused before the lock is taken.
+        let nodes = self.limit_nodes(request.limit.as_deref())?;
         let lock = StateLock::acquire(self.store.clone(), request.verb(), &request.actor)
             .map_err(infra_error)?;
         let options = PlanOptions {
             targets: request.targets.clone(),
             destroy: request.destroy,
+            nodes,
         };
         let plan = baton_infra::plan(&infra, &options)
             .await
@@ -364,12 +369,26 @@ fn sensitive(kind: &str, attr: &str) -> bool {
         .is_some_and(|t| t.attributes().iter().any(|a| a.name == attr && a.sensitive))
 }
 
+impl Ops {
+    /// `--limit SELECTOR` as node names (none given: every node); a usage error when it is
+    /// malformed or matches nothing.
+    pub fn limit_nodes(&self, limit: Option<&str>) -> OpsResult<Option<Vec<String>>> {
+        limit
+            .map(|text| self.project.limit_nodes(text).map_err(OpsError::usage))
+            .transpose()
+    }
+}
+
 /// Errors of the infrastructure engine, classified once.
 pub fn infra_error(e: InfraError) -> OpsError {
     match e {
         InfraError::Invalid(d) => OpsError::invalid(d),
         InfraError::UnknownTarget { .. } | InfraError::Output { .. } => {
             OpsError::usage(e.to_string())
+        }
+        InfraError::OutsideLimit { ref dependency, .. } => {
+            let hint = format!("apply `{dependency}` first, or widen --limit to take in its node");
+            OpsError::usage(e.to_string()).with_hint(hint)
         }
         InfraError::Locked(lock) => locked(&lock),
         InfraError::Store(s) => s.into(),

@@ -297,6 +297,9 @@ pub struct PlanArgs {
     /// Only this resource and what it depends on (repeatable).
     #[arg(long, value_name = "ID")]
     pub target: Vec<String>,
+    /// Only resources on the nodes this selector matches.
+    #[arg(long, value_name = "SELECTOR")]
+    pub limit: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -309,6 +312,9 @@ pub struct ApplyArgs {
     /// Only this resource and what it depends on (repeatable).
     #[arg(long, value_name = "ID")]
     pub target: Vec<String>,
+    /// Only resources on the nodes this selector matches.
+    #[arg(long, value_name = "SELECTOR")]
+    pub limit: Option<String>,
     /// How many independent resources to apply at once.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     pub parallelism: u16,

@@ -124,3 +124,53 @@ fn config_apply_diff_and_rollback_take_a_limit() {
         .code(2)
         .stderr_has("needs a config name or `--all`");
 }
+
+#[test]
+fn plan_and_apply_take_a_limit_and_leave_other_nodes_alone() {
+    let nodes = TestNodes::start(2);
+    let (d1, d2) = (
+        nodes.node_dir(0).display().to_string(),
+        nodes.node_dir(1).display().to_string(),
+    );
+    std::fs::create_dir_all(&d1).unwrap();
+    std::fs::create_dir_all(&d2).unwrap();
+    let p = Project::new(&format!(
+        r#"{}
+resources:
+  one: {{ type: file, node: node01, path: "{d1}/one.txt", content: "1\n" }}
+  two: {{ type: file, node: node02, path: "{d2}/two.txt", content: "2\n" }}
+  uses_two: {{ type: file, node: node01, path: "{d1}/copy.txt", content: "{{{{ resources.two.path }}}}\n" }}
+"#,
+        nodes.baton_yaml()
+    ));
+    // uses_two (node01) needs two (node02), never applied: refused, with what to do.
+    p.baton(&["plan", "--limit", "node01"]).code(2).stderr_has(
+        "depends on `two` (on node `node02`, outside --limit), which was never applied",
+    );
+    p.baton(&["apply", "--auto-approve", "--limit", "node02"])
+        .code(0);
+    assert!(nodes.node_dir(1).join("two.txt").exists());
+    assert!(!nodes.node_dir(0).join("one.txt").exists());
+    // Now two is in the state: node01's resources plan and apply, two stays as it is.
+    let plan = p.baton(&["plan", "--limit", "node01", "--json"]).json();
+    let planned: Vec<&str> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert!(!planned.contains(&"two"), "{plan}");
+    assert!(
+        planned.contains(&"one") && planned.contains(&"uses_two"),
+        "{plan}"
+    );
+    p.baton(&["apply", "--auto-approve", "--limit", "node01"])
+        .code(0);
+    assert_eq!(
+        std::fs::read_to_string(nodes.node_dir(0).join("copy.txt")).unwrap(),
+        format!("{d2}/two.txt\n")
+    );
+    p.baton(&["apply", "--auto-approve", "--limit", "nothing*"])
+        .code(2)
+        .stderr_has("--limit `nothing*`");
+}

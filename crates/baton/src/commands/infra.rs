@@ -51,9 +51,17 @@ impl Session {
 pub fn plan(cli: &Cli, ui: &Ui, args: &PlanArgs) -> CommandResult {
     let session = Session::open(cli, ui)?;
     let infra = session.app.ops.infra(session.targets.clone());
+    let nodes = match session.app.ops.limit_nodes(args.limit.as_deref()) {
+        Ok(nodes) => nodes,
+        Err(e) => {
+            session.close();
+            return Err(e.into());
+        }
+    };
     let options = PlanOptions {
         targets: args.target.clone(),
         destroy: false,
+        nodes,
     };
     let planned = session
         .runtime
@@ -78,6 +86,7 @@ pub fn apply(cli: &Cli, ui: &Ui, args: &ApplyArgs) -> CommandResult {
         targets: args.target.clone(),
         parallelism: args.parallelism.into(),
         actor: baton_ops::cli_actor(),
+        limit: args.limit.clone(),
     };
     walk(cli, ui, request, args.auto_approve)
 }
@@ -88,6 +97,7 @@ pub fn destroy(cli: &Cli, ui: &Ui, args: &DestroyArgs) -> CommandResult {
         targets: Vec::new(),
         parallelism: args.parallelism.into(),
         actor: baton_ops::cli_actor(),
+        limit: None,
     };
     walk(cli, ui, request, args.auto_approve)
 }
