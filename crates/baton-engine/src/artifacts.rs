@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use baton_model::Spanned;
-use baton_store::{EventKind, NewArtifact};
+use baton_store::{ArtifactRecord, EventKind, NewArtifact, Status};
 
 use crate::step::StepEnv;
 
@@ -85,25 +85,42 @@ pub fn store(
     Ok(())
 }
 
-/// The stored file of artifact `name` for this run: built by this run (or the run it retries),
-/// else the newest version on the run's shelf — published there or promoted there. Never
-/// rebuilt: a prod run deploys the very bytes built on dev.
-pub fn locate(env: &StepEnv, name: &str) -> Result<PathBuf, String> {
+/// The shelf of runs with neither a branch mapped to an environment nor an environment.
+pub const DEFAULT_SHELF: &str = "default";
+
+/// The stored file of artifact `name` for this run: with `from`, the newest version built by a
+/// successful run of that pipeline; else built by this run (or the run it retries), else the
+/// newest version on the run's shelf (its environment's, or `default`) — published there or
+/// promoted there. Never rebuilt: a prod run deploys the very bytes built on dev.
+pub fn locate(env: &StepEnv, name: &str, from: Option<&str>) -> Result<PathBuf, String> {
     let store = env.emitter.store();
     let all = store.artifacts(Some(name)).map_err(|e| e.to_string())?;
-    let shelf = env.rc.env_name.as_deref();
+    if let Some(pipeline) = from {
+        let mut built: Vec<&ArtifactRecord> =
+            all.iter().filter(|a| a.pipeline == pipeline).collect();
+        built.sort_by_key(|a| std::cmp::Reverse(a.version));
+        for a in built {
+            let run = store.run(a.run).map_err(|e| e.to_string())?;
+            if run.is_some_and(|r| r.status == Status::Success) {
+                return Ok(env.blobs.path(&a.sha256));
+            }
+        }
+        return Err(format!(
+            "no successful run of pipeline `{pipeline}` stored an artifact `{name}`"
+        ));
+    }
+    let shelf = env.rc.env_name.as_deref().unwrap_or(DEFAULT_SHELF);
     let own = all.iter().rev().find(|a| env.rc.lineage.contains(&a.run));
-    let chosen = match (own, shelf) {
-        (Some(a), _) => a.clone(),
-        (None, Some(shelf)) => crate::promotion::newest_on_shelf(store.as_ref(), name, shelf)
+    let chosen = match own {
+        Some(a) => a.clone(),
+        None => crate::promotion::newest_on_shelf(store.as_ref(), name, shelf)
             .map_err(|e| e.to_string())?
             .ok_or_else(|| {
                 format!(
                     "no artifact `{name}` was built by this run or is on the `{shelf}` shelf \
-                     (published or promoted there)"
+                     (published or promoted there); `from: PIPELINE` takes the newest success of a pipeline"
                 )
             })?,
-        (None, None) => return Err(format!("no artifact `{name}` was built by this run")),
     };
     Ok(env.blobs.path(&chosen.sha256))
 }

@@ -28,6 +28,7 @@ mod unwind;
 mod walk;
 mod workspace;
 
+pub use artifacts::DEFAULT_SHELF;
 pub use configs::{ConfigApplier, ConfigFuture, ConfigStep};
 pub use emitter::{Emitter, EventSink};
 pub use error::EngineError;

@@ -152,6 +152,36 @@ impl Engine {
         .await
     }
 
+    /// The shelf a run's artifacts are published to: the environment its branch maps to, else
+    /// its own environment, else `default`. An environment that receives promotions
+    /// (`promote_from`) is never published to directly — that would skip its gates — so such a
+    /// run publishes nowhere, and the note says why.
+    fn publishing_shelf(
+        &self,
+        branch: Option<&str>,
+        env: Option<&str>,
+    ) -> (Option<String>, Option<String>) {
+        let environments = &self.project.environments;
+        if let Some(mapped) = branch.and_then(|b| {
+            environments
+                .values()
+                .find(|e| e.branch.as_deref() == Some(b))
+        }) {
+            return (Some(mapped.name.clone()), None);
+        }
+        match env.and_then(|e| environments.get(e)) {
+            Some(e) if !e.promote_from.is_empty() => (
+                None,
+                Some(format!(
+                    "artifacts of this run are not published to `{}`: that shelf takes artifacts promoted to it (`baton artifact promote NAME --to {}`)",
+                    e.name, e.name
+                )),
+            ),
+            Some(e) => (Some(e.name.clone()), None),
+            None => (Some(crate::artifacts::DEFAULT_SHELF.to_string()), None),
+        }
+    }
+
     /// Resolve `--limit SELECTOR`; matching no node is an error naming it.
     fn limit(&self, text: &str) -> Result<crate::walk::Limit, EngineError> {
         let nodes = self
@@ -274,15 +304,7 @@ impl Engine {
             workspace,
             workdir,
         };
-        let shelf = branch
-            .as_deref()
-            .and_then(|b| {
-                self.project
-                    .environments
-                    .values()
-                    .find(|e| e.branch.as_deref() == Some(b))
-            })
-            .map(|e| e.name.clone());
+        let (shelf, shelf_note) = self.publishing_shelf(branch.as_deref(), env_name.as_deref());
         let mut env = self.step_env(rc, &emitter, &cancel);
         let secrets = self.stage_secrets(pipeline, env_name.as_deref(), &emitter);
         emitter.emit(EventKind::RunStarted);
@@ -308,7 +330,7 @@ impl Engine {
         }
         let (status, reason) = match mode {
             Mode::Normal { reuse, notes } => {
-                for note in notes {
+                for note in notes.into_iter().chain(shelf_note) {
                     emitter.message(note);
                 }
                 crate::walk::Walk::new(self, pipeline, env.clone(), shelf, reuse, limit)

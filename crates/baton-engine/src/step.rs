@@ -347,7 +347,9 @@ async fn upload(
     };
     let source: PathBuf = match &upload.source {
         UploadSource::Src(src) => env.rc.workdir.join(render(src)?),
-        UploadSource::Artifact(name) => crate::artifacts::locate(env, name)?,
+        UploadSource::Artifact { name, from } => {
+            crate::artifacts::locate(env, name, from.as_ref().map(|f| f.value.as_str()))?
+        }
     };
     let mut dest = render(&upload.dest)?;
     // Relative destinations: the working directory locally, the login directory on nodes.

@@ -277,8 +277,12 @@ pub struct Upload {
 pub enum UploadSource {
     /// A path relative to the stage's working directory.
     Src(Spanned<String>),
-    /// An artifact name, taken from the run's own shelf.
-    Artifact(Spanned<String>),
+    /// An artifact: from the run's own shelf, or with `from` the newest version a successful
+    /// run of that pipeline built.
+    Artifact {
+        name: Spanned<String>,
+        from: Option<Spanned<String>>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -210,6 +210,14 @@ impl Validator<'_> {
                     self.notification(channel);
                 }
             }
+            Step::Upload(Upload {
+                source:
+                    UploadSource::Artifact {
+                        from: Some(pipeline),
+                        ..
+                    },
+                ..
+            }) => self.exists(pipeline, "pipeline", self.project.pipelines.keys(), ""),
             Step::Run(_) | Step::Http(_) | Step::Upload(_) | Step::Infra(_) => {}
         }
     }

@@ -28,7 +28,9 @@ fn bad_ref(text: &str) -> OpsError {
 impl Ops {
     /// Every artifact version, with its shelves; only those on shelf `env` when given.
     pub fn artifacts(&self, env: Option<&str>) -> OpsResult<Vec<ArtifactVersion>> {
-        if let Some(env) = env {
+        if let Some(env) = env
+            && env != baton_engine::DEFAULT_SHELF
+        {
             self.environment_named(env)?;
         }
         let promotions = self.store.promotions(None)?;
@@ -107,4 +109,133 @@ impl Ops {
             OpsError::usage(format!("no environment named `{name}`{hint}"))
         })
     }
+}
+
+/// `artifact get`: the version fetched and where it was written.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Fetched {
+    pub name: String,
+    pub version: i64,
+    pub sha256: String,
+    pub size: u64,
+    /// `None` when written to standard output.
+    pub path: Option<std::path::PathBuf>,
+}
+
+impl Ops {
+    /// The stored version of artifact `name` a `get` means: `version`, else the newest on shelf
+    /// `env`, else the newest of all.
+    fn artifact_version(
+        &self,
+        name: &str,
+        version: Option<i64>,
+        env: Option<&str>,
+    ) -> OpsResult<baton_store::ArtifactRecord> {
+        let all = self.store.artifacts(Some(name))?;
+        if all.is_empty() {
+            return Err(OpsError::usage(format!("no artifact named `{name}`"))
+                .with_hint("`baton artifact list` lists them"));
+        }
+        let chosen = match (version, env) {
+            (Some(v), _) => all.into_iter().find(|a| a.version == v).ok_or_else(|| {
+                OpsError::usage(format!("artifact `{name}` has no version {v}")).with_hint(format!(
+                    "`baton artifact list` lists the versions of `{name}`"
+                ))
+            })?,
+            (None, Some(env)) => promotion::newest_on_shelf(self.store.as_ref(), name, env)?
+                .ok_or_else(|| {
+                    OpsError::usage(format!("no version of `{name}` is on the `{env}` shelf"))
+                })?,
+            (None, None) => all.into_iter().last().expect("not empty"),
+        };
+        Ok(chosen)
+    }
+
+    /// Copy an artifact version out of the store to `dest` (`None`: standard output through
+    /// `write`), its sha256 and size checked before anything is kept: a file is written to a
+    /// temporary beside `dest` and renamed only once verified, so `dest` is either the whole
+    /// artifact or as it was.
+    pub fn artifact_get(
+        &self,
+        name: &str,
+        version: Option<i64>,
+        env: Option<&str>,
+        dest: Option<&std::path::Path>,
+        write: &mut dyn std::io::Write,
+    ) -> OpsResult<Fetched> {
+        use sha2::Digest;
+        use std::io::Read;
+        let record = self.artifact_version(name, version, env)?;
+        let blob =
+            baton_store::BlobStore::new(self.state_dir.join("artifacts")).path(&record.sha256);
+        let what = format!("{}@{}", record.name, record.version);
+        let failed =
+            |e: std::io::Error| OpsError::failed(format!("cannot read artifact {what}: {e}"));
+        let mut source = std::fs::File::open(&blob).map_err(failed)?;
+        let mut bytes = Vec::new();
+        source.read_to_end(&mut bytes).map_err(failed)?;
+        let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+        if sha256 != record.sha256 || bytes.len() as u64 != record.size {
+            return Err(OpsError::failed(format!(
+                "artifact {what} is damaged in the store: expected {} bytes with sha256 {}, found {} bytes with sha256 {sha256}",
+                record.size,
+                record.sha256,
+                bytes.len()
+            ))
+            .with_hint("nothing was written; rebuild it with the pipeline that made it"));
+        }
+        let path = match dest {
+            None => {
+                write
+                    .write_all(&bytes)
+                    .map_err(|e| OpsError::failed(format!("cannot write {what}: {e}")))?;
+                None
+            }
+            Some(dest) => {
+                write_verified(dest, &bytes, &record.sha256).map_err(|e| {
+                    OpsError::failed(format!("cannot write `{}`: {e}", dest.display()))
+                })?;
+                Some(dest.to_path_buf())
+            }
+        };
+        Ok(Fetched {
+            name: record.name,
+            version: record.version,
+            sha256: record.sha256,
+            size: record.size,
+            path,
+        })
+    }
+}
+
+/// Write `bytes` to a temporary file beside `dest`, read it back and check its hash, then
+/// rename it over `dest`; on any failure the temporary is removed and `dest` is untouched.
+fn write_verified(dest: &std::path::Path, bytes: &[u8], sha256: &str) -> std::io::Result<()> {
+    use sha2::Digest;
+    use std::io::Write;
+    let dir = match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let file_name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "artifact".into());
+    let temp = dir.join(format!(".{file_name}.baton-{}", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        let written = std::fs::read(&temp)?;
+        if hex::encode(sha2::Sha256::digest(&written)) != sha256 {
+            return Err(std::io::Error::other(
+                "the written copy does not match its sha256",
+            ));
+        }
+        std::fs::rename(&temp, dest)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
 }

@@ -23,7 +23,7 @@ mod secrets;
 mod targets;
 pub mod tokens;
 
-pub use artifacts::parse_artifact_ref;
+pub use artifacts::{Fetched, parse_artifact_ref};
 pub use baton_engine::Checkout;
 pub use cancel::{CANCEL_WAIT, Cancelled};
 pub use commits::{CommitWatch, NewHead, PROJECT_REPO};

@@ -266,6 +266,23 @@ pub enum ArtifactCommand {
     List(ArtifactListArgs),
     /// Put an artifact version on ENV's shelf (from a shelf ENV's `promote_from` allows).
     Promote(ArtifactPromoteArgs),
+    /// Download a stored version (sha256 verified before it is kept).
+    Get(ArtifactGetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ArtifactGetArgs {
+    /// NAME or NAME@VERSION (default: the newest version, or the newest on `--env`'s shelf).
+    #[arg(value_name = "NAME[@VERSION]")]
+    pub artifact: String,
+    /// Where to write it (`-` for standard output); default: its file name, here.
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<std::path::PathBuf>,
+    /// The newest version on this environment's shelf (or `default`).
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

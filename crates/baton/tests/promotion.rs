@@ -194,17 +194,18 @@ fn promotion_only_from_a_shelf_promote_from_allows() {
     ])
     .code(0)
     .stdout_has("staging → prod");
-    // An artifact built on a branch no environment maps is on no shelf.
+    // An artifact built on a branch no environment maps, by a run with no environment, is on
+    // the `default` shelf, which no environment promotes from.
     git(&p, &["checkout", "-q", "-b", "feature"]);
     p.baton(&["run", "build"]).code(0);
     p.baton(&["artifact", "promote", "app.tgz@2", "--to", "integ"])
         .code(1)
-        .stderr_has("`app.tgz@2` is on no shelf");
+        .stderr_has("`app.tgz@2` is on `default`; `integ` promotes only from `dev`");
     assert_eq!(
         shelves(&p, &[]),
         [
             (1, vec!["staging".to_string(), "prod".to_string()]),
-            (2, vec![])
+            (2, vec!["default".to_string()])
         ]
     );
 }

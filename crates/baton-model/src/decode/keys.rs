@@ -200,6 +200,7 @@ pub(crate) const STEP_KINDS: &[Key] = &[
 pub(crate) const UPLOAD_KEYS: &[Key] = &[
     Key("src", Ty::Template),
     Key("artifact", Ty::Str),
+    Key("from", Ty::Str),
     Key("dest", Ty::Template),
     Key("mode", Ty::Mode),
     Key("owner", Ty::Str),

@@ -364,9 +364,20 @@ fn step(dec: &mut Decoder, node: &Node) -> Option<Step> {
         )?),
         "upload" => {
             let f = dec.fields(value, Some(UPLOAD_KEYS), "an `upload` step")?;
+            let from = f.get("from").and_then(|n| dec.string(n));
             let source = match (f.get("src"), f.get("artifact")) {
+                (Some(_), None) if from.is_some() => {
+                    dec.error(Diagnostic::new(
+                        "`from` names the pipeline an `artifact` comes from; it does not go with `src`",
+                        from.as_ref().map(|f| f.span).unwrap_or(value.span),
+                    ));
+                    return None;
+                }
                 (Some(src), None) => UploadSource::Src(dec.template(src)?),
-                (None, Some(artifact)) => UploadSource::Artifact(dec.string(artifact)?),
+                (None, Some(artifact)) => UploadSource::Artifact {
+                    name: dec.string(artifact)?,
+                    from,
+                },
                 _ => {
                     dec.error(Diagnostic::new(
                         "an `upload` step takes exactly one of `src` and `artifact`",

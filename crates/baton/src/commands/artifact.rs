@@ -1,16 +1,60 @@
-//! `baton artifact list | promote`: artifact versions, the shelves they are on, promotion.
+//! `baton artifact list | promote | get`: artifact versions, the shelves they are on,
+//! promotion, and a verified download.
 
 use baton_ops::api::artifacts::Promoted;
 
 use crate::app::{App, CommandResult, EXIT_OK, Style, Ui};
-use crate::cli::{ArtifactCommand, ArtifactListArgs, ArtifactPromoteArgs, Cli};
+use crate::cli::{ArtifactCommand, ArtifactGetArgs, ArtifactListArgs, ArtifactPromoteArgs, Cli};
 use crate::output::{self, Table};
 
 pub fn run(cli: &Cli, ui: &Ui, command: &ArtifactCommand) -> CommandResult {
     match command {
         ArtifactCommand::List(args) => list(cli, ui, args),
         ArtifactCommand::Promote(args) => promote(cli, ui, args),
+        ArtifactCommand::Get(args) => get(cli, ui, args),
     }
+}
+
+fn get(cli: &Cli, ui: &Ui, args: &ArtifactGetArgs) -> CommandResult {
+    let (name, version) = baton_ops::parse_artifact_ref(&args.artifact)?;
+    let app = App::open(cli, ui)?;
+    let to_stdout = args.output.as_deref() == Some(std::path::Path::new("-"));
+    let default_dest = std::path::PathBuf::from(
+        std::path::Path::new(&name)
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_else(|| name.clone().into()),
+    );
+    let dest = match &args.output {
+        _ if to_stdout => None,
+        Some(path) => Some(path.clone()),
+        None => Some(default_dest),
+    };
+    let mut stdout = std::io::stdout().lock();
+    let fetched = app.ops.artifact_get(
+        &name,
+        version,
+        args.env.as_deref(),
+        dest.as_deref(),
+        &mut stdout,
+    )?;
+    if to_stdout {
+        return Ok(EXIT_OK);
+    }
+    if args.json {
+        output::print_json(&fetched);
+    } else if let Some(path) = &fetched.path {
+        println!(
+            "{} {}@{} → {} ({} bytes, sha256 {})",
+            ui.paint(Style::Ok, "✓"),
+            fetched.name,
+            fetched.version,
+            path.display(),
+            fetched.size,
+            &fetched.sha256[..12]
+        );
+    }
+    Ok(EXIT_OK)
 }
 
 fn list(cli: &Cli, ui: &Ui, args: &ArtifactListArgs) -> CommandResult {
