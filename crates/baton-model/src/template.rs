@@ -62,6 +62,36 @@ pub fn render<C: Serialize>(text: &str, context: &C) -> Result<String, TemplateE
     env.render_str(&protect_shell(text), Serde(context))
         .map(|out| out.replace(SHELL_LENGTH_HIDDEN, SHELL_LENGTH))
         .map_err(to_error)
+        .map_err(|e| explain_undefined(e, context))
+}
+
+/// An undefined `env.vars.X` says why: no environment was selected, or the selected one does
+/// not define it (the context's `env.name` tells which).
+fn explain_undefined<C: Serialize>(mut error: TemplateError, context: &C) -> TemplateError {
+    let Some(start) = error.message.find("`env.vars.") else {
+        return error;
+    };
+    if !error.message.contains("is undefined") {
+        return error;
+    }
+    let name: String = error.message[start + "`env.vars.".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+        .collect();
+    let env = serde_json::to_value(context)
+        .ok()
+        .and_then(|c| c["env"]["name"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    if env.is_empty() {
+        error.message.push_str(
+            ": no environment is selected, so `env.vars` is empty; pass `--env NAME` or set the pipeline's `env:`",
+        );
+    } else {
+        error
+            .message
+            .push_str(&format!(": environment `{env}` has no var `{name}`"));
+    }
+    error
 }
 
 /// GitHub Actions' status functions, usable in a stage's `if:`: `success()` (the default: every
@@ -260,6 +290,24 @@ mod tests {
         assert_eq!(render("{{ always() }}", failed), "true");
         assert_eq!(render("{{ failure() }}", NeedsStatus::default()), "false");
         assert_eq!(render("{{ success() }}", NeedsStatus::default()), "true");
+    }
+
+    #[test]
+    fn an_undefined_env_var_says_why() {
+        let none = json!({ "env": { "name": "", "vars": {} } });
+        let err = render("{{ env.vars.debug }}", &none).unwrap_err();
+        assert!(
+            err.message.contains("no environment is selected"),
+            "{}",
+            err.message
+        );
+        let dev = json!({ "env": { "name": "dev", "vars": {} } });
+        let err = render("x {{ env.vars.debug }}", &dev).unwrap_err();
+        assert!(
+            err.message.contains("environment `dev` has no var `debug`"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -32,7 +32,11 @@ fn runs_publish_to_their_environment_or_default_and_get_downloads_verified() {
     let p = Project::new(YAML);
     p.baton(&["run", "build"]).code(0);
     let listed = p.baton(&["artifact", "list", "--json"]).json();
-    assert_eq!(listed[0]["shelves"], serde_json::json!(["default"]), "{listed}");
+    assert_eq!(
+        listed[0]["shelves"],
+        serde_json::json!(["default"]),
+        "{listed}"
+    );
     p.baton(&["run", "build", "--env", "dev"]).code(0);
     // prod receives promotions only: a run there publishes nowhere, and says why.
     p.baton(&["run", "build", "--env", "prod"])
