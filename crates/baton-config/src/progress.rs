@@ -159,6 +159,7 @@ impl Progress for EventProgress {
     fn config_started(&self, config: &str) {
         self.emitter.emit(EventKind::StageStarted {
             stage: config.to_string(),
+            targets: None,
         });
     }
 

@@ -97,6 +97,7 @@ impl Engine {
         emitter.emit(EventKind::RunStarted);
         emitter.emit(EventKind::StageStarted {
             stage: EXEC_STAGE.into(),
+            targets: Some(targets.len() as u32),
         });
         let forks = self.project().ssh.forks as usize;
         let outcome = run_stage(env, Arc::new(stage), targets, Arc::new(Vec::new()), forks).await;

@@ -318,6 +318,7 @@ impl Engine {
                 // Nothing has run yet: the stage naming the secret fails, and the run with it.
                 emitter.emit(EventKind::StageStarted {
                     stage: stage.clone(),
+                    targets: None,
                 });
                 emitter.emit(EventKind::StageFinished {
                     stage: stage.clone(),

@@ -253,6 +253,7 @@ impl Engine {
             let stage = Arc::new(stage.clone());
             env.emitter.emit(EventKind::StageStarted {
                 stage: name.clone(),
+                targets: None,
             });
             // A template error in `env:` already failed the stage when it ran.
             let vars = Arc::new(stage_env(&stage));

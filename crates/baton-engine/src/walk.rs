@@ -252,6 +252,7 @@ impl<'e> Walk<'e> {
                     self.states.insert(name.to_string(), StageState::Running);
                     self.env.emitter.emit(EventKind::StageStarted {
                         stage: name.to_string(),
+                        targets: None,
                     });
                     self.finish(
                         name,
@@ -287,8 +288,13 @@ impl<'e> Walk<'e> {
             (targets, _, _) => targets,
         };
         self.states.insert(name.to_string(), StageState::Running);
+        let count = match (&stage.targets, &targets) {
+            (Some(_), Ok(t)) => Some(t.len() as u32),
+            _ => None,
+        };
         self.env.emitter.emit(EventKind::StageStarted {
             stage: name.to_string(),
+            targets: count,
         });
         let targets = match targets {
             Ok(t) => t,

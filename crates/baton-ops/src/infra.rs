@@ -106,6 +106,7 @@ impl PreparedWalk {
         let emitter = job.emitter().clone();
         emitter.emit(EventKind::StageStarted {
             stage: stage.clone(),
+            targets: None,
         });
         let observer = Arc::new(RunObserver {
             emitter: emitter.clone(),

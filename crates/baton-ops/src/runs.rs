@@ -362,7 +362,24 @@ impl Ops {
                 .map(Artifact::from)
                 .collect(),
             rolled_back_by: self.store.rollbacks_of(run)?.iter().map(|r| r.id).collect(),
+            recap: self
+                .in_inventory_order(crate::api::runs::NodeRecap::of_run(record.kind, &steps)),
         })
+    }
+
+    /// Recap lines in the order the project lists its nodes (`local` last, unknown ones after).
+    fn in_inventory_order(
+        &self,
+        mut recap: Vec<crate::api::runs::NodeRecap>,
+    ) -> Vec<crate::api::runs::NodeRecap> {
+        let position = |node: &str| {
+            self.project
+                .nodes
+                .get_index_of(node)
+                .unwrap_or(usize::MAX - usize::from(node == baton_model::LOCAL_NODE))
+        };
+        recap.sort_by_key(|r| position(&r.node));
+        recap
     }
 
     /// Check a log query (the run and the stage exist) before reading.

@@ -180,6 +180,7 @@ pub fn events_update_runs_stages_and_steps(store: &dyn Store) {
         run,
         EventKind::StageStarted {
             stage: "lint".into(),
+            targets: None,
         },
     );
     record(store, run, EventKind::StepStarted { step: step("lint") });
@@ -426,6 +427,7 @@ pub fn runs_of_dead_owners_are_interrupted_once(store: &dyn Store) {
         run,
         EventKind::StageStarted {
             stage: "lint".into(),
+            targets: None,
         },
     );
     record(store, run, EventKind::StepStarted { step: step("lint") });
@@ -694,6 +696,7 @@ pub fn events_of_every_run_are_tailed_by_sequence(a: &dyn Store, b: &dyn Store) 
         one,
         EventKind::StageStarted {
             stage: "lint".into(),
+            targets: None,
         },
     );
     // A read of the run tables commits what a handle has queued (reads see their own writes).

@@ -57,6 +57,9 @@ pub enum EventKind {
     },
     StageStarted {
         stage: String,
+        /// How many nodes it runs on, when it is a targeted stage (progress: `3/5 nodes`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        targets: Option<u32>,
     },
     StageFinished {
         stage: String,
@@ -106,6 +109,21 @@ pub enum FailureCause {
     Unreachable,
     /// The connection was lost while the command ran: it may have finished or not.
     OutcomeUnknown,
+}
+
+impl FailureCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCause::Unreachable => "unreachable",
+            FailureCause::OutcomeUnknown => "outcome_unknown",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<FailureCause> {
+        [FailureCause::Unreachable, FailureCause::OutcomeUnknown]
+            .into_iter()
+            .find(|c| c.as_str() == text)
+    }
 }
 
 impl EventKind {

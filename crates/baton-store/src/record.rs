@@ -186,6 +186,8 @@ pub struct StepRecord {
     pub started_at: Millis,
     pub finished_at: Option<Millis>,
     pub log_bytes: i64,
+    /// Why it failed when not by its command's own result (unreachable, outcome unknown).
+    pub cause: Option<crate::event::FailureCause>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

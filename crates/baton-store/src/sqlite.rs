@@ -24,6 +24,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/006_config_intents.sql")),
     M::up(include_str!("migrations/007_rollback_link.sql")),
     M::up(include_str!("migrations/008_server.sql")),
+    M::up(include_str!("migrations/011_step_cause.sql")),
 ];
 
 pub struct SqliteStore {
@@ -302,7 +303,7 @@ pub(crate) const STEP_KEY: &str =
     "run_id = ?1 AND stage = ?2 AND target = ?3 AND phase = ?4 AND idx = ?5 AND attempt = ?6";
 
 pub(crate) const STEP_COLUMNS: &str = "id, run_id, stage, target, phase, idx, attempt, label, status, \
-     exit_code, signal, reason, started_at, finished_at, log_bytes";
+     exit_code, signal, reason, started_at, finished_at, log_bytes, cause";
 
 pub(crate) fn step_from_row(r: &Row) -> rusqlite::Result<StepRecord> {
     let phase: String = r.get(4)?;
@@ -327,6 +328,9 @@ pub(crate) fn step_from_row(r: &Row) -> rusqlite::Result<StepRecord> {
         started_at: r.get(12)?,
         finished_at: r.get(13)?,
         log_bytes: r.get(14)?,
+        cause: r
+            .get::<_, Option<String>>(15)?
+            .and_then(|c| crate::event::FailureCause::parse(&c)),
     })
 }
 
@@ -410,7 +414,7 @@ fn record_event(tx: &Connection, event: &Event) -> rusqlite::Result<()> {
             )?
             .execute(params![run, status.as_str(), reason, at])?;
         }
-        EventKind::StageStarted { stage } => {
+        EventKind::StageStarted { stage, .. } => {
             tx.prepare_cached(
                 "INSERT INTO stages (run_id, name, status, started_at) VALUES (?1, ?2, 'running', ?3) \
                  ON CONFLICT (run_id, name) DO UPDATE SET status = 'running', started_at = ?3, \
@@ -453,12 +457,12 @@ fn record_event(tx: &Connection, event: &Event) -> rusqlite::Result<()> {
             exit_code,
             signal,
             reason,
-            ..
+            cause,
         } => {
             let (r, stage, target, phase, idx, attempt) = step_key(run, step);
             tx.prepare_cached(&format!(
                 "UPDATE steps SET status = ?7, exit_code = ?8, signal = ?9, reason = ?10, \
-                 finished_at = ?11, pgid = NULL WHERE {STEP_KEY}"
+                 finished_at = ?11, pgid = NULL, cause = ?12 WHERE {STEP_KEY}"
             ))?
             .execute(params![
                 r,
@@ -471,7 +475,8 @@ fn record_event(tx: &Connection, event: &Event) -> rusqlite::Result<()> {
                 exit_code,
                 signal,
                 reason,
-                at
+                at,
+                cause.map(|c| c.as_str())
             ])?;
         }
         EventKind::ArtifactStored { .. } | EventKind::Message { .. } => {}

@@ -37,6 +37,8 @@ struct State {
     failures: HashMap<String, Vec<(StepRef, Option<String>)>>,
     /// Partial last line of each step's output, for verbose streaming.
     partial: HashMap<StepRef, Vec<u8>>,
+    /// Targeted stages: how many nodes, and which have started (`deploy  3/5 nodes`).
+    nodes: HashMap<String, (u32, std::collections::HashSet<String>)>,
 }
 
 impl LiveView {
@@ -80,8 +82,13 @@ impl LiveView {
         }
     }
 
-    fn stage_started(&self, state: &mut State, stage: &str, at: Millis) {
+    fn stage_started(&self, state: &mut State, stage: &str, targets: Option<u32>, at: Millis) {
         state.started.insert(stage.to_string(), at);
+        if let Some(total) = targets {
+            state
+                .nodes
+                .insert(stage.to_string(), (total, Default::default()));
+        }
         match &self.bars {
             Some(bars) => {
                 let bar = bars.add(ProgressBar::new_spinner());
@@ -197,7 +204,9 @@ impl EventSink for LiveView {
         }
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         match &event.kind {
-            EventKind::StageStarted { stage } => self.stage_started(&mut state, stage, event.at),
+            EventKind::StageStarted { stage, targets } => {
+                self.stage_started(&mut state, stage, *targets, event.at)
+            }
             EventKind::Output { step, data } => self.output(&mut state, step, data),
             EventKind::StepFinished {
                 step,
@@ -243,9 +252,16 @@ impl EventSink for LiveView {
                     )
                 ));
             }
-            EventKind::RunStarted
-            | EventKind::RunFinished { .. }
-            | EventKind::StepStarted { .. } => {}
+            EventKind::StepStarted { step } => {
+                if let Some((total, seen)) = state.nodes.get_mut(&step.stage) {
+                    seen.insert(step.target.clone());
+                    let prefix = format!("{}  {}/{total} nodes", step.stage, seen.len());
+                    if let Some(bar) = state.spinners.get(&step.stage) {
+                        bar.set_prefix(prefix);
+                    }
+                }
+            }
+            EventKind::RunStarted | EventKind::RunFinished { .. } => {}
         }
     }
 }

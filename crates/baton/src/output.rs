@@ -138,6 +138,34 @@ pub fn print_json<T: serde::Serialize>(value: &T) {
     );
 }
 
+/// The per-node recap at the end of a run, config apply or apply (as Ansible's PLAY RECAP),
+/// aligned; nothing when only this machine was involved.
+pub fn print_recap(ui: &Ui, recap: &[baton_ops::api::runs::NodeRecap]) {
+    if recap.iter().all(|r| r.node == baton_model::LOCAL_NODE) {
+        return;
+    }
+    let width = recap
+        .iter()
+        .map(|r| r.node.chars().count())
+        .max()
+        .unwrap_or(0);
+    let count = |label: &str, n: u32, style: Style| {
+        let text = format!("{label}={n}");
+        if n > 0 { ui.paint(style, &text) } else { text }
+    };
+    for r in recap {
+        println!(
+            "  {:<width$}  {}  {}  {}  {}  {}",
+            r.node,
+            count("ok", r.ok, Style::Ok),
+            count("changed", r.changed, Style::Warn),
+            count("failed", r.failed, Style::Bad),
+            count("skipped", r.skipped, Style::Dim),
+            count("unreachable", r.unreachable, Style::Bad),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

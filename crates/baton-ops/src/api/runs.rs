@@ -228,6 +228,67 @@ pub struct RunDetail {
     /// Rollback runs of this run, oldest first.
     #[schema(value_type = Vec<i64>)]
     pub rolled_back_by: Vec<RunId>,
+    /// Per node, what its steps came to (as Ansible's PLAY RECAP).
+    pub recap: Vec<NodeRecap>,
+}
+
+/// One node's line of a run's recap: its steps by outcome (the last attempt of each).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct NodeRecap {
+    pub node: String,
+    /// Succeeded without changing anything baton can tell (commands, checks).
+    pub ok: u32,
+    /// Succeeded and changed the node: a config written, a resource created, updated or
+    /// destroyed.
+    pub changed: u32,
+    pub failed: u32,
+    pub skipped: u32,
+    /// Never reached the node.
+    pub unreachable: u32,
+}
+
+impl NodeRecap {
+    /// The recap of a run of `kind` from its steps, nodes in first-seen order.
+    pub fn of_run(kind: RunKind, steps: &[StepRecord]) -> Vec<NodeRecap> {
+        let changes = matches!(kind, RunKind::Config | RunKind::Infra);
+        // The last attempt of each step counts: a retried step is one step.
+        let mut last: Vec<&StepRecord> = Vec::new();
+        for step in steps.iter().filter(|s| s.phase == Phase::Main) {
+            let same = |o: &&StepRecord| {
+                o.stage == step.stage && o.target == step.target && o.index == step.index
+            };
+            match last.iter().position(same) {
+                Some(i) if last[i].attempt < step.attempt => last[i] = step,
+                Some(_) => {}
+                None => last.push(step),
+            }
+        }
+        let mut recap: Vec<NodeRecap> = Vec::new();
+        for step in last {
+            let i = match recap.iter().position(|r| r.node == step.target) {
+                Some(i) => i,
+                None => {
+                    recap.push(NodeRecap {
+                        node: step.target.clone(),
+                        ..NodeRecap::default()
+                    });
+                    recap.len() - 1
+                }
+            };
+            let line = &mut recap[i];
+            match step.status {
+                Status::Success if changes => line.changed += 1,
+                Status::Success => line.ok += 1,
+                Status::Skipped => line.skipped += 1,
+                Status::Queued | Status::Running => {}
+                _ if step.cause == Some(baton_store::FailureCause::Unreachable) => {
+                    line.unreachable += 1
+                }
+                _ => line.failed += 1,
+            }
+        }
+        recap
+    }
 }
 
 /// A stored chunk of a step's output.

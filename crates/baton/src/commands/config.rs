@@ -261,6 +261,9 @@ fn finish(ui: &Ui, result: &ApplyResult, json: bool, mode: Mode) -> CommandResul
             eprintln!("{}: {}", ui.paint(Style::Bad, "error"), e.error);
         }
         print_run(ui, result.run, result.status.as_deref());
+        if mode == Mode::Apply {
+            output::print_recap(ui, &recap(result));
+        }
     }
     Ok(if result.cancelled() {
         EXIT_CANCELLED
@@ -273,6 +276,29 @@ fn finish(ui: &Ui, result: &ApplyResult, json: bool, mode: Mode) -> CommandResul
     } else {
         EXIT_OK
     })
+}
+
+/// Per node, its configs: changed (written or removed), ok (already right), failed.
+fn recap(result: &ApplyResult) -> Vec<baton_ops::api::runs::NodeRecap> {
+    let mut recap: Vec<baton_ops::api::runs::NodeRecap> = Vec::new();
+    for node in result.configs.iter().flat_map(|c| &c.nodes) {
+        let i = match recap.iter().position(|r| r.node == node.node) {
+            Some(i) => i,
+            None => {
+                recap.push(baton_ops::api::runs::NodeRecap {
+                    node: node.node.clone(),
+                    ..Default::default()
+                });
+                recap.len() - 1
+            }
+        };
+        match node.result.as_str() {
+            "changed" | "removed" => recap[i].changed += 1,
+            "unchanged" => recap[i].ok += 1,
+            _ => recap[i].failed += 1,
+        }
+    }
+    recap
 }
 
 fn print_report(ui: &Ui, report: &ConfigReport, mode: Mode) {

@@ -166,6 +166,9 @@ fn walk_in(session: &Session, ui: &Ui, request: WalkRequest, auto_approve: bool)
         prepared.apply(vec![view], &cancel).await
     })?;
     summarize(ui, &outcome, verb);
+    if let Ok(detail) = session.app.ops.run_detail(outcome.run) {
+        output::print_recap(ui, &detail.recap);
+    }
     if outcome.status == Status::Success {
         if verb == "apply" {
             print_outputs(session, ui);

@@ -74,7 +74,11 @@ fn drive(app: &App, ui: &Ui, action: RunAction, verbose: bool) -> CommandResult 
             .await
     })?;
     runtime.shutdown_background();
-    Ok(summarize(ui, &result))
+    let code = summarize(ui, &result);
+    if let Ok(detail) = app.ops.run_detail(result.run) {
+        output::print_recap(ui, &detail.recap);
+    }
+    Ok(code)
 }
 
 /// First Ctrl-C or SIGTERM cancels the run cleanly; a second one stops waiting.
