@@ -38,6 +38,13 @@ if ! python3 -c 'import schemathesis' 2>/dev/null; then
   python3 -m pip install --quiet 'schemathesis>=3,<5' 2>/dev/null ||
     python3 -m pip install --quiet --break-system-packages 'schemathesis>=3,<5'
 fi
+# The Ansible inventory import is checked against Ansible's own reader
+# (crates/baton-model/tests/inventory_oracle.rs).
+if ! python3 -c 'import ansible' 2>/dev/null; then
+  echo "installing: ansible-core (python)"
+  python3 -m pip install --quiet ansible-core 2>/dev/null ||
+    python3 -m pip install --quiet --break-system-packages ansible-core
+fi
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast "$@"

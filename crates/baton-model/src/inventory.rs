@@ -9,8 +9,11 @@
 //! - **INI.** `[group]` sections of host lines `name key=value key2="quoted value"`,
 //!   `[group:children]` of child group names, `[group:vars]` of `key=value`; hosts before any
 //!   section are ungrouped; `#` and `;` start comment lines, `#` outside quotes ends a host
-//!   line, and ` #` outside quotes ends a header, child or var line. A group may be named (as a
-//!   child or in `:vars`) before its own section. Host lines are split like a POSIX shell (as
+//!   line, and ` #` outside quotes ends a header or child line. A `:vars` value is a Python
+//!   literal when it reads as one (its ` # comment` is Python's), else the whole text, comment
+//!   included, as Ansible keeps it. A group may be named (as a child or in `:vars`) before its
+//!   own section, but a child or `[g:vars]` naming a group no section declares is an error, as
+//!   in Ansible. Host lines are split like a POSIX shell (as
 //!   Ansible's `shlex`); `name:2222` sets the port; ranges `web[01:03]`, `db-[a:c]`,
 //!   `n[0:10:2]` expand as Ansible does (leading zeros keep the width, which both ends must
 //!   share). Values are read as Python literals, as Ansible's `literal_eval`: integers, floats,
@@ -19,12 +22,15 @@
 //!   string (Ansible's behaviour, kept).
 //! - **YAML.** `all: { hosts: {NAME: {vars} | null}, vars: {…}, children: {GROUP: {hosts, vars,
 //!   children}} }`; other top-level groups are children of `all`. Host names may hold ranges and
-//!   `:port` there too. Keys other than `hosts`, `vars` and `children` in a group are errors
+//!   `:port` there too; `hosts: NAME` (a string) is one host. Plain scalars resolve as PyYAML's
+//!   YAML 1.1 (`yes`/`on` are booleans, `0644` is octal, `1_000` and `1:30` are numbers, a
+//!   float needs a dot), as Ansible reads them. Keys other than `hosts`, `vars` and `children` in a group are errors
 //!   (Ansible only warns; baton rejects unknown keys everywhere).
 //! - **Roles.** A host's groups and every ancestor group through `children` become its roles, in
 //!   order: each group the host was listed in, then that group's ancestors (`web` ⊂ `prod` gives
 //!   `[web, prod]`). The implicit `all` and `ungrouped` are not roles.
-//! - **Vars.** Groups' vars merge in Ansible's order — by depth from `all`, then name — so `all`
+//! - **Vars.** Groups' vars merge in Ansible's order — by depth from `all`, then
+//!   `ansible_group_priority` (default 1, higher wins; not kept as a var), then name — so `all`
 //!   is lowest and a child overrides its parent; host vars override group vars. `ansible_host`,
 //!   `ansible_port`, `ansible_user` and `ansible_ssh_private_key_file` (and the older
 //!   `ansible_ssh_host`, `ansible_ssh_port`, `ansible_ssh_user` — when both names are set the
@@ -34,8 +40,10 @@
 //!   reached by its name. Every other variable (other `ansible_*` included) stays in `vars`.
 //! - **Special hosts.** A host with `ansible_connection=local` (set at any level) is skipped:
 //!   baton's own `local` node is this machine, and groups holding only such hosts give no role.
-//!   A host named `local` is an error (that name is baton's). A host named `localhost` without `ansible_connection=local` is an ordinary SSH host. Host names
-//!   must be valid baton node names (so a raw IPv6 address needs a name and `ansible_host`).
+//!   A host named `local` is an error (that name is baton's). A host named `localhost` without
+//!   `ansible_connection=local` is an ordinary SSH host. A host name baton cannot use as a node
+//!   name (non-ASCII, a raw IPv6 address) becomes a valid one (`2001:db8::1` → `2001-db8--1`)
+//!   with a warning, the original kept as its address.
 //! - **Errors** (unreadable file, malformed line, bad port, range syntax, a cycle in `children`)
 //!   are [`Diagnostic`]s at the inventory's file, line and column; all are collected.
 //!
@@ -93,6 +101,15 @@ impl Format {
 /// added under in the project's `Sources`; `path` chooses the format and anchors relative key
 /// paths. Every problem is returned, not just the first.
 pub fn parse(text: &str, file: FileId, path: &Path) -> Result<Vec<Node>, Vec<Diagnostic>> {
+    parse_with_warnings(text, file, path).map(|(nodes, _)| nodes)
+}
+
+/// As [`parse`], with the warnings (hosts renamed to valid node names) beside the nodes.
+pub fn parse_with_warnings(
+    text: &str,
+    file: FileId,
+    path: &Path,
+) -> Result<(Vec<Node>, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut inv = Raw::new(file);
     match Format::detect(path, text) {
         Format::Ini => inv.ini(text),
@@ -107,7 +124,7 @@ pub fn parse(text: &str, file: FileId, path: &Path) -> Result<Vec<Node>, Vec<Dia
     };
     let nodes = inv.resolve(&dir);
     if inv.diags.is_empty() {
-        Ok(nodes)
+        Ok((nodes, inv.warnings))
     } else {
         Err(crate::decode::in_file_order(inv.diags))
     }
@@ -141,6 +158,7 @@ struct Raw {
     groups: IndexMap<String, Group>,
     hosts: IndexMap<String, Host>,
     diags: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
 }
 
 impl Raw {
@@ -153,6 +171,7 @@ impl Raw {
             groups,
             hosts: IndexMap::new(),
             diags: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -202,6 +221,12 @@ impl Raw {
         }
         let mut group = UNGROUPED.to_string();
         let mut state = State::Hosts;
+        // Groups a `[g]` or `[g:children]` section declares, anywhere in the file: a child or a
+        // `[g:vars]` naming any other group is an error, as in Ansible.
+        let mut declared: std::collections::HashSet<String> =
+            [ALL, UNGROUPED].into_iter().map(str::to_string).collect();
+        let mut child_refs: Vec<(String, String, Span)> = Vec::new();
+        let mut vars_sections: Vec<(String, Span)> = Vec::new();
         for (index, raw_line) in text.lines().enumerate() {
             let number = index + 1;
             let indent = raw_line.chars().take_while(|c| c.is_whitespace()).count();
@@ -241,6 +266,12 @@ impl Raw {
                             continue;
                         }
                     };
+                    match state {
+                        State::Vars => vars_sections.push((name.to_string(), whole)),
+                        State::Hosts | State::Children => {
+                            declared.insert(name.to_string());
+                        }
+                    }
                     group = name.to_string();
                     self.group(&group);
                     continue;
@@ -262,6 +293,7 @@ impl Raw {
                         continue;
                     }
                     let span = self.span(number, col, name.chars().count());
+                    child_refs.push((group.clone(), name.to_string(), span));
                     self.add_child(&group.clone(), name, span);
                 }
                 State::Vars => {
@@ -273,17 +305,50 @@ impl Raw {
                         continue;
                     };
                     let key = key.trim();
-                    let value = strip_comment(value.trim());
+                    // As Ansible: the text after `=` is a Python literal when it reads as one
+                    // (a `# comment` after it is Python's own), else the whole text, comment
+                    // included, is the string.
+                    let whole_value = value.trim();
+                    let stripped = strip_comment(whole_value);
+                    let literal = python_literal(stripped, self.file);
+                    let (value, text) = if literal == Value::String(stripped.to_string()) {
+                        (Value::String(whole_value.to_string()), whole_value)
+                    } else {
+                        (literal, stripped)
+                    };
                     let at = line.find('=').unwrap_or(0) + 1;
                     let lead = line[at..].chars().take_while(|c| c.is_whitespace()).count();
                     let value_col = col + line[..at].chars().count() + lead;
-                    let span = self.span(number, value_col, value.chars().count());
-                    let var = Var {
-                        value: python_literal(value, self.file),
-                        span,
-                    };
+                    let span = self.span(number, value_col, text.chars().count());
+                    let var = Var { value, span };
                     self.group(&group).vars.insert(key.to_string(), var);
                 }
+            }
+        }
+        for (parent, child, span) in child_refs {
+            if !declared.contains(&child) {
+                self.diags.push(
+                    Diagnostic::new(
+                        format!("`[{parent}:children]` includes undefined group `{child}`"),
+                        span,
+                    )
+                    .with_help(format!(
+                        "declare it with a `[{child}]` section of hosts or a `[{child}:children]` section (Ansible refuses this inventory too)"
+                    )),
+                );
+            }
+        }
+        for (name, span) in vars_sections {
+            if !declared.contains(&name) {
+                self.diags.push(
+                    Diagnostic::new(
+                        format!("`[{name}:vars]` is for group `{name}`, which no section declares"),
+                        span,
+                    )
+                    .with_help(format!(
+                        "add a `[{name}]` section with its hosts, or fix the group's name"
+                    )),
+                );
             }
         }
     }
@@ -429,7 +494,7 @@ impl Raw {
                 vars.push((
                     name,
                     Var {
-                        value: to_json(value),
+                        value: yaml11(value),
                         span: value.span,
                     },
                 ));
@@ -445,6 +510,12 @@ impl Raw {
         };
         for (key, value) in entries {
             match key.scalar_text() {
+                // `hosts: web.example.com`: one host, as Ansible reads it.
+                Some("hosts") if matches!(value.kind, Kind::Str(_)) => {
+                    if let Some(pattern) = self.yaml_name(value, "host") {
+                        self.add_pattern(&pattern, value.span, name, Vec::new());
+                    }
+                }
                 Some("hosts") => {
                     let what = format!("a mapping of hosts in group `{name}`");
                     let Some(hosts) = self.yaml_map(value, &what) else {
@@ -569,6 +640,24 @@ impl Raw {
         }
         let mut nodes = Vec::new();
         let mut diags = Vec::new();
+        let mut warnings = Vec::new();
+        let mut taken: std::collections::HashSet<String> = self
+            .hosts
+            .keys()
+            .filter(|n| is_valid_name(n))
+            .cloned()
+            .collect();
+        let priority = |group: &str| -> i64 {
+            self.groups
+                .get(group)
+                .and_then(|g| g.vars.get("ansible_group_priority"))
+                .and_then(|v| match &v.value {
+                    Value::Number(n) => n.as_i64(),
+                    Value::String(s) => s.trim().parse().ok(),
+                    _ => None,
+                })
+                .unwrap_or(1)
+        };
         for (name, host) in &self.hosts {
             // Roles: each listed group, then its ancestors.
             let mut groups: Vec<&str> = Vec::new();
@@ -583,13 +672,17 @@ impl Raw {
             if !groups.contains(&ALL) {
                 groups.push(ALL);
             }
+            // Ansible's order: depth, then `ansible_group_priority` (default 1; higher is
+            // applied later, so wins), then name.
             let mut ordered = groups.clone();
-            ordered.sort_by_key(|g| (depth.get(g).copied().unwrap_or(1), *g));
+            ordered.sort_by_key(|g| (depth.get(g).copied().unwrap_or(1), priority(g), *g));
             let mut vars: IndexMap<String, Var> = IndexMap::new();
             for g in ordered {
                 if let Some(group) = self.groups.get(g) {
                     for (k, v) in &group.vars {
-                        vars.insert(k.clone(), v.clone());
+                        if k != "ansible_group_priority" {
+                            vars.insert(k.clone(), v.clone());
+                        }
                     }
                 }
             }
@@ -611,13 +704,24 @@ impl Raw {
                 );
                 continue;
             }
-            if !is_valid_name(name) {
-                diags.push(
-                    Diagnostic::new(format!("`{name}` is not a valid node name"), host.span)
-                        .with_help("names use letters, digits, `_`, `.` and `-`; name the host and put its address in `ansible_host`"),
+            // A host name baton cannot use as a node name (non-ASCII, a raw IPv6 address) is
+            // mapped to one, the original kept as its address, with a warning.
+            let node_name = if is_valid_name(name) {
+                name.clone()
+            } else {
+                let mapped = valid_node_name(name, &taken);
+                warnings.push(
+                    Diagnostic::new(
+                        format!("inventory host `{name}` is not a valid node name: it is node `{mapped}`"),
+                        host.span,
+                    )
+                    .with_help(format!(
+                        "select it as `{mapped}`; its address stays `{name}` unless `ansible_host` says otherwise"
+                    )),
                 );
-                continue;
-            }
+                mapped
+            };
+            taken.insert(node_name.clone());
             let mut take = |keys: &[&str]| -> Option<Var> {
                 let mut found = None;
                 for key in keys {
@@ -644,7 +748,7 @@ impl Raw {
                 }
             });
             nodes.push(Node {
-                name: name.clone(),
+                name: node_name,
                 span: host.span,
                 host: host_var
                     .map(|v| text(&v.value))
@@ -658,8 +762,39 @@ impl Raw {
             });
         }
         self.diags.extend(diags);
+        self.warnings.extend(warnings);
         nodes
     }
+}
+
+/// A valid node name for an inventory host name: each character a name cannot hold becomes
+/// `-` (`2001:db8::1` → `2001-db8--1`, `wéb1` → `w-b1`), never starting with `-` or `.`, made
+/// unique among `taken` with a `-2`, `-3`… suffix.
+fn valid_node_name(name: &str, taken: &std::collections::HashSet<String>) -> String {
+    let mapped: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let mapped = mapped.trim_start_matches(['-', '.']);
+    let base = if mapped.is_empty() { "host" } else { mapped };
+    let base = if is_valid_name(base) {
+        base.to_string()
+    } else {
+        format!("host-{base}")
+    };
+    let mut candidate = base.clone();
+    let mut n = 2;
+    while taken.contains(&candidate) {
+        candidate = format!("{base}-{n}");
+        n += 1;
+    }
+    candidate
 }
 
 /// `group` and its ancestors, depth first, each once, appended to `out`.
@@ -920,6 +1055,106 @@ fn letter(text: &str) -> Option<usize> {
         return None;
     }
     LETTERS.find(c)
+}
+
+/// A YAML value as Ansible reads inventories: PyYAML's YAML 1.1 resolution of plain scalars
+/// (`yes`/`on` are booleans, `0644` is octal, `1_000` is a thousand, `1:30` is ninety, a float
+/// needs a dot); quoted scalars stay strings; collections recurse.
+fn yaml11(node: &yaml::Node) -> Value {
+    match &node.kind {
+        Kind::Seq(items) => Value::Array(items.iter().map(yaml11).collect()),
+        Kind::Map(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.scalar_text().unwrap_or_default().to_string(), yaml11(v)))
+                .collect(),
+        ),
+        // What YAML 1.1 does not resolve is a string (`08`, `1e3`), even where YAML 1.2 reads
+        // a number; only the infinities and NaN keep the core reading.
+        _ if node.plain && !matches!(node.kind, Kind::Float(f) if !f.is_finite()) => {
+            match node.raw.as_deref() {
+                Some(raw) => yaml11_scalar(raw).unwrap_or_else(|| Value::String(raw.to_string())),
+                None => to_json(node),
+            }
+        }
+        _ => to_json(node),
+    }
+}
+
+/// YAML 1.1's resolution of a plain scalar, when it differs from a string.
+fn yaml11_scalar(text: &str) -> Option<Value> {
+    match text {
+        "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => {
+            return Some(Value::Bool(true));
+        }
+        "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False" | "FALSE" => {
+            return Some(Value::Bool(false));
+        }
+        "" | "~" | "null" | "Null" | "NULL" => return Some(Value::Null),
+        _ => {}
+    }
+    let (negative, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let sign = |n: i64| if negative { -n } else { n };
+    let clean = body.replace('_', "");
+    let radix = |digits: &str, radix: u32| {
+        (!digits.is_empty())
+            .then(|| i64::from_str_radix(digits, radix).ok())
+            .flatten()
+    };
+    if body.is_empty() || body.starts_with('_') {
+        return None;
+    }
+    if let Some(bits) = clean.strip_prefix("0b") {
+        return radix(bits, 2).map(|n| Value::from(sign(n)));
+    }
+    if let Some(hex) = clean.strip_prefix("0x") {
+        return radix(hex, 16).map(|n| Value::from(sign(n)));
+    }
+    if clean.len() > 1 && clean.starts_with('0') && clean.bytes().all(|b| b.is_ascii_digit()) {
+        return radix(&clean[1..], 8).map(|n| Value::from(sign(n)));
+    }
+    if clean.bytes().all(|b| b.is_ascii_digit()) {
+        return clean.parse::<i64>().ok().map(|n| Value::from(sign(n)));
+    }
+    // Sexagesimal: `1:30` = 90 (base 60, each part after the first below 60).
+    if clean.contains(':') && !clean.starts_with('0') {
+        let parts: Vec<&str> = clean.split(':').collect();
+        let valid = parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            && parts[1..]
+                .iter()
+                .all(|p| p.len() <= 2 && p.parse::<u8>().is_ok_and(|v| v < 60));
+        if valid {
+            let n = parts.iter().try_fold(0i64, |acc, p| {
+                acc.checked_mul(60)?.checked_add(p.parse().ok()?)
+            });
+            return n.map(|n| Value::from(sign(n)));
+        }
+        return None;
+    }
+    // A float needs a dot in YAML 1.1 (`1e3` is a string), and an exponent needs its sign.
+    let (mantissa, exponent) = match clean.find(['e', 'E']) {
+        Some(i) => (&clean[..i], Some(&clean[i + 1..])),
+        None => (clean.as_str(), None),
+    };
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok = mantissa.split_once('.').is_some_and(|(int, frac)| {
+        digits(int) && digits(frac) && !(int.is_empty() && frac.is_empty())
+    });
+    let exponent_ok = exponent.is_none_or(|e| {
+        e.strip_prefix(['+', '-'])
+            .is_some_and(|d| !d.is_empty() && digits(d))
+    });
+    if mantissa_ok && exponent_ok {
+        let f: f64 = clean.parse().ok()?;
+        let f = if negative { -f } else { f };
+        return serde_json::Number::from_f64(f).map(Value::Number);
+    }
+    None
 }
 
 /// An INI value read as Ansible's `ast.literal_eval` would, else the string itself.

@@ -317,7 +317,10 @@ fn doc(section: &str, key: &str) -> &'static str {
         ("step", "promote") => "Promote an artifact to an environment.",
         ("step", "notify") => "Send a notification.",
         ("upload", "src") => "Local path to upload.",
-        ("upload", "artifact") => "Artifact name, from the run's shelf.",
+        ("upload", "artifact") => {
+            "Artifact name, from the run's shelf (or `from`'s newest success)."
+        }
+        ("upload", "from") => "Take the artifact from the newest successful run of this pipeline.",
         ("upload", "dest") => "Destination path on the node.",
         ("upload", "mode") => "Permissions of the uploaded file.",
         ("upload", "owner") => "Owner of the uploaded file.",

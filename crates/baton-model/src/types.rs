@@ -40,6 +40,8 @@ pub struct Project {
     pub notifications: IndexMap<String, Notification>,
     pub secrets: SecretsSettings,
     pub server: ServerSettings,
+    /// Not errors, worth saying (an inventory host renamed to a valid node name).
+    pub warnings: Vec<crate::Diagnostic>,
 }
 
 /// The implicit node that is this machine (no SSH).

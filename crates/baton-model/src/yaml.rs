@@ -36,6 +36,9 @@ pub(crate) struct Node {
     /// The scalar's text as written (after unquoting), so a number can be read back as a string
     /// without reformatting (`1.10` stays `1.10`).
     pub raw: Option<String>,
+    /// A plain (unquoted, untagged) scalar: YAML 1.1 readers (Ansible inventories) resolve
+    /// those differently (`yes`, `0644`).
+    pub plain: bool,
 }
 
 impl Node {
@@ -44,6 +47,7 @@ impl Node {
             kind: Kind::Map(entries),
             span,
             raw: None,
+            plain: false,
         }
     }
 
@@ -178,6 +182,7 @@ impl Builder {
                             kind: Kind::Null,
                             span,
                             raw: None,
+                            plain: false,
                         })
                     }
                 },
@@ -196,6 +201,7 @@ impl Builder {
                                 kind: Kind::Seq(items),
                                 span,
                                 raw: None,
+                                plain: false,
                             },
                             anchor,
                         ),
@@ -414,6 +420,7 @@ fn resolve_scalar(value: &str, style: ScalarStyle, tag: Option<&str>, span: Span
         kind: Kind::Str(value.to_string()),
         span,
         raw,
+        plain: false,
     };
     if style != ScalarStyle::Plain || tag == Some("str") {
         return string(raw);
@@ -434,7 +441,12 @@ fn resolve_scalar(value: &str, style: ScalarStyle, tag: Option<&str>, span: Span
             None => Kind::Str(value.to_string()),
         },
     };
-    Node { kind, span, raw }
+    Node {
+        kind,
+        span,
+        raw,
+        plain: true,
+    }
 }
 
 fn parse_int(text: &str) -> Option<i64> {

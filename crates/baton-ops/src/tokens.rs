@@ -262,6 +262,7 @@ fn fingerprint(project: &Project) -> Value {
         notifications,
         secrets,
         server,
+        warnings: _,
     } = project;
     Value::Array(vec![
         part(name),

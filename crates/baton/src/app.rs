@@ -187,6 +187,24 @@ pub fn load_project(cli: &Cli) -> Result<Project, Failure> {
     Ok(baton_ops::load_project(&project_file(cli)?)?)
 }
 
+/// The project's warnings on stderr, each at its place (`warning: hosts.ini:3:1: …`).
+pub fn print_warnings(ui: &Ui, project: &Project) {
+    let places = Diagnostics {
+        items: Vec::new(),
+        sources: project.sources.clone(),
+    };
+    for w in &project.warnings {
+        let place = w
+            .span
+            .map(|span| format!("{}: ", places.location(span)))
+            .unwrap_or_default();
+        eprintln!("{}: {place}{}", ui.paint(Style::Warn, "warning"), w.message);
+        if let Some(help) = &w.help {
+            eprintln!("  {}: {help}", ui.paint(Style::Accent, "help"));
+        }
+    }
+}
+
 /// A loaded project with its store open and interrupted runs recovered.
 pub struct App {
     pub project: Arc<Project>,
@@ -198,6 +216,7 @@ impl App {
     /// the store and mark runs abandoned by dead processes as interrupted.
     pub fn open(cli: &Cli, ui: &Ui) -> Result<App, Failure> {
         let project = load_project(cli)?;
+        print_warnings(ui, &project);
         let ops = baton_ops::Ops::with_project(project)?;
         for run in &ops.interrupted {
             eprintln!(

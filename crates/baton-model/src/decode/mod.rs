@@ -439,8 +439,11 @@ fn merge_inventory(
     let id = sources.add(path.clone(), text);
     // Key paths resolve against the inventory's real directory, whatever the current one.
     let anchored = project.root.join(&inventory.value);
-    let hosts = match crate::inventory::parse(sources.text(id), id, &anchored) {
-        Ok(hosts) => hosts,
+    let hosts = match crate::inventory::parse_with_warnings(sources.text(id), id, &anchored) {
+        Ok((hosts, warnings)) => {
+            project.warnings.extend(warnings);
+            hosts
+        }
         Err(items) => {
             dec.diags.extend(items);
             return;

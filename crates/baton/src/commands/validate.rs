@@ -5,6 +5,7 @@ use crate::cli::Cli;
 
 pub fn run(cli: &Cli, ui: &Ui) -> CommandResult {
     let project = baton_ops::validate_project(&project_file(cli)?)?;
+    crate::app::print_warnings(ui, &project);
     let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     let parts = [
         count(project.pipelines.len(), "pipeline"),
