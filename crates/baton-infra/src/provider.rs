@@ -230,6 +230,14 @@ pub trait ResourceType: Send + Sync {
     /// The `type:` written in the file (`file`, `aws.s3_bucket`).
     fn name(&self) -> &'static str;
     fn attributes(&self) -> &'static [AttrSpec];
+    /// One sentence on what the type manages, for the reference pages.
+    fn description(&self) -> &'static str {
+        crate::local::docs::type_doc(self.name())
+    }
+    /// One sentence on attribute `attr`, for the reference pages.
+    fn attribute_description(&self, attr: &str) -> &'static str {
+        crate::local::docs::attr_doc(self.name(), attr)
+    }
     /// Checks across attributes after each is valid on its own (e.g. `content` xor `source`).
     fn check(&self, _attrs: &Attrs) -> Vec<String> {
         Vec::new()
@@ -305,5 +313,29 @@ impl Registry {
         let mut names: Vec<_> = self.types.keys().copied().collect();
         names.sort();
         names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_type_and_attribute_is_described() {
+        let registry = Registry::builtin();
+        for name in registry.names() {
+            let t = registry.get(name).unwrap();
+            assert!(
+                !t.description().is_empty(),
+                "type `{name}` has no description"
+            );
+            for a in t.attributes() {
+                assert!(
+                    !t.attribute_description(a.name).is_empty(),
+                    "`{name}.{}` has no description (crates/baton-infra/src/local/docs.rs)",
+                    a.name
+                );
+            }
+        }
     }
 }

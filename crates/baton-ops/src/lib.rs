@@ -17,6 +17,7 @@ mod exec;
 pub mod infra;
 mod nodes;
 mod open;
+pub mod reference;
 pub mod runs;
 pub mod schedule;
 mod secrets;

@@ -37,8 +37,8 @@ pub enum Command {
     Init(InitArgs),
     /// Check the project file and its includes; every problem is reported (exit 2).
     Validate,
-    /// Print the JSON Schema of `baton.yaml`, for editors.
-    Schema,
+    /// Print the JSON Schema of `baton.yaml`, for editors (or write the reference pages).
+    Schema(SchemaArgs),
     /// List pipelines with their triggers, stages, last run and last success.
     Pipelines(ListArgs),
     /// List schedule triggers with their next times, last fired slot and missed slots.
@@ -100,6 +100,13 @@ pub struct InitArgs {
     /// Directory to create the project in.
     #[arg(default_value = ".")]
     pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Write the reference pages (a page per step kind and resource type) into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub reference: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     let ui = Ui::new(cli.color);
     let result = match &cli.command {
         Command::Init(args) => commands::init::run(args, &ui),
-        Command::Schema => commands::schema::run(),
+        Command::Schema(args) => commands::schema::run(args),
         Command::Validate => commands::validate::run(&cli, &ui),
         Command::Pipelines(args) => commands::pipelines::run(&cli, &ui, args),
         Command::Schedules(args) => commands::schedules::run(&cli, &ui, args),

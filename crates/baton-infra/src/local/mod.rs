@@ -3,6 +3,7 @@
 //! the same executor interface as pipeline steps.
 
 mod command;
+pub(crate) mod docs;
 mod fs;
 pub mod shell;
 mod system;
