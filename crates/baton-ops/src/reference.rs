@@ -90,11 +90,11 @@ fn step_page(schema: &Value, kind: &str, body: &Value) -> String {
                             own if !own.is_empty() => own,
                             _ => text(&form["description"]),
                         };
-                        out.push_str(&format!("As a {}: {about}\n\n", type_name(schema, written)));
+                        out.push_str(&format!("As a {}: {about}\n\n", type_name(written)));
                     }
                 }
             }
-            None => out.push_str(&format!("The value is {}.\n", type_name(schema, body))),
+            None => out.push_str(&format!("The value is {}.\n", type_name(body))),
         },
     }
     out
@@ -161,7 +161,7 @@ fn keys_table(schema: &Value, object: &Value) -> String {
     for (key, spec) in object["properties"].as_object().into_iter().flatten() {
         out.push_str(&format!(
             "| `{key}` | {} | {} | {} |\n",
-            type_name(schema, spec),
+            type_name(spec),
             if required.contains(&key.as_str()) {
                 "yes"
             } else {
@@ -184,7 +184,7 @@ fn resolve<'a>(schema: &'a Value, spec: &'a Value) -> &'a Value {
 }
 
 /// A value's kind in words: `template`, `duration`, `string`, `one of plan, apply`, …
-fn type_name(schema: &Value, spec: &Value) -> String {
+fn type_name(spec: &Value) -> String {
     if let Some(name) = spec["$ref"]
         .as_str()
         .and_then(|r| r.strip_prefix("#/$defs/"))
@@ -196,12 +196,12 @@ fn type_name(schema: &Value, spec: &Value) -> String {
         return format!("one of {}", values.join(", "));
     }
     if let Some(forms) = spec["oneOf"].as_array() {
-        let names: Vec<String> = forms.iter().map(|f| type_name(schema, f)).collect();
+        let names: Vec<String> = forms.iter().map(type_name).collect();
         return names.join(" or ");
     }
     match &spec["type"] {
         Value::String(t) if t == "array" => {
-            format!("list of {}", type_name(schema, &spec["items"]))
+            format!("list of {}", type_name(&spec["items"]))
         }
         Value::String(t) => t.clone(),
         Value::Array(_) => "string".into(),
