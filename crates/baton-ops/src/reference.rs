@@ -74,7 +74,7 @@ fn step_page(schema: &Value, kind: &str, body: &Value) -> String {
     let target = resolve(schema, body);
     match target.get("properties").and_then(Value::as_object) {
         Some(_) => {
-            out.push_str(&keys_table(schema, target));
+            out.push_str(&keys_table(target));
         }
         None => match target.get("oneOf").and_then(Value::as_array) {
             // A short form (`http: URL`) and a long one (a mapping).
@@ -83,7 +83,7 @@ fn step_page(schema: &Value, kind: &str, body: &Value) -> String {
                     let form = resolve(schema, written);
                     if form.get("properties").is_some() {
                         out.push_str("As a mapping:\n\n");
-                        out.push_str(&keys_table(schema, form));
+                        out.push_str(&keys_table(form));
                     } else {
                         // The form's own words first (`the URL`), else its type's.
                         let about = match text(&written["description"]) {
@@ -150,7 +150,7 @@ fn kind_name(kind: AttrKind) -> &'static str {
     }
 }
 
-fn keys_table(schema: &Value, object: &Value) -> String {
+fn keys_table(object: &Value) -> String {
     let required: Vec<&str> = object["required"]
         .as_array()
         .into_iter()
