@@ -119,6 +119,8 @@ pub struct LogPart {
     pub step: Step,
     /// Whether this step is new to the cursor (a front end prints its header).
     pub first: bool,
+    /// Where `data` starts in the step's log.
+    pub offset: i64,
     pub data: Vec<u8>,
 }
 
@@ -450,7 +452,8 @@ impl Ops {
             .filter(|s| query.node.as_ref().is_none_or(|n| &s.target == n))
         {
             let known = cursor.offsets.get(&step.id).copied();
-            let mut next = known.unwrap_or(0);
+            let start = known.unwrap_or(0);
+            let mut next = start;
             let mut data = Vec::new();
             for (at, chunk) in self.store.log_chunks(step.id, next)? {
                 next = at + chunk.len() as i64;
@@ -461,11 +464,17 @@ impl Ops {
                 parts.push(LogPart {
                     step: Step::from(step),
                     first: known.is_none(),
+                    offset: start,
                     data,
                 });
             }
         }
         Ok(LogBatch { finished, parts })
+    }
+
+    /// When each piece of a step's output arrived: (offset, unix ms), in offset order.
+    pub fn log_times(&self, step: StepId) -> OpsResult<Vec<(i64, baton_store::Millis)>> {
+        Ok(self.store.log_times(step)?)
     }
 
     /// Every pipeline with its triggers, last run and last success.

@@ -124,11 +124,26 @@ impl SqliteStore {
         self.logs.join(run.to_string()).join(format!("{step}.log"))
     }
 
+    /// When each piece of a step's output arrived: 16-byte records (offset, unix ms), little
+    /// endian, appended before the length is committed. A record past the committed length, or
+    /// one a crash cut short, is ignored by readers; of two for one offset the later counts.
+    fn times_path(&self, run: RunId, step: StepId) -> PathBuf {
+        self.logs
+            .join(run.to_string())
+            .join(format!("{step}.times"))
+    }
+
     /// Output goes to a file per step, the byte count to the database. Bytes are written at the
     /// recorded length (not appended), then the length is committed: after a crash between the
     /// two, readers still stop at the committed length and the next write overwrites the rest.
     /// A gigabyte of output stays out of the database and its write-ahead log.
-    fn append_output(&self, run: RunId, step: &StepRef, data: &[u8]) -> StoreResult<()> {
+    fn append_output(
+        &self,
+        run: RunId,
+        step: &StepRef,
+        data: &[u8],
+        at: crate::Millis,
+    ) -> StoreResult<()> {
         let (r, stage, target, phase, idx, attempt) = step_key(run, step);
         let found: Option<(StepId, i64)> = self.with(|conn| {
             conn.prepare_cached(&format!("SELECT id, log_bytes FROM steps WHERE {STEP_KEY}"))?
@@ -152,6 +167,16 @@ impl SqliteStore {
             .map_err(|e| io_error(&path, e))?;
         file.write_all_at(data, length as u64)
             .map_err(|e| io_error(&path, e))?;
+        let times = self.times_path(run, id);
+        let mut record = [0u8; 16];
+        record[..8].copy_from_slice(&(length as u64).to_le_bytes());
+        record[8..].copy_from_slice(&at.to_le_bytes());
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&times)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &record))
+            .map_err(|e| io_error(&times, e))?;
         self.with(|conn| {
             conn.prepare_cached("UPDATE steps SET log_bytes = ?2 WHERE id = ?1")?
                 .execute(params![id, length + data.len() as i64])?;
@@ -575,7 +600,7 @@ impl Store for SqliteStore {
 
     fn record(&self, event: &Event) -> StoreResult<()> {
         if let EventKind::Output { step, data } = &event.kind {
-            return self.append_output(event.run, step, data);
+            return self.append_output(event.run, step, data, event.at);
         }
         let waiting = {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
@@ -702,6 +727,38 @@ impl Store for SqliteStore {
         file.read_exact_at(&mut piece, offset as u64)
             .map_err(|e| io_error(&path, e))?;
         Ok(piece)
+    }
+
+    fn log_times(&self, step: StepId) -> StoreResult<Vec<(i64, crate::Millis)>> {
+        let found: Option<(RunId, i64)> = self.with(|conn| {
+            conn.prepare_cached("SELECT run_id, log_bytes FROM steps WHERE id = ?1")?
+                .query_row(params![step], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })?;
+        let Some((run, length)) = found else {
+            return Ok(Vec::new());
+        };
+        let path = self.times_path(run, step);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            // Output recorded before times were kept has none.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_error(&path, e)),
+        };
+        let mut times: Vec<(i64, crate::Millis)> = Vec::new();
+        for record in bytes.chunks_exact(16) {
+            let offset = u64::from_le_bytes(record[..8].try_into().expect("8 bytes")) as i64;
+            let at = i64::from_le_bytes(record[8..].try_into().expect("8 bytes"));
+            if offset >= length {
+                continue;
+            }
+            // A rewrite after a crash restarts at an earlier offset: it replaces what followed.
+            while times.last().is_some_and(|(o, _)| *o >= offset) {
+                times.pop();
+            }
+            times.push((offset, at));
+        }
+        Ok(times)
     }
 
     fn log_chunks(&self, step: StepId, offset: i64) -> StoreResult<Vec<(i64, Vec<u8>)>> {

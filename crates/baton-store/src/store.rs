@@ -51,6 +51,9 @@ pub trait Store: crate::ConfigStore + crate::StateStore + crate::ServerStore + S
     /// reader streams a huge log piece by piece instead of holding it.
     fn log_read(&self, step: StepId, offset: i64, max: usize) -> StoreResult<Vec<u8>>;
     fn log_chunks(&self, step: StepId, offset: i64) -> StoreResult<Vec<(i64, Vec<u8>)>>;
+    /// When each piece of a step's output arrived: (byte offset where it starts, unix ms), in
+    /// offset order, within the committed length.
+    fn log_times(&self, step: StepId) -> StoreResult<Vec<(i64, crate::Millis)>>;
     /// Events of a run after sequence number `after` (0 = all).
     fn events(&self, run: RunId, after: i64) -> StoreResult<Vec<(i64, Event)>>;
     /// Ask for a queued or running run to be cancelled: recorded in the store, so the process

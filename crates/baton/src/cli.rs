@@ -176,6 +176,9 @@ pub struct LogsArgs {
     /// Keep printing new output until the run finishes (`-f` after `logs`).
     #[arg(long = "follow")]
     pub follow: bool,
+    /// Prefix each line with when baton received it (UTC, RFC 3339).
+    #[arg(long, short = 't')]
+    pub timestamps: bool,
 }
 
 #[derive(Debug, Args)]

@@ -446,3 +446,40 @@ pipelines:
         .code(0)
         .stdout_has("local says hello as control");
 }
+
+#[test]
+fn logs_timestamps_prefix_each_line_with_when_it_arrived() {
+    let p = Project::new(
+        r#"
+pipelines:
+  p:
+    stages:
+      s: { run: "echo one; sleep 0.3; echo two; printf 'no newline'" }
+"#,
+    );
+    p.baton(&["run", "p"]).code(0);
+    let run = p.baton(&["logs", "1", "--timestamps"]);
+    run.code(0);
+    let lines: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with("──"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{}", run.stdout);
+    let parse = |line: &str| {
+        let (stamp, rest) = line.split_once(' ').unwrap();
+        let t = chrono::DateTime::parse_from_rfc3339(stamp)
+            .unwrap_or_else(|e| panic!("`{stamp}` is not RFC 3339: {e}"));
+        (t, rest.to_string())
+    };
+    let (t1, one) = parse(lines[0]);
+    let (t2, two) = parse(lines[1]);
+    assert_eq!(one, "one");
+    assert_eq!(two, "two");
+    assert!((t2 - t1).num_milliseconds() >= 250, "{t1} then {t2}");
+    assert!(lines[2].ends_with(" no newline"));
+    // Without the flag, the bytes as printed.
+    p.baton(&["logs", "1"])
+        .code(0)
+        .stdout_has("one\ntwo\nno newline");
+}
