@@ -74,8 +74,8 @@ struct Timestamps {
 
 impl Timestamps {
     fn of(&mut self, app: &App, step: i64) -> Result<&[(i64, i64)], crate::app::Failure> {
-        if !self.times.contains_key(&step) {
-            self.times.insert(step, app.ops.log_times(step)?);
+        if let std::collections::hash_map::Entry::Vacant(e) = self.times.entry(step) {
+            e.insert(app.ops.log_times(step)?);
         }
         Ok(&self.times[&step])
     }
