@@ -18,4 +18,4 @@ mod queue;
 pub use alert::{AlertNotice, enqueue_alert};
 pub use error::NotifyError;
 pub use message::Message;
-pub use queue::{DEFAULT_RETRIES, enqueue_message};
+pub use queue::enqueue_message;

@@ -6,9 +6,6 @@ use baton_store::{DeliveryId, NewDelivery, Store};
 use crate::NotifyError;
 use crate::message::Message;
 
-/// Attempts after the first when a channel does not say (`retries:`).
-pub const DEFAULT_RETRIES: u32 = 5;
-
 /// Queue `message` once per channel of `channels`, as coming from `origin`. Every name is
 /// checked before anything is queued: an unknown one queues nothing.
 pub fn enqueue_message(
@@ -34,7 +31,7 @@ pub fn enqueue_message(
             subject: message.subject.clone(),
             body: message.body.clone(),
             payload: message.payload.clone(),
-            max_retries: DEFAULT_RETRIES,
+            max_retries: channel.retries,
         })?);
     }
     Ok(ids)
