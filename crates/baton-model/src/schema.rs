@@ -366,7 +366,9 @@ fn doc(section: &str, key: &str) -> &'static str {
         ("alert", "notify") => "Notifications sent when firing and resolving.",
         ("notification", "smtp") => "E-mail over SMTP.",
         ("notification", "webhook") => "A webhook POST.",
-        ("notification", "retries") => "Attempts after the first failed one (backoff 10s … 30m); default 5.",
+        ("notification", "retries") => {
+            "Attempts after the first failed one (backoff 10s … 30m); default 5."
+        }
         ("smtp", "host") => "SMTP server.",
         ("smtp", "port") => "Default 587 (starttls), 465 (tls), 25 (none).",
         ("smtp", "tls") => "Default starttls.",
@@ -381,7 +383,9 @@ fn doc(section: &str, key: &str) -> &'static str {
         ("webhook", "secret") => {
             "Name of the secret signing the body: `X-Baton-Signature: sha256=HEX` (HMAC-SHA256)."
         }
-        ("webhook", "format") => "`json` (the message's fields, default) or `slack` (`{\"text\": …}`).",
+        ("webhook", "format") => {
+            "`json` (the message's fields, default) or `slack` (`{\"text\": …}`)."
+        }
         ("webhook", "timeout") => "Request deadline; default 15s.",
         ("secrets", "recipients") => "age X25519 recipients (`age1…`).",
         ("server", "listen") => "Address to bind; default 127.0.0.1:8080.",

@@ -267,10 +267,15 @@ impl Validator<'_> {
                     {
                         self.diags.push(
                             Diagnostic::new(
-                                format!("no CA file `{}` (ca_file of `{}`)", ca.value, notification.name),
+                                format!(
+                                    "no CA file `{}` (ca_file of `{}`)",
+                                    ca.value, notification.name
+                                ),
                                 ca.span,
                             )
-                            .with_help("a PEM file of CA certificates, relative to the project root"),
+                            .with_help(
+                                "a PEM file of CA certificates, relative to the project root",
+                            ),
                         );
                     }
                     (smtp.password_secret.as_ref(), "password_secret")

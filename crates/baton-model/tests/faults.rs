@@ -216,7 +216,10 @@ fn notification_faults_are_reported_at_their_place() {
     assert_has(&out, "no notification `chta`");
     assert_has(&out, "baton.yaml:11:34");
     assert_has(&out, "did you mean `chat`?");
-    assert_has(&out, "`hunter2` is not a secret name (password_secret of `ops_mail`)");
+    assert_has(
+        &out,
+        "`hunter2` is not a secret name (password_secret of `ops_mail`)",
+    );
     assert_has(&out, "`my-secret` is not a secret name (secret of `chat`)");
     assert_has(&out, "no CA file `nope.pem`");
 }

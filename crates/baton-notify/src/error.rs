@@ -25,7 +25,9 @@ impl NotifyError {
             .filter(|known| strsim::levenshtein(name, known) <= 3);
         NotifyError::UnknownChannel {
             name: name.to_string(),
-            hint: close.map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default(),
+            hint: close
+                .map(|c| format!(" (did you mean `{c}`?)"))
+                .unwrap_or_default(),
         }
     }
 }

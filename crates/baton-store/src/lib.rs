@@ -10,6 +10,8 @@ mod blob;
 mod config_store;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "conformance")]
+mod conformance_notify;
 mod event;
 mod notify_store;
 mod owner;

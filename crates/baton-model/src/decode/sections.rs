@@ -593,7 +593,10 @@ fn webhook(dec: &mut Decoder, node: &Node) -> Option<WebhookChannel> {
         format: match f.get("format") {
             Some(n) => dec.choice(
                 n,
-                &[("json", WebhookFormat::Json), ("slack", WebhookFormat::Slack)],
+                &[
+                    ("json", WebhookFormat::Json),
+                    ("slack", WebhookFormat::Slack),
+                ],
             )?,
             None => WebhookFormat::Json,
         },
