@@ -27,5 +27,5 @@ pub use run::{
     LOG_TAIL_LINES, StepNotice, enqueue_run_end, enqueue_run_start, enqueue_step_message,
     run_origin, run_start_origin, step_origin,
 };
-pub use webhook::{SIGNATURE_HEADER, signature};
+pub use webhook::{DELIVERY_HEADER, SIGNATURE_HEADER, signature};
 pub use worker::{Attempt, BACKOFF, DeliveryWorker, SecretLookup, backoff};

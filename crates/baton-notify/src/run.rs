@@ -236,26 +236,18 @@ fn verb(status: Status) -> &'static str {
 }
 
 fn run_facts(run: &RunRecord) -> String {
-    let mut facts = Vec::new();
+    let mut facts = String::new();
     if let Some(env) = &run.env {
-        facts.push(format!("environment {env}"));
+        facts.push_str(&format!("Environment: {env}\n"));
     }
     if let Some(branch) = &run.branch {
-        facts.push(format!("branch {branch}"));
+        facts.push_str(&format!("Branch: {branch}\n"));
     }
     if let Some(commit) = &run.commit {
-        facts.push(format!("commit {}", &commit[..commit.len().min(12)]));
+        facts.push_str(&format!("Commit: {}\n", &commit[..commit.len().min(12)]));
     }
-    facts.push(format!("trigger {} by {}", run.trigger, run.actor));
-    format!("{}.\n", capitalize(&facts.join(", ")))
-}
-
-fn capitalize(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
+    facts.push_str(&format!("Trigger: {} by {}\n", run.trigger, run.actor));
+    facts
 }
 
 fn run_payload(project: &Project, run: &RunRecord, link: Option<String>) -> serde_json::Value {

@@ -1,13 +1,17 @@
-//! Mail through an SMTP server: lettre over rustls (ring), one connection per message.
+//! Mail through an SMTP server: lettre's connection over rustls (ring), one per message.
 
+use std::future::Future;
 use std::path::Path;
+use std::time::Duration;
 
 use baton_model::{SmtpChannel, SmtpTls};
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Mailboxes};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, Certificate, CertificateStore, TlsParameters,
+};
+use lettre::transport::smtp::extension::ClientId;
 
 /// What to send: a rendered subject and plain-text body.
 pub(crate) struct Mail<'a> {
@@ -17,6 +21,10 @@ pub(crate) struct Mail<'a> {
 
 /// Send `mail` through `channel`; `Ok` carries the server's final reply, `Err` the reason
 /// (the server's reply when it gave one: `permanent error (535): …`).
+///
+/// lettre's transport bounds only the TCP connect, so each phase (connect and greeting,
+/// STARTTLS, AUTH, the message) runs under the channel's `timeout` here: a server that stops
+/// answering is a timed-out attempt, not a worker stuck until its bound.
 pub(crate) async fn send(
     channel: &SmtpChannel,
     root: &Path,
@@ -24,21 +32,76 @@ pub(crate) async fn send(
     mail: Mail<'_>,
 ) -> Result<String, String> {
     let message = build_message(channel, mail)?;
-    let transport = transport(channel, root, password)?;
-    match transport.send(message).await {
-        Ok(response) => {
-            let text: Vec<&str> = response.message().collect();
-            Ok(format!("{} {}", response.code(), text.join(" "))
-                .trim()
-                .to_string())
+    let limit = channel.timeout;
+    let hello = ClientId::default();
+    let wrapper = match channel.tls {
+        SmtpTls::Tls => Some(tls_parameters(channel, root)?),
+        SmtpTls::Starttls | SmtpTls::None => None,
+    };
+    let server = (channel.host.as_str(), port(channel));
+    let mut conn = within(
+        channel,
+        limit,
+        "connect",
+        AsyncSmtpConnection::connect_tokio1(server, Some(limit), &hello, wrapper, None),
+    )
+    .await?;
+    if channel.tls == SmtpTls::Starttls {
+        if !conn.can_starttls() {
+            return Err(format!(
+                "{}:{}: the server does not offer STARTTLS (`tls: none` sends in the clear)",
+                channel.host,
+                port(channel)
+            ));
         }
-        Err(e) if e.is_timeout() => Err(format!(
-            "{}:{}: timed out after {}s ({e})",
-            channel.host,
-            port(channel),
-            channel.timeout.as_secs()
+        let parameters = tls_parameters(channel, root)?;
+        within(
+            channel,
+            limit,
+            "STARTTLS",
+            conn.starttls(parameters, &hello),
+        )
+        .await?;
+    }
+    if let Some(user) = &channel.user {
+        let credentials = Credentials::new(user.clone(), password.unwrap_or_default());
+        let mechanisms = [Mechanism::Plain, Mechanism::Login];
+        within(channel, limit, "AUTH", conn.auth(&mechanisms, &credentials)).await?;
+    }
+    let response = within(
+        channel,
+        limit * 2,
+        "sending the message",
+        conn.send(message.envelope(), &message.formatted()),
+    )
+    .await?;
+    // The message is accepted: a slow goodbye does not make it a failure.
+    let _ = tokio::time::timeout(limit, conn.quit()).await;
+    let text: Vec<&str> = response.message().collect();
+    Ok(format!("{} {}", response.code(), text.join(" "))
+        .trim()
+        .to_string())
+}
+
+/// `phase` under `limit`, its error as the reason an attempt failed.
+async fn within<T>(
+    channel: &SmtpChannel,
+    limit: Duration,
+    phase: &str,
+    work: impl Future<Output = Result<T, lettre::transport::smtp::Error>>,
+) -> Result<T, String> {
+    let at = format!("{}:{}", channel.host, port(channel));
+    match tokio::time::timeout(limit, work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) if e.is_timeout() => Err(format!(
+            "{at}: {phase} timed out after {}s",
+            limit.as_secs()
         )),
-        Err(e) => Err(format!("{}:{}: {}", channel.host, port(channel), chain(&e))),
+        Ok(Err(e)) => Err(format!("{at}: {phase}: {}", chain(&e))),
+        Err(_) => Err(format!(
+            "{at}: {phase} timed out after {}s (no answer)",
+            limit.as_secs()
+        )),
     }
 }
 
@@ -90,25 +153,6 @@ fn build_message(channel: &SmtpChannel, mail: Mail<'_>) -> Result<lettre::Messag
     builder
         .body(mail.body.to_string())
         .map_err(|e| format!("cannot build the message: {e}"))
-}
-
-fn transport(
-    channel: &SmtpChannel,
-    root: &Path,
-    password: Option<String>,
-) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&channel.host)
-        .port(port(channel))
-        .timeout(Some(channel.timeout));
-    builder = match channel.tls {
-        SmtpTls::None => builder.tls(Tls::None),
-        SmtpTls::Starttls => builder.tls(Tls::Required(tls_parameters(channel, root)?)),
-        SmtpTls::Tls => builder.tls(Tls::Wrapper(tls_parameters(channel, root)?)),
-    };
-    if let Some(user) = &channel.user {
-        builder = builder.credentials(Credentials::new(user.clone(), password.unwrap_or_default()));
-    }
-    Ok(builder.build())
 }
 
 /// The public (webpki) roots, plus the channel's `ca_file` when it names one.

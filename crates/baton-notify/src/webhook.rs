@@ -9,6 +9,10 @@ use sha2::Sha256;
 /// The header carrying the body's HMAC-SHA256.
 pub const SIGNATURE_HEADER: &str = "X-Baton-Signature";
 
+/// The header carrying the delivery's id: the same on every attempt, so a receiver can drop a
+/// repeat (an attempt whose answer was lost is tried again).
+pub const DELIVERY_HEADER: &str = "X-Baton-Delivery";
+
 /// How much of a refusing server's body is kept as the reason.
 const REPLY_LIMIT: usize = 512;
 
@@ -43,12 +47,14 @@ pub(crate) async fn send(
     channel: &WebhookChannel,
     url: &str,
     secret: Option<&str>,
+    delivery: i64,
     body: Vec<u8>,
 ) -> Result<String, String> {
     let mut request = client
         .post(url)
         .timeout(channel.timeout)
-        .header("content-type", "application/json");
+        .header("content-type", "application/json")
+        .header(DELIVERY_HEADER, delivery.to_string());
     for (name, value) in &channel.headers {
         request = request.header(name.as_str(), value.as_str());
     }

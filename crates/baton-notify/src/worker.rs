@@ -238,7 +238,7 @@ impl DeliveryWorker {
                 let bound = attempt_bound(&channel.channel);
                 match tokio::time::timeout(bound, self.send(&channel.channel, &delivery)).await {
                     Ok(result) => result,
-                    Err(_) => Err(format!("gave up after {}s", bound.as_secs())),
+                    Err(_) => Err(format!("timed out: not done after {}s", bound.as_secs())),
                 }
             }
         };
@@ -294,7 +294,7 @@ impl DeliveryWorker {
                     &delivery.body,
                     &delivery.payload,
                 );
-                webhook::send(&self.http, hook, &url, secret.as_deref(), body).await
+                webhook::send(&self.http, hook, &url, secret.as_deref(), delivery.id, body).await
             }
         }
     }
@@ -305,10 +305,11 @@ fn next_try(d: &DeliveryRecord) -> Millis {
     d.next_attempt_at.max(d.lease_until.unwrap_or(0))
 }
 
-/// An attempt's whole deadline: SMTP is a handful of commands, each bounded by the timeout.
+/// An attempt's whole deadline, a backstop: SMTP's phases are bounded one by one (connect,
+/// STARTTLS, AUTH, twice the timeout for the message).
 fn attempt_bound(channel: &Channel) -> Duration {
     match channel {
-        Channel::Smtp(s) => s.timeout * 4,
+        Channel::Smtp(s) => s.timeout * 6,
         Channel::Webhook(w) => w.timeout + Duration::from_secs(5),
     }
 }
