@@ -155,7 +155,7 @@ impl DeliveryWorker {
             loop {
                 let _ = self.deliver_due(Some(ids)).await;
                 let pending = self.pending(ids);
-                let next = pending.iter().map(|d| next_try(d)).min();
+                let next = pending.iter().map(next_try).min();
                 let Some(next) = next else { return };
                 let wait = Duration::from_millis((next - now_millis()).max(50) as u64);
                 if tokio::time::Instant::now() + wait > deadline {
