@@ -16,6 +16,7 @@ mod error;
 mod exec;
 pub mod infra;
 mod nodes;
+pub mod notify;
 mod open;
 pub mod reference;
 pub mod runs;

@@ -10,12 +10,16 @@ mod blob;
 mod config_store;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "conformance")]
+mod conformance_notify;
 mod event;
+mod notify_store;
 mod owner;
 mod record;
 mod server_store;
 mod sqlite;
 mod sqlite_config;
+mod sqlite_notify;
 mod sqlite_server;
 mod sqlite_state;
 mod state_store;
@@ -26,6 +30,10 @@ pub use config_store::{
     ConfigAction, ConfigIntent, ConfigStore, ConfigTarget, ConfigVersionRecord, NewConfigVersion,
 };
 pub use event::{Event, EventKind, FailureCause, Phase, StepRef};
+pub use notify_store::{
+    DeliveryAttempt, DeliveryFilter, DeliveryId, DeliveryRecord, DeliveryStatus, NewDelivery,
+    NotifyStore,
+};
 pub use owner::{Owner, os_user, process_alive};
 pub use record::*;
 pub use server_store::{RunCount, ServerStore, SlotOutcome, SlotRecord};

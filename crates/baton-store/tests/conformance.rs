@@ -57,10 +57,12 @@ kit!(
     rollback_runs_know_what_they_rolled_back,
     runs_are_listed_by_status_and_before_an_id,
     running_steps_are_listed_with_their_log_length,
-    runs_are_counted_by_kind_name_and_status;
+    runs_are_counted_by_kind_name_and_status,
+    deliveries_are_queued_retried_and_recorded;
     two:
     replayed_webhook_deliveries_are_refused,
     schedule_slots_are_claimed_once_across_processes,
     commit_heads_move_by_compare_and_set,
     events_of_every_run_are_tailed_by_sequence,
+    a_delivery_is_claimed_by_one_worker,
 );

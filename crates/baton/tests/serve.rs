@@ -668,14 +668,28 @@ pipelines:
     let run = start_run(&s, "bad", TOKEN);
     assert_eq!(wait_finished(&s, run, RUN_LIMIT)["run"]["status"], "failed");
 
-    let metrics = s.get("/metrics", Some(TOKEN));
-    metrics.status(200);
+    // Run counts come from the store; durations from the event stream, which the server tails
+    // on its own: wait until it has seen the three ends (state, not time).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let (metrics, samples) = loop {
+        let metrics = s.get("/metrics", Some(TOKEN));
+        metrics.status(200);
+        let samples = parse_openmetrics(&metrics.text());
+        let seen: f64 = samples
+            .iter()
+            .filter(|s| s["name"] == "baton_run_duration_seconds_count")
+            .filter_map(|s| s["value"].as_f64())
+            .sum();
+        if seen >= 3.0 || std::time::Instant::now() > deadline {
+            break (metrics, samples);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let content_type = metrics.header("content-type").unwrap_or_default();
     assert!(
         content_type.starts_with("application/openmetrics-text"),
         "{content_type}"
     );
-    let samples = parse_openmetrics(&metrics.text());
     let value = |name: &str, labels: &[(&str, &str)]| -> Option<f64> {
         samples.iter().find_map(|s| {
             (s["name"] == name

@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 
 use super::keys::*;
 use super::pipeline::http;
-use super::values::{Decoder, to_json};
+use super::values::{Decoder, Fields, to_json};
 use crate::diagnostic::Diagnostic;
 use crate::span::Spanned;
 use crate::types::*;
@@ -563,10 +563,15 @@ pub(super) fn notification(dec: &mut Decoder, key: &Node, value: &Node) -> Optio
             None
         }
     };
+    let retries = f
+        .get("retries")
+        .and_then(|n| dec.u32(n))
+        .unwrap_or(DEFAULT_NOTIFY_RETRIES);
     Some(Notification {
         name: name?,
         span: key.span,
         channel: channel?,
+        retries,
     })
 }
 
@@ -594,6 +599,8 @@ fn smtp(dec: &mut Decoder, node: &Node) -> Option<SmtpChannel> {
         password_secret: f.get("password_secret").and_then(|n| dec.string(n)),
         from: from?.value,
         to: to?.into_iter().map(|s| s.value).collect(),
+        ca_file: f.get("ca_file").and_then(|n| dec.string(n)),
+        timeout: notify_timeout(dec, &f),
     })
 }
 
@@ -604,6 +611,8 @@ fn webhook(dec: &mut Decoder, node: &Node) -> Option<WebhookChannel> {
             url,
             headers: IndexMap::new(),
             secret: None,
+            format: WebhookFormat::Json,
+            timeout: DEFAULT_NOTIFY_TIMEOUT,
         });
     }
     let f = dec.fields(node, Some(WEBHOOK_KEYS), "`webhook`")?;
@@ -615,5 +624,22 @@ fn webhook(dec: &mut Decoder, node: &Node) -> Option<WebhookChannel> {
             .map(|n| dec.string_map(n, "`headers`"))
             .unwrap_or_default(),
         secret: f.get("secret").and_then(|n| dec.string(n)),
+        format: match f.get("format") {
+            Some(n) => dec.choice(
+                n,
+                &[
+                    ("json", WebhookFormat::Json),
+                    ("slack", WebhookFormat::Slack),
+                ],
+            )?,
+            None => WebhookFormat::Json,
+        },
+        timeout: notify_timeout(dec, &f),
     })
+}
+
+fn notify_timeout(dec: &mut Decoder, f: &Fields) -> Duration {
+    f.get("timeout")
+        .and_then(|n| dec.duration(n))
+        .unwrap_or(DEFAULT_NOTIFY_TIMEOUT)
 }

@@ -14,6 +14,7 @@ pub mod config;
 pub mod exec;
 pub mod infra;
 pub mod nodes;
+pub mod notify;
 pub mod runs;
 pub mod schedules;
 pub mod schema;

@@ -8,6 +8,7 @@ pub mod infra;
 pub mod init;
 pub mod logs;
 pub mod nodes;
+pub mod notify;
 pub mod ping;
 pub mod pipelines;
 pub mod run;
