@@ -316,35 +316,59 @@ fn step_works(stage: &Stage) -> Vec<(String, StepWork<'_>)> {
         StageAction::Http(request) => vec![(label("http", &request.url), StepWork::Http(request))],
         StageAction::Steps(steps) => steps
             .iter()
-            .flat_map(|step| match &step.value {
-                Step::Run(commands) => commands
-                    .iter()
-                    .map(|c| (label("run", c), StepWork::Command(c)))
-                    .collect::<Vec<_>>(),
-                Step::Http(request) => vec![(label("http", &request.url), StepWork::Http(request))],
-                Step::Upload(upload) => {
-                    vec![(label("upload", &upload.dest), StepWork::Upload(upload))]
-                }
-                Step::Infra(action) => {
-                    let name = match action {
-                        baton_model::InfraAction::Plan => "infra: plan",
-                        baton_model::InfraAction::Apply => "infra: apply",
-                    };
-                    vec![(name.to_string(), StepWork::Infra(*action))]
-                }
-                Step::Config(name) => {
-                    vec![(label("config", &name.value), StepWork::Config(&name.value))]
-                }
-                Step::Promote(spec) => {
-                    let text = format!("{} → {}", spec.artifact.as_str(), spec.to.as_str());
-                    vec![(label("promote", &text), StepWork::Promote(spec))]
-                }
-                Step::Notify(spec) => {
-                    let names: Vec<&str> = spec.channels.iter().map(|c| c.as_str()).collect();
-                    vec![(label("notify", &names.join(", ")), StepWork::Notify(spec))]
+            .flat_map(|step| {
+                let works = step_kind_works(&step.value);
+                // A `name:` replaces the command text in headers; several commands under one
+                // name are numbered.
+                match &step.name {
+                    None => works,
+                    Some(name) if works.len() == 1 => works
+                        .into_iter()
+                        .map(|(_, work)| (name.value.clone(), work))
+                        .collect(),
+                    Some(name) => {
+                        let total = works.len();
+                        works
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, (_, work))| {
+                                (format!("{} ({}/{total})", name.value, i + 1), work)
+                            })
+                            .collect()
+                    }
                 }
             })
             .collect(),
+    }
+}
+
+/// The works of one typed step, labelled from its text.
+fn step_kind_works(step: &Step) -> Vec<(String, StepWork<'_>)> {
+    match step {
+        Step::Run(commands) => commands
+            .iter()
+            .map(|c| (label("run", c), StepWork::Command(c)))
+            .collect(),
+        Step::Http(request) => vec![(label("http", &request.url), StepWork::Http(request))],
+        Step::Upload(upload) => vec![(label("upload", &upload.dest), StepWork::Upload(upload))],
+        Step::Infra(action) => {
+            let name = match action {
+                baton_model::InfraAction::Plan => "infra: plan",
+                baton_model::InfraAction::Apply => "infra: apply",
+            };
+            vec![(name.to_string(), StepWork::Infra(*action))]
+        }
+        Step::Config(name) => {
+            vec![(label("config", &name.value), StepWork::Config(&name.value))]
+        }
+        Step::Promote(spec) => {
+            let text = format!("{} → {}", spec.artifact.as_str(), spec.to.as_str());
+            vec![(label("promote", &text), StepWork::Promote(spec))]
+        }
+        Step::Notify(spec) => {
+            let names: Vec<&str> = spec.channels.iter().map(|c| c.as_str()).collect();
+            vec![(label("notify", &names.join(", ")), StepWork::Notify(spec))]
+        }
     }
 }
 

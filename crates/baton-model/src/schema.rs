@@ -70,7 +70,7 @@ pub fn json_schema() -> Value {
         },
         "step": {
             "description": "A typed step: a mapping with exactly one key, its kind.",
-            "oneOf": STEP_KINDS.iter().map(|k| single_key(k.0, prop("step", k))).collect::<Vec<_>>()
+            "oneOf": STEP_KINDS.iter().map(|k| step_schema(k.0, prop("step", k))).collect::<Vec<_>>()
         },
         "upload": section("upload", UPLOAD_KEYS, &["dest"]),
         "promote": section("promote", PROMOTE_KEYS, &["artifact", "to"]),
@@ -130,6 +130,16 @@ fn nullable(schema: Value) -> Value {
 
 fn single_key(key: &str, schema: Value) -> Value {
     json!({ "type": "object", "properties": { key: schema }, "required": [key], "additionalProperties": false })
+}
+
+/// A step of kind `key`: that one key, and an optional `name:` beside it.
+fn step_schema(key: &str, schema: Value) -> Value {
+    let mut step = single_key(key, schema);
+    step["properties"]["name"] = json!({
+        "type": "string",
+        "description": "Shown for the step in progress, logs and reports instead of its command text."
+    });
+    step
 }
 
 fn r(def: &str) -> Value {

@@ -215,7 +215,23 @@ pub enum StageAction {
     /// Commands run in order, each under `bash -eo pipefail -c`.
     Run(Vec<Spanned<String>>),
     Http(HttpRequest),
-    Steps(Vec<Spanned<Step>>),
+    Steps(Vec<StageStep>),
+}
+
+/// One entry of a stage's `steps:`: the step, and the `name:` shown for it in progress, logs
+/// and reports instead of its command text. Reads as the step itself (`Deref`).
+#[derive(Debug, Clone, Serialize)]
+pub struct StageStep {
+    pub name: Option<Spanned<String>>,
+    pub step: Spanned<Step>,
+}
+
+impl std::ops::Deref for StageStep {
+    type Target = Spanned<Step>;
+
+    fn deref(&self) -> &Spanned<Step> {
+        &self.step
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

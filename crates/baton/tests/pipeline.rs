@@ -483,3 +483,39 @@ pipelines:
         .code(0)
         .stdout_has("one\ntwo\nno newline");
 }
+
+#[test]
+fn named_steps_show_their_name_instead_of_the_command() {
+    let p = Project::new(
+        r#"
+vars: { target: world }
+pipelines:
+  p:
+    stages:
+      s:
+        steps:
+          - name: Greet the world
+            run: "echo hello {{ vars.target }}"
+          - name: Two commands
+            run: ["true", "echo second"]
+          - run: "echo unnamed"
+"#,
+    );
+    p.baton(&["run", "p"]).code(0);
+    let logs = p.baton(&["logs", "1"]);
+    logs.code(0)
+        .stdout_has("· Greet the world ──")
+        .stdout_has("· Two commands (2/2) ──")
+        .stdout_has("· run: echo unnamed ──")
+        .stdout_lacks("vars.target");
+    let steps = &p.show(1)["stages"][0]["steps"];
+    assert_eq!(steps[0]["label"], "Greet the world", "{steps}");
+    // `name:` beside two kinds is still an error.
+    p.write(
+        "baton.yaml",
+        "pipelines:\n  p:\n    stages:\n      s:\n        steps:\n          - { name: x, run: a, http: b }\n",
+    );
+    p.baton(&["validate"])
+        .code(2)
+        .stderr_has("exactly one key, its kind (and an optional `name:`)");
+}

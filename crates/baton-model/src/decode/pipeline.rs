@@ -325,7 +325,7 @@ fn stage_action(dec: &mut Decoder, f: &Fields) -> Option<StageAction> {
     }
 }
 
-fn steps(dec: &mut Decoder, node: &Node) -> Option<Vec<Spanned<Step>>> {
+fn steps(dec: &mut Decoder, node: &Node) -> Option<Vec<StageStep>> {
     let Kind::Seq(items) = &node.kind else {
         dec.mismatch(node, "a list of steps");
         return None;
@@ -334,22 +334,43 @@ fn steps(dec: &mut Decoder, node: &Node) -> Option<Vec<Spanned<Step>>> {
     let mut ok = true;
     for item in items {
         match step(dec, item) {
-            Some(s) => out.push(Spanned::new(s, item.span)),
+            Some((name, s)) => out.push(StageStep {
+                name,
+                step: Spanned::new(s, item.span),
+            }),
             None => ok = false,
         }
     }
     ok.then_some(out)
 }
 
-fn step(dec: &mut Decoder, node: &Node) -> Option<Step> {
-    let Kind::Map(entries) = &node.kind else {
+/// A step: its kind's key (exactly one), and an optional `name:` beside it.
+fn step(dec: &mut Decoder, node: &Node) -> Option<(Option<Spanned<String>>, Step)> {
+    let Kind::Map(all) = &node.kind else {
         dec.mismatch(node, "a step like `{ run: ... }`");
         return None;
     };
-    let [(key, value)] = entries.as_slice() else {
+    let name = all
+        .iter()
+        .find(|(k, _)| k.scalar_text() == Some("name"))
+        .and_then(|(_, v)| dec.string(v));
+    let entries: Vec<(Node, Node)> = all
+        .iter()
+        .filter(|(k, _)| k.scalar_text() != Some("name"))
+        .cloned()
+        .collect();
+    let step = step_kind(dec, node, &entries)?;
+    Some((name, step))
+}
+
+fn step_kind(dec: &mut Decoder, node: &Node, entries: &[(Node, Node)]) -> Option<Step> {
+    let [(key, value)] = entries else {
         dec.error(
-            Diagnostic::new("a step has exactly one key, its kind", node.span)
-                .with_help(format!("step kinds: {}", step_kinds())),
+            Diagnostic::new(
+                "a step has exactly one key, its kind (and an optional `name:`)",
+                node.span,
+            )
+            .with_help(format!("step kinds: {}", step_kinds())),
         );
         return None;
     };
