@@ -22,13 +22,12 @@ pub fn reference_pages() -> Vec<Page> {
         .into_iter()
         .flatten()
     {
-        let Some((kind, body)) = variant["properties"]
-            .as_object()
-            .and_then(|p| p.iter().next())
-        else {
+        // The kind is the variant's required key (`name:` may stand beside it).
+        let Some(kind) = variant["required"][0].as_str() else {
             continue;
         };
-        steps.push(kind.clone());
+        let body = &variant["properties"][kind];
+        steps.push(kind.to_string());
         pages.push(Page {
             file: format!("step-{kind}.md"),
             text: step_page(&schema, kind, body),
