@@ -11,11 +11,13 @@ mod config_store;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod event;
+mod monitor_store;
 mod owner;
 mod record;
 mod server_store;
 mod sqlite;
 mod sqlite_config;
+mod sqlite_monitor;
 mod sqlite_server;
 mod sqlite_state;
 mod state_store;
@@ -26,6 +28,11 @@ pub use config_store::{
     ConfigAction, ConfigIntent, ConfigStore, ConfigTarget, ConfigVersionRecord, NewConfigVersion,
 };
 pub use event::{Event, EventKind, Phase, StepRef};
+pub use monitor_store::{
+    AlertChange, AlertPhase, AlertState, Compaction, MINUTE_SPAN, MonitorEvent, MonitorEventKind,
+    MonitorStore, NewSilence, NodeChange, NodeState, NotifyStatus, RAW_KEPT, ROLLUP_SLACK,
+    Resolution, Sample, SeriesPoint, SilenceRecord, Transition,
+};
 pub use owner::{Owner, os_user, process_alive};
 pub use record::*;
 pub use server_store::{RunCount, ServerStore, SlotOutcome, SlotRecord};

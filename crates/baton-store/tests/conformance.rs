@@ -57,10 +57,15 @@ kit!(
     rollback_runs_know_what_they_rolled_back,
     runs_are_listed_by_status_and_before_an_id,
     running_steps_are_listed_with_their_log_length,
-    runs_are_counted_by_kind_name_and_status;
+    runs_are_counted_by_kind_name_and_status,
+    samples_are_read_per_series_and_rolled_up_once,
+    old_samples_are_pruned_raw_after_a_day_rollups_after_retention,
+    node_changes_are_events_only_when_the_state_changes,
+    silences_cover_their_alert_and_node_until_they_end;
     two:
     replayed_webhook_deliveries_are_refused,
     schedule_slots_are_claimed_once_across_processes,
     commit_heads_move_by_compare_and_set,
     events_of_every_run_are_tailed_by_sequence,
+    alert_states_and_transitions_are_saved_together_and_tailed,
 );
