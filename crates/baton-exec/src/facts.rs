@@ -155,9 +155,12 @@ pub fn parse(output: &str) -> Facts {
             }
             "disk" => {
                 let fields: Vec<&str> = value.split_whitespace().collect();
-                let kb: Vec<u64> = fields.iter().skip(1).filter_map(|v| v.parse().ok()).collect();
-                if let ([path, ..], [total, used, available]) = (fields.as_slice(), kb.as_slice())
-                {
+                let kb: Vec<u64> = fields
+                    .iter()
+                    .skip(1)
+                    .filter_map(|v| v.parse().ok())
+                    .collect();
+                if let ([path, ..], [total, used, available]) = (fields.as_slice(), kb.as_slice()) {
                     let disk = DiskUsage {
                         path: path.to_string(),
                         total_bytes: total * 1024,
@@ -204,7 +207,10 @@ mod tests {
     #[test]
     fn the_metrics_probe_measures_each_mount_and_skips_missing_ones() {
         let facts = run_here(&metrics_probe(&["/", "/tmp", "/no/such/mount"]));
-        assert!(facts.disk("/").is_some_and(|d| d.total_bytes > 0), "{facts:?}");
+        assert!(
+            facts.disk("/").is_some_and(|d| d.total_bytes > 0),
+            "{facts:?}"
+        );
         assert!(facts.disk("/tmp").is_some(), "{facts:?}");
         assert!(facts.disk("/no/such/mount").is_none(), "{facts:?}");
         let used = facts.disk("/").unwrap().used_percent();

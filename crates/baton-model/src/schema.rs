@@ -260,6 +260,9 @@ fn doc(section: &str, key: &str) -> &'static str {
         ("pipeline", "vars") => "Pipeline variables.",
         ("pipeline_notify", "on_failure") => "Channels notified when a run fails.",
         ("pipeline_notify", "on_success") => "Channels notified when a run succeeds.",
+        ("pipeline_notify", "on_change") => {
+            "Channels notified when a run's status differs from the pipeline's previous run."
+        }
         ("pipeline_notify", _) => "Channels notified when a run starts.",
         ("commit_trigger", "repo") => "Repository path or URL; default the project's own.",
         ("commit_trigger", "branches") => "Branch globs; default every branch.",
@@ -348,25 +351,40 @@ fn doc(section: &str, key: &str) -> &'static str {
             "Resources to create first (besides `resources.X` references)."
         }
         ("monitoring", "interval") => "Metric collection interval; default 15s.",
-        ("monitoring", "retention") => "How long metrics are kept; default 7d (raw samples 24h, then 1-minute and 1-hour roll-ups).",
-        ("monitoring", "targets") => "Nodes sampled besides the targets of alerts and checks (`local` only when named).",
+        ("monitoring", "retention") => {
+            "How long metrics are kept; default 7d (raw samples 24h, then 1-minute and 1-hour roll-ups)."
+        }
+        ("monitoring", "targets") => {
+            "Nodes sampled besides the targets of alerts and checks (`local` only when named)."
+        }
         ("check", "targets") => "Nodes to check; default `local`.",
-        ("check", "http") => "An HTTP probe from this machine: a URL or a request (status, body contains, timeout).",
-        ("check", "tcp") => "A TCP connect from this machine to `HOST:PORT` (a template, e.g. `{{ node.host }}:5432`).",
+        ("check", "http") => {
+            "An HTTP probe from this machine: a URL or a request (status, body contains, timeout)."
+        }
+        ("check", "tcp") => {
+            "A TCP connect from this machine to `HOST:PORT` (a template, e.g. `{{ node.host }}:5432`)."
+        }
         ("check", "command") => "A command run on each target; exit 0 means healthy.",
         ("check", "interval") => "Default the monitoring interval.",
         ("check", "timeout") => "Default 10s.",
-        ("alert", "metric") => "Node metric watched: cpu, memory, load1, load5, load15, disk, disk:/PATH, up.",
+        ("alert", "metric") => {
+            "Node metric watched: cpu, memory, load1, load5, load15, disk, disk:/PATH, up."
+        }
         ("alert", "above") => "Fire when the metric is above this.",
         ("alert", "below") => "Fire when the metric is below this.",
         ("alert", "check") => "Fire while this check fails.",
         ("alert", "targets") => "Nodes watched.",
         ("alert", "for") => "How long the condition holds before firing; default 0.",
         ("alert", "notify") => "Notifications sent when firing and resolving.",
-        ("alert", "repeat") => "Re-send the notification this often while still firing; default never.",
+        ("alert", "repeat") => {
+            "Re-send the notification this often while still firing; default never."
+        }
         ("alert", "severity") => "info, warning (default) or critical.",
         ("notification", "smtp") => "E-mail over SMTP.",
         ("notification", "webhook") => "A webhook POST.",
+        ("notification", "retries") => {
+            "Attempts after the first failed one (backoff 10s … 30m); default 5."
+        }
         ("smtp", "host") => "SMTP server.",
         ("smtp", "port") => "Default 587 (starttls), 465 (tls), 25 (none).",
         ("smtp", "tls") => "Default starttls.",
@@ -374,9 +392,17 @@ fn doc(section: &str, key: &str) -> &'static str {
         ("smtp", "password_secret") => "Name of the secret holding the password.",
         ("smtp", "from") => "Sender address.",
         ("smtp", "to") => "Recipient addresses.",
+        ("smtp", "ca_file") => "PEM file of CA certificates trusted besides the public roots.",
+        ("smtp", "timeout") => "Connect and per-command deadline; default 15s.",
         ("webhook", "url") => "URL to POST to.",
         ("webhook", "headers") => "Extra headers.",
-        ("webhook", "secret") => "Secret signing the body (HMAC-SHA256, X-Baton-Signature-256).",
+        ("webhook", "secret") => {
+            "Name of the secret signing the body: `X-Baton-Signature: sha256=HEX` (HMAC-SHA256)."
+        }
+        ("webhook", "format") => {
+            "`json` (the message's fields, default) or `slack` (`{\"text\": …}`)."
+        }
+        ("webhook", "timeout") => "Request deadline; default 15s.",
         ("secrets", "recipients") => "age X25519 recipients (`age1…`).",
         ("server", "listen") => "Address to bind; default 127.0.0.1:8080.",
         ("server", "url") => "Public address of the server, for links in notifications.",

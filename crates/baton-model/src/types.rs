@@ -162,6 +162,8 @@ pub const DEFAULT_SERVER_GRACE: Duration = Duration::from_secs(30);
 pub struct PipelineNotify {
     pub on_failure: Vec<Spanned<String>>,
     pub on_success: Vec<Spanned<String>>,
+    /// When a run's status differs from the previous finished run of the pipeline.
+    pub on_change: Vec<Spanned<String>>,
     pub on_start: Vec<Spanned<String>>,
 }
 
@@ -576,7 +578,8 @@ impl Metric {
             "up" => Metric::Up,
             _ => {
                 let mount = text.strip_prefix("disk:")?;
-                if !mount.starts_with('/') || mount.chars().any(|c| c.is_whitespace() || c == '\'') {
+                if !mount.starts_with('/') || mount.chars().any(|c| c.is_whitespace() || c == '\'')
+                {
                     return None;
                 }
                 let trimmed = mount.trim_end_matches('/');
@@ -623,7 +626,16 @@ pub struct Notification {
     #[serde(skip)]
     pub span: Span,
     pub channel: Channel,
+    /// Attempts after the first before a delivery is given up; default
+    /// [`DEFAULT_NOTIFY_RETRIES`].
+    pub retries: u32,
 }
+
+/// Attempts after the first failed one when a channel does not say (`retries:`).
+pub const DEFAULT_NOTIFY_RETRIES: u32 = 5;
+
+/// Connect and per-command deadline of a channel when it does not say (`timeout:`).
+pub const DEFAULT_NOTIFY_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -643,6 +655,11 @@ pub struct SmtpChannel {
     pub password_secret: Option<Spanned<String>>,
     pub from: String,
     pub to: Vec<String>,
+    /// A PEM file of CA certificates trusted besides the public roots (a private CA), relative
+    /// to the project root.
+    pub ca_file: Option<Spanned<String>>,
+    /// Connect and per-command deadline; default [`DEFAULT_NOTIFY_TIMEOUT`].
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -657,8 +674,22 @@ pub enum SmtpTls {
 pub struct WebhookChannel {
     pub url: Spanned<String>,
     pub headers: IndexMap<String, String>,
-    /// Name of a secret used to sign the body (HMAC-SHA256, `X-Baton-Signature-256`).
+    /// Name of a secret used to sign the body (HMAC-SHA256, `X-Baton-Signature: sha256=HEX`).
     pub secret: Option<Spanned<String>>,
+    pub format: WebhookFormat,
+    /// Whole-request deadline; default [`DEFAULT_NOTIFY_TIMEOUT`].
+    pub timeout: Duration,
+}
+
+/// The body a notification webhook posts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    /// The message's fields (alert or run) with `subject` and `text`.
+    #[default]
+    Json,
+    /// `{"text": …}`, as Slack (and Mattermost, Rocket.Chat) incoming webhooks take.
+    Slack,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -28,6 +28,7 @@ pub(crate) fn validate(
     v.pipelines();
     v.environments();
     v.configs_checks_alerts();
+    v.notifications();
     v.resources();
     if v.diags.is_empty() {
         Ok(())
@@ -94,6 +95,7 @@ impl Validator<'_> {
                 .on_failure
                 .iter()
                 .chain(&notify.on_success)
+                .chain(&notify.on_change)
                 .chain(&notify.on_start)
             {
                 self.notification(channel);
@@ -253,7 +255,12 @@ impl Validator<'_> {
                 }
             }
             for channel in &alert.notify {
-                self.exists(channel, "notification", project.notifications.keys(), &context);
+                self.exists(
+                    channel,
+                    "notification",
+                    project.notifications.keys(),
+                    &context,
+                );
             }
         }
     }
@@ -285,6 +292,49 @@ impl Validator<'_> {
                     checked.join(", ")
                 )),
             );
+        }
+    }
+
+    /// Channel secrets are baton secret names (environment-variable shaped), and a private CA
+    /// file must exist: both would otherwise fail every delivery, long after validate.
+    fn notifications(&mut self) {
+        let project = self.project;
+        for notification in project.notifications.values() {
+            let (secret, key) = match &notification.channel {
+                Channel::Smtp(smtp) => {
+                    if let Some(ca) = &smtp.ca_file
+                        && !project.root.join(&ca.value).is_file()
+                    {
+                        self.diags.push(
+                            Diagnostic::new(
+                                format!(
+                                    "no CA file `{}` (ca_file of `{}`)",
+                                    ca.value, notification.name
+                                ),
+                                ca.span,
+                            )
+                            .with_help(
+                                "a PEM file of CA certificates, relative to the project root",
+                            ),
+                        );
+                    }
+                    (smtp.password_secret.as_ref(), "password_secret")
+                }
+                Channel::Webhook(hook) => (hook.secret.as_ref(), "secret"),
+            };
+            if let Some(name) = secret
+                && !is_secret_name(&name.value)
+            {
+                self.diags.push(
+                    Diagnostic::new(
+                        format!("`{}` is not a secret name ({key} of `{}`)", name.value, notification.name),
+                        name.span,
+                    )
+                    .with_help(
+                        "name a baton secret (`baton secret set NAME`): upper-case letters, digits and `_`, not the value itself",
+                    ),
+                );
+            }
         }
     }
 
@@ -405,6 +455,13 @@ impl Validator<'_> {
             ));
         }
     }
+}
+
+/// `^[A-Z_][A-Z0-9_]*$`, as `baton secret set` accepts (secrets are environment variables).
+fn is_secret_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some('A'..='Z' | '_'))
+        && chars.all(|c| matches!(c, 'A'..='Z' | '0'..='9' | '_'))
 }
 
 /// The templates of a stage that are rendered with `vars`, each with its place.

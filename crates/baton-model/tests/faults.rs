@@ -203,3 +203,60 @@ fn a_step_kind_this_build_lacks_is_reported_at_the_step() {
     );
     assert_has(&out, "baton.yaml:9:13");
 }
+
+#[test]
+fn notification_faults_are_reported_at_their_place() {
+    let out = errors(
+        "project: x\nnotifications:\n  ops_mail: { smtp: { host: h, from: f@x, to: [t@x], password_secret: hunter2, ca_file: nope.pem } }\n  chat: { webhook: { url: 'http://127.0.0.1:9/', secret: my-secret, format: slack } }\npipelines:\n  p:\n    notify: { on_change: [ops_mial] }\n    stages:\n      s:\n        steps:\n          - notify: { channels: [chta], message: hi }\n",
+        &[],
+    );
+    assert_has(&out, "no notification `ops_mial`");
+    assert_has(&out, "baton.yaml:7:27");
+    assert_has(&out, "did you mean `ops_mail`?");
+    assert_has(&out, "no notification `chta`");
+    assert_has(&out, "baton.yaml:11:34");
+    assert_has(&out, "did you mean `chat`?");
+    assert_has(
+        &out,
+        "`hunter2` is not a secret name (password_secret of `ops_mail`)",
+    );
+    assert_has(&out, "`my-secret` is not a secret name (secret of `chat`)");
+    assert_has(&out, "no CA file `nope.pem`");
+}
+
+#[test]
+fn a_notify_step_message_with_an_undefined_variable_is_an_error() {
+    let out = errors(
+        "project: x\nnotifications: { chat: { webhook: 'http://127.0.0.1:9/' } }\npipelines:\n  p:\n    stages:\n      s:\n        steps:\n          - notify: { channels: [chat], message: 'deployed {{ vars.versoin }}' }\n",
+        &[],
+    );
+    assert_has(&out, "versoin");
+    assert_has(&out, "baton.yaml:8");
+}
+
+#[test]
+fn channel_settings_decode_with_their_defaults() {
+    let p = project(
+        "project: x\nnotifications:\n  m: { smtp: { host: h, from: f@x, to: t@x, timeout: 3s }, retries: 2 }\n  w: { webhook: { url: 'http://x/', format: slack } }\n  plain: { webhook: 'http://x/' }\npipelines:\n  p: { notify: { on_change: [m] }, stages: { s: { run: x } } }\n",
+        &[],
+    );
+    let project = load(&p.main).unwrap_or_else(|d| panic!("{}", d.render(false)));
+    assert_eq!(project.notifications["m"].retries, 2);
+    assert_eq!(project.notifications["w"].retries, DEFAULT_NOTIFY_RETRIES);
+    match &project.notifications["m"].channel {
+        Channel::Smtp(s) => assert_eq!(s.timeout, Duration::from_secs(3)),
+        other => panic!("{other:?}"),
+    }
+    match &project.notifications["w"].channel {
+        Channel::Webhook(w) => assert_eq!(w.format, WebhookFormat::Slack),
+        other => panic!("{other:?}"),
+    }
+    match &project.notifications["plain"].channel {
+        Channel::Webhook(w) => {
+            assert_eq!(w.format, WebhookFormat::Json);
+            assert_eq!(w.timeout, DEFAULT_NOTIFY_TIMEOUT);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(project.pipelines["p"].notify.on_change[0].value, "m");
+}

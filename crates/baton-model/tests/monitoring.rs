@@ -8,7 +8,8 @@ use std::time::Duration;
 use baton_model::*;
 use common::project;
 
-const NODES: &str = "nodes:\n  web1: { host: 10.0.0.1, roles: [web] }\n  db1: { host: 10.0.0.2, roles: [db] }\n";
+const NODES: &str =
+    "nodes:\n  web1: { host: 10.0.0.1, roles: [web] }\n  db1: { host: 10.0.0.2, roles: [db] }\n";
 
 fn load_ok(text: &str) -> Project {
     let p = project(&format!("{NODES}{text}"), &[]);
@@ -25,7 +26,10 @@ fn errors(text: &str) -> String {
 
 #[track_caller]
 fn assert_has(rendered: &str, needle: &str) {
-    assert!(rendered.contains(needle), "missing {needle:?} in:\n{rendered}");
+    assert!(
+        rendered.contains(needle),
+        "missing {needle:?} in:\n{rendered}"
+    );
 }
 
 #[test]
@@ -50,11 +54,18 @@ alerts:
 "#,
     );
     assert_eq!(p.monitoring.interval, Duration::from_secs(5));
-    assert_eq!(p.monitoring.targets.as_ref().unwrap().source, "role:db,local");
+    assert_eq!(
+        p.monitoring.targets.as_ref().unwrap().source,
+        "role:db,local"
+    );
     let kinds: Vec<&str> = p.checks.values().map(|c| c.probe.kind()).collect();
     assert_eq!(kinds, ["http", "tcp", "command"]);
     assert_eq!(p.checks["api"].timeout, Duration::from_secs(3));
-    assert_eq!(p.checks["api"].interval, Duration::from_secs(5), "the monitoring interval");
+    assert_eq!(
+        p.checks["api"].interval,
+        Duration::from_secs(5),
+        "the monitoring interval"
+    );
     assert_eq!(p.checks["pg"].timeout, DEFAULT_CHECK_TIMEOUT);
 
     let metric = |name: &str| match &p.alerts[name].condition {
@@ -72,8 +83,14 @@ alerts:
     assert_eq!(cpu.for_, Duration::from_secs(300));
     assert_eq!(cpu.condition.describe(), "cpu above 80");
     let load = &p.alerts["load"];
-    assert_eq!((load.severity, load.repeat, load.for_), (Severity::Warning, None, Duration::ZERO));
-    assert_eq!(p.alerts["load15"].condition.describe(), "load15 above 2 or load15 below 0.01");
+    assert_eq!(
+        (load.severity, load.repeat, load.for_),
+        (Severity::Warning, None, Duration::ZERO)
+    );
+    assert_eq!(
+        p.alerts["load15"].condition.describe(),
+        "load15 above 2 or load15 below 0.01"
+    );
     assert_eq!(p.alerts["down"].condition.describe(), "up below 1");
     assert_eq!(p.alerts["api_down"].condition.describe(), "check api fails");
 }
@@ -118,7 +135,10 @@ alerts:
   g: { check: api_up, targets: "web1,db1" }
 "#,
     );
-    assert_has(&out, "alert `g` watches node `db1`, which check `api_up` does not target");
+    assert_has(
+        &out,
+        "alert `g` watches node `db1`, which check `api_up` does not target",
+    );
     assert_has(&out, "baton.yaml:8:32");
 }
 
@@ -137,7 +157,10 @@ alerts:
     );
     assert_has(&out, "`monitoring.interval` must be more than 0");
     assert_has(&out, "no role `nope` on any node");
-    assert_has(&out, "check `two` needs exactly one of `http`, `tcp` and `command`");
+    assert_has(
+        &out,
+        "check `two` needs exactly one of `http`, `tcp` and `command`",
+    );
     assert_has(&out, "check `none` needs exactly one of");
     assert_has(&out, "the `interval` of check `fast` must be more than 0");
     assert_has(&out, "unknown value `urgent`");

@@ -11,6 +11,8 @@ use crate::{
     SlotOutcome, Status, StepRef, Store, StoreError, now_millis,
 };
 
+pub use crate::conformance_notify::*;
+
 /// One behaviour, panicking when the backend gets it wrong.
 #[derive(Clone, Copy)]
 pub enum Check {
@@ -103,6 +105,14 @@ pub const ALL: &[(&str, Check)] = &[
     (
         "silences_cover_their_alert_and_node_until_they_end",
         Check::One(silences_cover_their_alert_and_node_until_they_end),
+    ),
+    (
+        "deliveries_are_queued_retried_and_recorded",
+        Check::One(deliveries_are_queued_retried_and_recorded),
+    ),
+    (
+        "a_delivery_is_claimed_by_one_worker",
+        Check::Two(a_delivery_is_claimed_by_one_worker),
     ),
 ];
 
@@ -498,7 +508,7 @@ pub fn rollback_runs_know_what_they_rolled_back(store: &dyn Store) {
 
 /// Run `f` on both handles at one moment, from two threads, as two processes would:
 /// `f(0, a)` and `f(1, b)`.
-fn race<T: Send>(
+pub(crate) fn race<T: Send>(
     a: &dyn Store,
     b: &dyn Store,
     f: impl Fn(usize, &dyn Store) -> T + Sync,

@@ -10,14 +10,18 @@ mod blob;
 mod config_store;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "conformance")]
+mod conformance_notify;
 mod event;
 mod monitor_store;
+mod notify_store;
 mod owner;
 mod record;
 mod server_store;
 mod sqlite;
 mod sqlite_config;
 mod sqlite_monitor;
+mod sqlite_notify;
 mod sqlite_server;
 mod sqlite_state;
 mod state_store;
@@ -32,6 +36,10 @@ pub use monitor_store::{
     AlertChange, AlertPhase, AlertState, Compaction, MINUTE_SPAN, MonitorEvent, MonitorEventKind,
     MonitorStore, NewSilence, NodeChange, NodeState, NotifyStatus, RAW_KEPT, ROLLUP_SLACK,
     Resolution, Sample, SeriesPoint, SilenceRecord, Transition,
+};
+pub use notify_store::{
+    DeliveryAttempt, DeliveryFilter, DeliveryId, DeliveryRecord, DeliveryStatus, NewDelivery,
+    NotifyStore,
 };
 pub use owner::{Owner, os_user, process_alive};
 pub use record::*;

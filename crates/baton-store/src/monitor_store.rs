@@ -135,9 +135,13 @@ impl AlertPhase {
     }
 
     pub fn parse(text: &str) -> Option<AlertPhase> {
-        [AlertPhase::Inactive, AlertPhase::Pending, AlertPhase::Firing]
-            .into_iter()
-            .find(|p| p.as_str() == text)
+        [
+            AlertPhase::Inactive,
+            AlertPhase::Pending,
+            AlertPhase::Firing,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == text)
     }
 }
 

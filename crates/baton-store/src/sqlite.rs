@@ -25,6 +25,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/007_rollback_link.sql")),
     M::up(include_str!("migrations/008_server.sql")),
     M::up(include_str!("migrations/009_monitoring.sql")),
+    M::up(include_str!("migrations/010_notifications.sql")),
 ];
 
 pub struct SqliteStore {

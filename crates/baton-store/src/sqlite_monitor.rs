@@ -247,9 +247,9 @@ impl MonitorStore for SqliteStore {
             let raw_cutoff = (now - RAW_KEPT).min(rolled_until);
             let rollup_cutoff = now - retention;
             for series in all_series(&tx)? {
-                done.raw_deleted += tx
-                    .prepare_cached("DELETE FROM metric_samples WHERE series = ?1 AND at < ?2")?
-                    .execute(params![series, raw_cutoff])? as u64;
+                done.raw_deleted +=
+                    tx.prepare_cached("DELETE FROM metric_samples WHERE series = ?1 AND at < ?2")?
+                        .execute(params![series, raw_cutoff])? as u64;
                 for resolution in Resolution::ROLLUPS {
                     let width = resolution.bucket_ms().expect("roll-ups have a width");
                     done.buckets_deleted += tx
@@ -531,9 +531,18 @@ mod tests {
         let now = 100 * MINUTE_SPAN;
         assert_eq!(Resolution::for_since(now - 3_600_000, now), Resolution::Raw);
         assert_eq!(Resolution::for_since(now - RAW_KEPT, now), Resolution::Raw);
-        assert_eq!(Resolution::for_since(now - RAW_KEPT - 1, now), Resolution::Minute);
-        assert_eq!(Resolution::for_since(now - MINUTE_SPAN, now), Resolution::Minute);
-        assert_eq!(Resolution::for_since(now - MINUTE_SPAN - 1, now), Resolution::Hour);
+        assert_eq!(
+            Resolution::for_since(now - RAW_KEPT - 1, now),
+            Resolution::Minute
+        );
+        assert_eq!(
+            Resolution::for_since(now - MINUTE_SPAN, now),
+            Resolution::Minute
+        );
+        assert_eq!(
+            Resolution::for_since(now - MINUTE_SPAN - 1, now),
+            Resolution::Hour
+        );
         assert_eq!(Resolution::for_since(now + 5, now), Resolution::Raw);
     }
 }

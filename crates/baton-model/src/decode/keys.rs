@@ -119,6 +119,7 @@ pub(crate) const PIPELINE_KEYS: &[Key] = &[
 pub(crate) const PIPELINE_NOTIFY_KEYS: &[Key] = &[
     Key("on_failure", Ty::Names),
     Key("on_success", Ty::Names),
+    Key("on_change", Ty::Names),
     Key("on_start", Ty::Names),
 ];
 
@@ -261,6 +262,7 @@ pub(crate) const ALERT_KEYS: &[Key] = &[
 pub(crate) const NOTIFICATION_KEYS: &[Key] = &[
     Key("smtp", Ty::Def("smtp")),
     Key("webhook", Ty::Def("notification_webhook")),
+    Key("retries", Ty::Count),
 ];
 
 pub(crate) const SMTP_KEYS: &[Key] = &[
@@ -271,12 +273,16 @@ pub(crate) const SMTP_KEYS: &[Key] = &[
     Key("password_secret", Ty::Str),
     Key("from", Ty::Str),
     Key("to", Ty::Names),
+    Key("ca_file", Ty::Str),
+    Key("timeout", Ty::Duration),
 ];
 
 pub(crate) const WEBHOOK_KEYS: &[Key] = &[
     Key("url", Ty::Template),
     Key("headers", Ty::StringMap),
     Key("secret", Ty::Str),
+    Key("format", Ty::Enum(&["json", "slack"])),
+    Key("timeout", Ty::Duration),
 ];
 
 pub(crate) const SECRETS_KEYS: &[Key] = &[Key("recipients", Ty::Names)];

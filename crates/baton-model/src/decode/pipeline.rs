@@ -52,6 +52,10 @@ pub(super) fn pipeline(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Pi
                 .get("on_success")
                 .map(|v| dec.strings(v))
                 .unwrap_or_default(),
+            on_change: n
+                .get("on_change")
+                .map(|v| dec.strings(v))
+                .unwrap_or_default(),
             on_start: n
                 .get("on_start")
                 .map(|v| dec.strings(v))

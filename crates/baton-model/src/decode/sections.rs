@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 
 use super::keys::*;
 use super::pipeline::http;
-use super::values::{Decoder, to_json};
+use super::values::{Decoder, Fields, to_json};
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::span::Spanned;
 use crate::types::*;
@@ -443,8 +443,14 @@ pub(super) fn check(
         .filter(|k| f.has(k))
         .collect();
     let probe = match probes.as_slice() {
-        ["http"] => f.get("http").and_then(|n| http(dec, n)).map(CheckProbe::Http),
-        ["tcp"] => f.get("tcp").and_then(|n| dec.template(n)).map(CheckProbe::Tcp),
+        ["http"] => f
+            .get("http")
+            .and_then(|n| http(dec, n))
+            .map(CheckProbe::Http),
+        ["tcp"] => f
+            .get("tcp")
+            .and_then(|n| dec.template(n))
+            .map(CheckProbe::Tcp),
         ["command"] => f
             .get("command")
             .and_then(|n| dec.template(n))
@@ -487,7 +493,9 @@ pub(super) fn alert(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Alert
             let above = f.get("above").and_then(|n| dec.float(n));
             let below = f.get("below").and_then(|n| dec.float(n));
             // `up` has one meaning without a threshold: the node is down.
-            if above.is_none() && below.is_none() && metric.as_ref().is_some_and(|m| *m != Metric::Up)
+            if above.is_none()
+                && below.is_none()
+                && metric.as_ref().is_some_and(|m| *m != Metric::Up)
             {
                 dec.error(
                     Diagnostic::new(format!("{what} needs `above` or `below`"), f.span)
@@ -566,7 +574,9 @@ fn metric(dec: &mut Decoder, node: &Node) -> Option<Metric> {
             ),
         }
     };
-    dec.error(Diagnostic::new(format!("unknown metric `{}`", text.value), text.span).with_help(help));
+    dec.error(
+        Diagnostic::new(format!("unknown metric `{}`", text.value), text.span).with_help(help),
+    );
     None
 }
 
@@ -585,10 +595,15 @@ pub(super) fn notification(dec: &mut Decoder, key: &Node, value: &Node) -> Optio
             None
         }
     };
+    let retries = f
+        .get("retries")
+        .and_then(|n| dec.u32(n))
+        .unwrap_or(DEFAULT_NOTIFY_RETRIES);
     Some(Notification {
         name: name?,
         span: key.span,
         channel: channel?,
+        retries,
     })
 }
 
@@ -616,6 +631,8 @@ fn smtp(dec: &mut Decoder, node: &Node) -> Option<SmtpChannel> {
         password_secret: f.get("password_secret").and_then(|n| dec.string(n)),
         from: from?.value,
         to: to?.into_iter().map(|s| s.value).collect(),
+        ca_file: f.get("ca_file").and_then(|n| dec.string(n)),
+        timeout: notify_timeout(dec, &f),
     })
 }
 
@@ -626,6 +643,8 @@ fn webhook(dec: &mut Decoder, node: &Node) -> Option<WebhookChannel> {
             url,
             headers: IndexMap::new(),
             secret: None,
+            format: WebhookFormat::Json,
+            timeout: DEFAULT_NOTIFY_TIMEOUT,
         });
     }
     let f = dec.fields(node, Some(WEBHOOK_KEYS), "`webhook`")?;
@@ -637,5 +656,22 @@ fn webhook(dec: &mut Decoder, node: &Node) -> Option<WebhookChannel> {
             .map(|n| dec.string_map(n, "`headers`"))
             .unwrap_or_default(),
         secret: f.get("secret").and_then(|n| dec.string(n)),
+        format: match f.get("format") {
+            Some(n) => dec.choice(
+                n,
+                &[
+                    ("json", WebhookFormat::Json),
+                    ("slack", WebhookFormat::Slack),
+                ],
+            )?,
+            None => WebhookFormat::Json,
+        },
+        timeout: notify_timeout(dec, &f),
     })
+}
+
+fn notify_timeout(dec: &mut Decoder, f: &Fields) -> Duration {
+    f.get("timeout")
+        .and_then(|n| dec.duration(n))
+        .unwrap_or(DEFAULT_NOTIFY_TIMEOUT)
 }

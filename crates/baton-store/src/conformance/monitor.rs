@@ -20,7 +20,12 @@ fn sample(node: &str, metric: &str, at: i64, value: f64) -> Sample {
     }
 }
 
-fn points(store: &dyn Store, metric: &str, since: i64, r: Resolution) -> Vec<(i64, f64, f64, f64, u32)> {
+fn points(
+    store: &dyn Store,
+    metric: &str,
+    since: i64,
+    r: Resolution,
+) -> Vec<(i64, f64, f64, f64, u32)> {
     store
         .metric_points("web1", metric, since, r)
         .unwrap()
@@ -46,11 +51,15 @@ pub fn samples_are_read_per_series_and_rolled_up_once(store: &dyn Store) {
     assert_eq!(raw[0], (T0 + 40_000, 20.0, 20.0, 20.0, 1));
 
     // Nothing is rolled up before its bucket has ended (and the slack passed).
-    let report = store.compact_metrics(T0 + 2 * MINUTE, 7 * 24 * HOUR).unwrap();
+    let report = store
+        .compact_metrics(T0 + 2 * MINUTE, 7 * 24 * HOUR)
+        .unwrap();
     assert_eq!(report.buckets_written, 0, "{report:?}");
     assert!(points(store, "cpu", T0, Resolution::Minute).is_empty());
 
-    let report = store.compact_metrics(T0 + 10 * MINUTE, 7 * 24 * HOUR).unwrap();
+    let report = store
+        .compact_metrics(T0 + 10 * MINUTE, 7 * 24 * HOUR)
+        .unwrap();
     // 3 minute buckets × 3 series; the hour has not ended.
     assert_eq!(report.buckets_written, 9, "{report:?}");
     assert_eq!(report.raw_deleted, 0);
@@ -63,13 +72,21 @@ pub fn samples_are_read_per_series_and_rolled_up_once(store: &dyn Store) {
         ]
     );
     // A bucket is read from the start of the one `since` falls in.
-    assert_eq!(points(store, "cpu", T0 + MINUTE + 1, Resolution::Minute).len(), 2);
+    assert_eq!(
+        points(store, "cpu", T0 + MINUTE + 1, Resolution::Minute).len(),
+        2
+    );
     // Rolled once: compacting again writes nothing new.
-    let again = store.compact_metrics(T0 + 10 * MINUTE, 7 * 24 * HOUR).unwrap();
+    let again = store
+        .compact_metrics(T0 + 10 * MINUTE, 7 * 24 * HOUR)
+        .unwrap();
     assert_eq!(again.buckets_written, 0, "{again:?}");
 
     let report = store.compact_metrics(T0 + 2 * HOUR, 7 * 24 * HOUR).unwrap();
-    assert_eq!(report.buckets_written, 3, "the hour, per series: {report:?}");
+    assert_eq!(
+        report.buckets_written, 3,
+        "the hour, per series: {report:?}"
+    );
     assert_eq!(
         points(store, "cpu", T0, Resolution::Hour),
         vec![(T0, 40.0, 0.0, 80.0, 9)]
@@ -158,7 +175,12 @@ pub fn alert_states_and_transitions_are_saved_together_and_tailed(a: &dyn Store,
         .save_alert_state(
             &firing,
             Some((
-                &change("high_cpu", "web1", Transition::Firing, Some(NotifyStatus::Pending)),
+                &change(
+                    "high_cpu",
+                    "web1",
+                    Transition::Firing,
+                    Some(NotifyStatus::Pending),
+                ),
                 T0 + 5 * MINUTE,
             )),
         )
@@ -175,10 +197,14 @@ pub fn alert_states_and_transitions_are_saved_together_and_tailed(a: &dyn Store,
         panic!("an alert event: {unnotified:?}");
     };
     assert_eq!(c.to, Transition::Firing);
-    assert_eq!((c.severity.as_str(), c.condition.as_str()), ("critical", "cpu above 80"));
+    assert_eq!(
+        (c.severity.as_str(), c.condition.as_str()),
+        ("critical", "cpu above 80")
+    );
     assert_eq!((c.value, c.since), (Some(93.5), Some(T0)));
 
-    b.mark_notified(fired, NotifyStatus::Sent, T0 + 5 * MINUTE + 10).unwrap();
+    b.mark_notified(fired, NotifyStatus::Sent, T0 + 5 * MINUTE + 10)
+        .unwrap();
     assert!(a.unnotified_transitions().unwrap().is_empty());
     assert_eq!(
         a.alert_states().unwrap()[0].last_notified,
@@ -195,9 +221,18 @@ pub fn alert_states_and_transitions_are_saved_together_and_tailed(a: &dyn Store,
         (c.notify, c.notified_at),
         (Some(NotifyStatus::Sent), Some(T0 + 5 * MINUTE + 10))
     );
-    let recent: Vec<i64> = b.monitor_events_recent(10).unwrap().iter().map(|e| e.seq).collect();
+    let recent: Vec<i64> = b
+        .monitor_events_recent(10)
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
     assert_eq!(recent, vec![fired, first], "newest first");
-    assert_eq!(b.monitor_events_after(0, 1).unwrap()[0].seq, first, "bounded by the limit");
+    assert_eq!(
+        b.monitor_events_after(0, 1).unwrap()[0].seq,
+        first,
+        "bounded by the limit"
+    );
 }
 
 pub fn node_changes_are_events_only_when_the_state_changes(store: &dyn Store) {
@@ -205,14 +240,19 @@ pub fn node_changes_are_events_only_when_the_state_changes(store: &dyn Store) {
         .set_node_state("web1", true, T0, None)
         .unwrap()
         .expect("a node seen for the first time is an event");
-    assert_eq!(store.set_node_state("web1", true, T0 + 1000, None).unwrap(), None);
+    assert_eq!(
+        store.set_node_state("web1", true, T0 + 1000, None).unwrap(),
+        None
+    );
     let down = store
         .set_node_state("web1", false, T0 + 2000, Some("connection refused"))
         .unwrap()
         .expect("down is a change");
     assert!(down.seq > first.seq);
     assert_eq!(
-        store.set_node_state("web1", false, T0 + 3000, Some("connection refused")).unwrap(),
+        store
+            .set_node_state("web1", false, T0 + 3000, Some("connection refused"))
+            .unwrap(),
         None
     );
     let states = store.node_states().unwrap();
@@ -242,7 +282,10 @@ pub fn silences_cover_their_alert_and_node_until_they_end(store: &dyn Store) {
         })
         .unwrap();
     assert!(one.id > everywhere.id);
-    assert_eq!(store.silences(None).unwrap(), vec![everywhere.clone(), one.clone()]);
+    assert_eq!(
+        store.silences(None).unwrap(),
+        vec![everywhere.clone(), one.clone()]
+    );
     assert_eq!(store.silences(Some(T0 + HOUR)).unwrap(), vec![one.clone()]);
     assert!(everywhere.covers("high_cpu", "web7", T0));
     assert!(!everywhere.covers("high_cpu", "web7", T0 + HOUR));

@@ -1,0 +1,21 @@
+//! Notifications: what baton tells people (an alert firing or resolving, a run's end, a
+//! `notify:` step's message) through the channels of `notifications:` (SMTP mail, webhooks).
+//!
+//! Nothing here sends inline: every message becomes one delivery row per channel in the store's
+//! queue ([`baton_store::NotifyStore`]), rendered from a template when it is queued, and a
+//! worker claims and sends due deliveries, retrying with backoff, recording every attempt.
+//! Callers (the monitor, the run paths, the `notify:` step) never wait on a mail server and no
+//! notification failure reaches a run's result.
+//!
+//! Architecture invariant: depends on the model (channels) and the store (the queue) only; never
+//! prints; secrets come through a lookup the caller gives, so the crate knows nothing of age files.
+
+mod alert;
+mod error;
+mod message;
+mod queue;
+
+pub use alert::{AlertNotice, enqueue_alert};
+pub use error::NotifyError;
+pub use message::Message;
+pub use queue::enqueue_message;
