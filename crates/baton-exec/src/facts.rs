@@ -33,7 +33,7 @@ read -r cpu < /proc/stat; echo "$cpu"
     for mount in mounts {
         let quoted = crate::quote(mount);
         script.push_str(&format!(
-            "df -Pk {quoted} 2>/dev/null | {{ read -r _; read -r _ t u a _; [ -n \"$a\" ] && echo \"disk={mount} $t $u $a\"; }} || true\n"
+            "df -Pk {quoted} 2>/dev/null | {{ read -r _; read -r _ t u a _; [ -n \"$a\" ] && echo disk={quoted} \"$t $u $a\"; }} || true\n"
         ));
     }
     script

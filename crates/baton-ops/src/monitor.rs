@@ -12,7 +12,9 @@ use baton_monitor::{Monitor, Observed, Observer};
 use baton_store::{AlertPhase, NewSilence, Owner, Resolution, now_millis};
 use tokio_util::sync::CancellationToken;
 
-use crate::api::monitor::{ActiveAlert, Alerts, Event, Metrics, NodeMetrics, Point, Series, Summary};
+use crate::api::monitor::{
+    ActiveAlert, Alerts, Event, Metrics, NodeMetrics, Point, Series, Summary,
+};
 use crate::error::{OpsError, OpsResult};
 use crate::open::Ops;
 use crate::targets::NodeTargets;
@@ -64,12 +66,10 @@ impl Ops {
         on_note: impl Fn(MonitorNote) + Send + Sync + 'static,
     ) -> OpsResult<()> {
         let owner = Owner::current();
-        if let Err(held) = self.store.acquire_lock(
-            MONITOR_LOCK,
-            "baton monitor",
-            &owner,
-            &crate::cli_actor(),
-        )? {
+        if let Err(held) =
+            self.store
+                .acquire_lock(MONITOR_LOCK, "baton monitor", &owner, &crate::cli_actor())?
+        {
             return Err(OpsError::conflict(format!(
                 "another monitor uses this store: {} (pid {} on {}, since {})",
                 held.purpose,
@@ -212,7 +212,9 @@ impl Ops {
             return Err(e);
         }
         if duration.is_zero() {
-            return Err(OpsError::usage("a silence needs a duration, e.g. `--for 2h`"));
+            return Err(OpsError::usage(
+                "a silence needs a duration, e.g. `--for 2h`",
+            ));
         }
         if let Some(node) = node {
             let plan = baton_monitor::Plan::new(&self.project);
@@ -229,7 +231,8 @@ impl Ops {
                 .with_hint(format!("it watches: {}", watched.join(", "))));
             }
         }
-        let until = now_millis().saturating_add(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX));
+        let until =
+            now_millis().saturating_add(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX));
         let record = self.store.add_silence(&NewSilence {
             alert: alert.to_string(),
             node: node.map(str::to_string),

@@ -6,8 +6,7 @@
 use std::collections::BTreeMap;
 
 use baton_store::{
-    AlertChange, MonitorEvent, MonitorEventKind, NodeChange, NodeState, SeriesPoint,
-    SilenceRecord,
+    AlertChange, MonitorEvent, MonitorEventKind, NodeChange, NodeState, SeriesPoint, SilenceRecord,
 };
 use serde::{Deserialize, Serialize};
 
@@ -275,7 +274,10 @@ mod tests {
         };
         let summary = Summary::of(&[point(10.0, 5.0, 20.0, 1), point(40.0, 30.0, 50.0, 3)]);
         assert_eq!(summary.avg, Some(32.5));
-        assert_eq!((summary.min, summary.max, summary.last), (Some(5.0), Some(50.0), Some(40.0)));
+        assert_eq!(
+            (summary.min, summary.max, summary.last),
+            (Some(5.0), Some(50.0), Some(40.0))
+        );
         assert_eq!(Summary::of(&[]), Summary::default());
     }
 }

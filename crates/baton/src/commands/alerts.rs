@@ -17,7 +17,15 @@ pub fn run(cli: &Cli, ui: &Ui, args: &AlertsArgs) -> CommandResult {
     if alerts.active.is_empty() {
         println!("No alert is pending or firing.");
     } else {
-        let mut table = Table::new(&["ALERT", "NODE", "STATE", "SINCE", "SEVERITY", "CONDITION", "VALUE"]);
+        let mut table = Table::new(&[
+            "ALERT",
+            "NODE",
+            "STATE",
+            "SINCE",
+            "SEVERITY",
+            "CONDITION",
+            "VALUE",
+        ]);
         for a in &alerts.active {
             let state = match a.state.as_str() {
                 "firing" => ui.paint(Style::Bad, "firing"),
@@ -56,7 +64,10 @@ pub fn run(cli: &Cli, ui: &Ui, args: &AlertsArgs) -> CommandResult {
         println!(
             "silenced: {}{} until {} (by {})",
             s.alert,
-            s.node.as_ref().map(|n| format!(" on {n}")).unwrap_or_default(),
+            s.node
+                .as_ref()
+                .map(|n| format!(" on {n}"))
+                .unwrap_or_default(),
             crate::output::time(s.until),
             s.actor
         );
@@ -90,7 +101,11 @@ pub fn alert(cli: &Cli, ui: &Ui, cmd: &AlertCommand) -> CommandResult {
             println!(
                 "Silenced {}{} until {}: its state is still tracked, its notifications are not sent.",
                 silence.alert,
-                silence.node.as_ref().map(|n| format!(" on {n}")).unwrap_or_default(),
+                silence
+                    .node
+                    .as_ref()
+                    .map(|n| format!(" on {n}"))
+                    .unwrap_or_default(),
                 crate::output::time(silence.until)
             );
             Ok(EXIT_OK)
