@@ -169,7 +169,7 @@ mod tests {
             5 * SEC,
             &[
                 (0, false),
-                (1 * SEC, true),
+                (SEC, true),
                 (3 * SEC, true),
                 (5 * SEC, true),
                 (6 * SEC, true),
@@ -181,7 +181,7 @@ mod tests {
         assert_eq!(
             transitions,
             vec![
-                (1 * SEC, Transition::Pending),
+                (SEC, Transition::Pending),
                 (6 * SEC, Transition::Firing),
                 (8 * SEC, Transition::Resolved),
             ]

@@ -29,7 +29,7 @@ pub const HISTORY_SHOWN: usize = 200;
 #[derive(Debug, Clone)]
 pub enum MonitorNote {
     /// An alert transition or a node going down or up, as recorded.
-    Event(Event),
+    Event(Box<Event>),
     /// Something that did not stop the monitor (a store write refused, a notification that
     /// could not be queued yet).
     Problem(String),
@@ -82,7 +82,7 @@ impl Ops {
             .with_hint("stop it first (`baton serve` runs one too); one monitor per store"));
         }
         let observer: Observer = Arc::new(move |observed| match observed {
-            Observed::Event(event) => on_note(MonitorNote::Event(event.into())),
+            Observed::Event(event) => on_note(MonitorNote::Event(Box::new(event.into()))),
             Observed::Problem(text) => on_note(MonitorNote::Problem(text.to_string())),
         });
         let targets = self.targets();
