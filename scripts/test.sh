@@ -9,6 +9,8 @@ need_apt=()
 command -v bash >/dev/null || need_apt+=(bash)
 command -v git >/dev/null || need_apt+=(git)
 command -v ps >/dev/null || need_apt+=(procps)
+# The SMTP STARTTLS test makes its own CA (crates/baton/tests/notify.rs).
+command -v openssl >/dev/null || need_apt+=(openssl)
 # SSH tests run real OpenSSH sshd daemons on loopback (crates/baton/tests/common/nodes.rs).
 [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 command -v ssh-keygen >/dev/null && command -v ssh >/dev/null || need_apt+=(openssh-client)
@@ -37,6 +39,12 @@ if ! python3 -c 'import schemathesis' 2>/dev/null; then
   echo "installing: schemathesis (python)"
   python3 -m pip install --quiet 'schemathesis>=3,<5' 2>/dev/null ||
     python3 -m pip install --quiet --break-system-packages 'schemathesis>=3,<5'
+fi
+# Notifications (crates/baton/tests/notify.rs) are sent to a real SMTP server: aiosmtpd.
+if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+  echo "installing: aiosmtpd (python)"
+  python3 -m pip install --quiet aiosmtpd 2>/dev/null ||
+    python3 -m pip install --quiet --break-system-packages aiosmtpd
 fi
 
 if cargo nextest --version >/dev/null 2>&1; then

@@ -56,6 +56,7 @@ pub struct Engine {
     pub(crate) infra: Option<Arc<dyn crate::infra::InfraRunner>>,
     pub(crate) configs: Option<Arc<dyn crate::configs::ConfigApplier>>,
     pub(crate) secrets: Option<Arc<dyn crate::secrets::SecretSource>>,
+    pub(crate) notifier: Option<Arc<dyn crate::notify::Notifier>>,
     pub(crate) on_created: Option<RunCreated>,
 }
 
@@ -102,8 +103,16 @@ impl Engine {
             infra: None,
             configs: None,
             secrets: None,
+            notifier: None,
             on_created: None,
         }
+    }
+
+    /// Let runs queue their notifications (`notify:` of pipelines and steps) through
+    /// `notifier` (composed by the binary, like `with_infra`).
+    pub fn with_notifier(mut self, notifier: Arc<dyn crate::notify::Notifier>) -> Engine {
+        self.notifier = Some(notifier);
+        self
     }
 
     /// Call `f` with the id of each run this engine creates, once its row is written.
@@ -150,7 +159,23 @@ impl Engine {
         .await
     }
 
+    /// Every pipeline run (new, retry, rollback) goes through here: its end is where its
+    /// notifications are queued, after the final status is recorded.
     pub(crate) async fn start(
+        &self,
+        request: RunRequest,
+        retry_of: Option<RunId>,
+        mode: Mode,
+        cancel: CancellationToken,
+    ) -> Result<RunOutcome, EngineError> {
+        let outcome = self.start_run(request, retry_of, mode, cancel).await?;
+        if let Some(notifier) = &self.notifier {
+            notifier.run_finished(outcome.run);
+        }
+        Ok(outcome)
+    }
+
+    async fn start_run(
         &self,
         request: RunRequest,
         retry_of: Option<RunId>,
@@ -207,6 +232,9 @@ impl Engine {
                 crate::lifecycle::cancel_reason(self.store.as_ref(), run)
             );
             return Ok(finish(&emitter, Status::Cancelled, Some(reason)));
+        }
+        if let Some(notifier) = &self.notifier {
+            notifier.run_started(run);
         }
 
         let workspace = self.workspace(run)?;
@@ -416,6 +444,7 @@ impl Engine {
             log_limit: self.log_limit,
             infra: self.infra.clone(),
             configs: self.configs.clone(),
+            notifier: self.notifier.clone(),
             secrets: HashMap::new(),
         })
     }

@@ -371,13 +371,10 @@ fn step_works(stage: &Stage) -> Vec<(String, StepWork<'_>)> {
                     let text = format!("{} → {}", spec.artifact.as_str(), spec.to.as_str());
                     vec![(label("promote", &text), StepWork::Promote(spec))]
                 }
-                other => vec![(
-                    other.kind().to_string(),
-                    StepWork::Unavailable(format!(
-                        "the `{}` step is not available in this build of baton yet",
-                        other.kind()
-                    )),
-                )],
+                Step::Notify(spec) => {
+                    let names: Vec<&str> = spec.channels.iter().map(|c| c.as_str()).collect();
+                    vec![(label("notify", &names.join(", ")), StepWork::Notify(spec))]
+                }
             })
             .collect(),
     }

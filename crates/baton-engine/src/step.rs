@@ -31,6 +31,8 @@ pub struct StepEnv {
     pub infra: Option<Arc<dyn crate::infra::InfraRunner>>,
     /// Applies `config:` steps; `None` when the binary did not provide one.
     pub configs: Option<Arc<dyn crate::configs::ConfigApplier>>,
+    /// Queues `notify:` steps' messages; `None` when the binary did not provide one.
+    pub notifier: Option<Arc<dyn crate::notify::Notifier>>,
     /// The secrets each stage names (stage → NAME, value), loaded before any stage ran.
     pub secrets: std::collections::HashMap<String, Vec<(String, String)>>,
 }
@@ -43,8 +45,7 @@ pub enum StepWork<'a> {
     Infra(baton_model::InfraAction),
     Config(&'a str),
     Promote(&'a baton_model::Promote),
-    /// A step kind this build cannot perform yet; it fails with this explanation.
-    Unavailable(String),
+    Notify(&'a baton_model::NotifyStep),
 }
 
 #[derive(Debug, Clone)]
@@ -171,7 +172,13 @@ pub async fn run_step(
                 }
                 Err(reason) => StepResult::failed(reason),
             },
-            StepWork::Unavailable(reason) => StepResult::failed(reason),
+            StepWork::Notify(spec) => match notify(env, &step, spec) {
+                Ok(line) => {
+                    output.push(format!("{line}\n").as_bytes());
+                    StepResult::ok()
+                }
+                Err(reason) => StepResult::failed(reason),
+            },
         }
     };
     output.finish();
@@ -190,6 +197,29 @@ pub async fn run_step(
         reason: result.reason.clone(),
     });
     result
+}
+
+/// Render the step's message with its context and queue it: the step succeeds once queued.
+fn notify(env: &StepEnv, step: &StepRef, spec: &baton_model::NotifyStep) -> Result<String, String> {
+    let Some(notifier) = &env.notifier else {
+        return Err("the `notify` step is not available in this build of baton".into());
+    };
+    let message = match &spec.message {
+        Some(text) => {
+            let ctx = env.rc.template_context(&step.target);
+            Some(template::render(&text.value, &ctx).map_err(|e| format!("message: {e}"))?)
+        }
+        None => None,
+    };
+    let channels: Vec<String> = spec.channels.iter().map(|c| c.value.clone()).collect();
+    notifier.step_message(crate::notify::NotifyStepRequest {
+        run: env.rc.run,
+        pipeline: &env.rc.pipeline,
+        stage: &step.stage,
+        target: &step.target,
+        channels: &channels,
+        message: message.map(|m| env.emitter.mask().text(&m)),
+    })
 }
 
 /// Put the failure reason at the end of the step's own log, where people look first.

@@ -320,7 +320,24 @@ impl Validator<'_> {
                     }
                     (smtp.password_secret.as_ref(), "password_secret")
                 }
-                Channel::Webhook(hook) => (hook.secret.as_ref(), "secret"),
+                Channel::Webhook(hook) => {
+                    // Rendered at send time with the project's `vars` only.
+                    for name in crate::template::var_references(&hook.url.value) {
+                        if !project.vars.contains_key(&name) {
+                            self.diags.push(
+                                Diagnostic::new(
+                                    format!(
+                                        "undefined variable `vars.{name}` in the url of `{}`",
+                                        notification.name
+                                    ),
+                                    hook.url.span,
+                                )
+                                .with_help("a webhook url may use the project's `vars:`"),
+                            );
+                        }
+                    }
+                    (hook.secret.as_ref(), "secret")
+                }
             };
             if let Some(name) = secret
                 && !is_secret_name(&name.value)

@@ -207,14 +207,15 @@ fn a_step_kind_this_build_lacks_is_reported_at_the_step() {
 #[test]
 fn notification_faults_are_reported_at_their_place() {
     let out = errors(
-        "project: x\nnotifications:\n  ops_mail: { smtp: { host: h, from: f@x, to: [t@x], password_secret: hunter2, ca_file: nope.pem } }\n  chat: { webhook: { url: 'http://127.0.0.1:9/', secret: my-secret, format: slack } }\npipelines:\n  p:\n    notify: { on_change: [ops_mial] }\n    stages:\n      s:\n        steps:\n          - notify: { channels: [chta], message: hi }\n",
+        "project: x\nnotifications:\n  ops_mail: { smtp: { host: h, from: f@x, to: [t@x], password_secret: hunter2, ca_file: nope.pem } }\n  chat: { webhook: { url: 'http://127.0.0.1:9/', secret: my-secret, format: slack } }\n  hook: { webhook: 'http://{{ vars.hoost }}/' }\npipelines:\n  p:\n    notify: { on_change: [ops_mial] }\n    stages:\n      s:\n        steps:\n          - notify: { channels: [chta], message: hi }\n",
         &[],
     );
     assert_has(&out, "no notification `ops_mial`");
-    assert_has(&out, "baton.yaml:7:27");
+    assert_has(&out, "baton.yaml:8:27");
     assert_has(&out, "did you mean `ops_mail`?");
     assert_has(&out, "no notification `chta`");
-    assert_has(&out, "baton.yaml:11:34");
+    assert_has(&out, "baton.yaml:12:34");
+    assert_has(&out, "undefined variable `vars.hoost` in the url of `hook`");
     assert_has(&out, "did you mean `chat`?");
     assert_has(
         &out,

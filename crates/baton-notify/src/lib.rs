@@ -8,14 +8,24 @@
 //! notification failure reaches a run's result.
 //!
 //! Architecture invariant: depends on the model (channels) and the store (the queue) only; never
-//! prints; secrets come through a lookup the caller gives, so the crate knows nothing of age files.
+//! prints; secrets come through [`SecretLookup`], so the crate knows nothing of age files.
 
 mod alert;
 mod error;
 mod message;
 mod queue;
+mod run;
+mod smtp;
+mod webhook;
+mod worker;
 
 pub use alert::{AlertNotice, enqueue_alert};
 pub use error::NotifyError;
 pub use message::Message;
 pub use queue::enqueue_message;
+pub use run::{
+    LOG_TAIL_LINES, StepNotice, enqueue_run_end, enqueue_run_start, enqueue_step_message,
+    run_origin, run_start_origin, step_origin,
+};
+pub use webhook::{DELIVERY_HEADER, SIGNATURE_HEADER, signature};
+pub use worker::{Attempt, BACKOFF, DeliveryWorker, SecretLookup, backoff};

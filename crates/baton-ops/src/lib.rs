@@ -17,6 +17,7 @@ mod exec;
 pub mod infra;
 pub mod monitor;
 mod nodes;
+pub mod notify;
 mod open;
 pub mod runs;
 pub mod schedule;

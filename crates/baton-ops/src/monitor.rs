@@ -56,9 +56,9 @@ impl Ops {
         )
     }
 
-    /// Run the monitor until `cancel` (`baton monitor`; `baton serve` runs the same). Holds
-    /// the store's [`MONITOR_LOCK`]: a second monitor on one store is refused, naming the
-    /// first. `started` is called once the lock is held.
+    /// Run the monitor and the notification delivery worker until `cancel` (`baton monitor`;
+    /// `baton serve` should run the same). Holds the store's [`MONITOR_LOCK`]: a second monitor
+    /// on one store is refused, naming the first. `started` is called once the lock is held.
     pub async fn run_monitor(
         &self,
         cancel: &CancellationToken,
@@ -93,10 +93,12 @@ impl Ops {
             checks: plan.checks.len(),
             alerts: plan.alerts.len(),
         });
-        // TODO(lead): run the notification worker beside the monitor once baton-notify's
-        // worker is merged, so `baton monitor` delivers what it queues:
-        //     let (ran, _) = tokio::join!(monitor.run(cancel), self.deliver_notifications(cancel));
-        let ran = monitor.run(cancel).await;
+        // The delivery worker beside it: `baton monitor` delivers what it queues (the worker
+        // finishes the attempts under way when `cancel` fires).
+        let (ran, ()) = tokio::join!(
+            monitor.run(cancel),
+            self.deliver_notifications(cancel.clone())
+        );
         targets.disconnect_all().await;
         let _ = self.store.release_lock(MONITOR_LOCK, &owner);
         ran.map_err(|e| OpsError::failed(format!("the monitor cannot start: {e}")))

@@ -25,8 +25,10 @@ pub struct Ops {
 }
 
 /// The step kinds this build can run: the model reports any other at its place, so a run never
-/// fails half-way on a step it cannot do. (`notify:` arrives with notifications.)
-pub const STEP_KINDS: &[&str] = &["run", "http", "upload", "config", "infra", "promote"];
+/// fails half-way on a step it cannot do.
+pub const STEP_KINDS: &[&str] = &[
+    "run", "http", "upload", "config", "infra", "promote", "notify",
+];
 
 /// Load and validate `file` for this build (every problem at once).
 ///
@@ -152,5 +154,6 @@ impl Ops {
         .with_secrets(Arc::new(baton_secrets::ProjectSecrets::new(
             &self.project.root,
         )))
+        .with_notifier(self.engine_notifier())
     }
 }

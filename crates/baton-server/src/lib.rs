@@ -11,6 +11,7 @@ mod events;
 pub mod hooks;
 mod http;
 mod metrics;
+mod notify;
 mod openapi;
 mod routes;
 mod server;
@@ -149,6 +150,8 @@ async fn run(
         server.shutdown.clone(),
     ));
     let mut loops = triggers::spawn(server.clone());
+    let notify_stop = tokio_util::sync::CancellationToken::new();
+    let notifications = tokio::spawn(notify::deliver_loop(server.clone(), notify_stop.clone()));
     let app = routes::router(server.clone());
     ready(&Ready {
         addr: bound,
@@ -162,6 +165,10 @@ async fn run(
     });
     http::serve(listener, app, server.clone()).await;
     server.drain_runs(grace).await;
+    // After the drain: the notices of runs that ended during it are sent too. Each attempt is
+    // bounded by its channel's timeouts.
+    notify_stop.cancel();
+    let _ = notifications.await;
     signals.abort();
     let _ = poller.await;
     loops.abort_all();

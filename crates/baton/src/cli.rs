@@ -90,6 +90,9 @@ pub enum Command {
     /// API tokens for `baton serve` (hashes in `server.tokens`): add, list, rm.
     #[command(subcommand)]
     Token(crate::commands::token::TokenCommand),
+    /// Notifications: `test CHANNEL` sends one now; `log` lists deliveries and failures.
+    #[command(subcommand)]
+    Notify(crate::commands::notify::NotifyCommand),
     /// Refresh real state and show what `apply` would change; exit 3 when changes are pending.
     Plan(PlanArgs),
     /// Apply the plan: create, update, replace and destroy resources in dependency order.

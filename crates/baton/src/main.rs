@@ -43,6 +43,7 @@ fn main() -> ExitCode {
         Command::Config(cmd) => commands::config::run(&cli, &ui, cmd),
         Command::Secret(cmd) => commands::secret::run(&cli, &ui, cmd),
         Command::Token(cmd) => commands::token::run(&cli, &ui, cmd),
+        Command::Notify(cmd) => commands::notify::run(&cli, &ui, cmd),
         Command::Plan(args) => commands::infra::plan(&cli, &ui, args),
         Command::Apply(args) => commands::infra::apply(&cli, &ui, args),
         Command::Destroy(args) => commands::infra::destroy(&cli, &ui, args),

@@ -34,6 +34,66 @@ fn project(nodes: &TestNodes, rest: &str) -> Project {
     ))
 }
 
+/// The notification tests' webhook receiver (`tests/support/notify_servers.py webhook DIR`):
+/// each POST it answers is a file `DIR/NNN.json`.
+struct WebhookReceiver {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl WebhookReceiver {
+    fn start() -> WebhookReceiver {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/support/notify_servers.py"
+            ))
+            .arg("webhook")
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs (scripts/test.sh installs it)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .strip_prefix("READY ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("the webhook receiver did not start: {line:?}"));
+        WebhookReceiver { child, port, dir }
+    }
+
+    /// The JSON bodies received so far, in order.
+    fn bodies(&self) -> Vec<serde_json::Value> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|f| {
+                let record: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
+                serde_json::from_str(record["body"].as_str().unwrap()).unwrap()
+            })
+            .collect()
+    }
+}
+
+impl Drop for WebhookReceiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A running `baton monitor`: its stdout lines as they come, stderr kept for messages.
 struct Monitor {
     child: Child,
@@ -291,9 +351,13 @@ fn a_cpu_alert_fires_after_for_survives_restarts_and_resolves_when_the_burn_stop
 #[test]
 fn a_stopped_node_is_up_0_and_fires_its_up_alert_while_the_others_are_sampled() {
     let mut nodes = TestNodes::start(2);
+    let receiver = WebhookReceiver::start();
     let p = project(
         &nodes,
-        "alerts:\n  down: { metric: up, targets: all, notify: [hook] }\n",
+        &format!(
+            "  chat: {{ webhook: \"http://127.0.0.1:{}/hook\" }}\nalerts:\n  down: {{ metric: up, targets: all, notify: [chat] }}\n",
+            receiver.port
+        ),
     );
     let monitor = Monitor::start(&p);
     monitor.wait_line(&["node node01 up"]);
@@ -333,9 +397,28 @@ fn a_stopped_node_is_up_0_and_fires_its_up_alert_while_the_others_are_sampled() 
         "{:?}",
         monitor.lines()
     );
-    wait_for("firing and resolved queued", LINE_LIMIT, || {
-        deliveries(&p, "alert:down@node02").len() == 2
+    // `baton monitor` runs the delivery worker too: both reach the receiver.
+    wait_for("firing and resolved delivered", LINE_LIMIT, || {
+        receiver.bodies().len() == 2
     });
+    let bodies = receiver.bodies();
+    let told: Vec<(&str, &str, &str)> = bodies
+        .iter()
+        .map(|b| {
+            (
+                b["alert"].as_str().unwrap(),
+                b["node"].as_str().unwrap(),
+                b["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        told,
+        [("down", "node02", "firing"), ("down", "node02", "resolved")]
+    );
+    assert_eq!(bodies[0]["condition"], "up below 1");
+    assert_eq!(bodies[0]["value"], 0.0);
+    assert_eq!(deliveries(&p, "alert:down@node02").len(), 2);
     let events = history(&p);
     let node02: Vec<String> = events
         .iter()

@@ -15,6 +15,7 @@ pub mod exec;
 pub mod infra;
 pub mod monitor;
 pub mod nodes;
+pub mod notify;
 pub mod runs;
 pub mod schedules;
 pub mod schema;

@@ -70,8 +70,30 @@ fn drive(app: &App, ui: &Ui, action: RunAction, verbose: bool) -> CommandResult 
             .execute(plan, targets, vec![live.clone()], cancel)
             .await
     })?;
+    let code = summarize(ui, &result);
+    // The result is decided (and printed): notifications cannot change it.
+    let deliveries = runtime.block_on(
+        app.ops
+            .deliver_run_notifications(result.run, baton_ops::notify::RUN_DELIVERY_BOUND),
+    );
     runtime.shutdown_background();
-    Ok(summarize(ui, &result))
+    report_deliveries(ui, &deliveries);
+    Ok(code)
+}
+
+/// One line per notification that did not go out; a sent one needs no words.
+fn report_deliveries(ui: &Ui, deliveries: &[baton_ops::api::notify::Delivery]) {
+    for d in deliveries.iter().filter(|d| d.status != "sent") {
+        let why = d.last_error.as_deref().unwrap_or("not tried yet");
+        let what = match d.status.as_str() {
+            "failed" => format!("notification to {} failed: {why}", d.channel),
+            _ => format!(
+                "notification to {} is still queued ({why}); `baton serve` or `baton monitor` will retry it",
+                d.channel
+            ),
+        };
+        eprintln!("  {}", ui.paint(Style::Warn, &what));
+    }
 }
 
 /// First Ctrl-C or SIGTERM cancels the run cleanly; a second one stops waiting.
