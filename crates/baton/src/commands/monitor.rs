@@ -30,6 +30,12 @@ pub fn run(cli: &Cli, ui: &Ui) -> CommandResult {
                         started.alerts,
                         crate::output::duration(interval.as_millis() as i64)
                     );
+                    if started.nodes == 0 && started.checks == 0 {
+                        eprintln!(
+                            "  {}: nothing to watch: add `alerts:`, `checks:` or `monitoring: {{ targets: … }}` to baton.yaml",
+                            ui.paint(Style::Accent, "hint")
+                        );
+                    }
                 },
                 move |note| match note {
                     MonitorNote::Event(event) => {
