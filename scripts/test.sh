@@ -14,6 +14,7 @@ command -v openssl >/dev/null || need_apt+=(openssl)
 # SSH tests run real OpenSSH sshd daemons on loopback (crates/baton/tests/common/nodes.rs).
 [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 command -v ssh-keygen >/dev/null && command -v ssh >/dev/null || need_apt+=(openssh-client)
+# The monitor's checks are tested against python3's own http.server (crates/baton/tests/monitor.rs).
 # /metrics is checked with Prometheus's own OpenMetrics parser (crates/baton/tests/serve.rs), the
 # OpenAPI document with schemathesis (crates/baton/tests/serve_openapi.rs): Python with pip.
 command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1 ||

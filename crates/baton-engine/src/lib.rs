@@ -11,7 +11,6 @@ mod context;
 mod emitter;
 mod error;
 mod exec;
-pub mod facts;
 pub mod git;
 mod http;
 mod infra;

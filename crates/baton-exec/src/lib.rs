@@ -9,6 +9,7 @@
 mod chunker;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod facts;
 mod fanout;
 mod host;
 mod local;

@@ -364,19 +364,35 @@ fn doc(section: &str, key: &str) -> &'static str {
             "Resources to create first (besides `resources.X` references)."
         }
         ("monitoring", "interval") => "Metric collection interval; default 15s.",
-        ("monitoring", "retention") => "How long metrics are kept; default 7d.",
-        ("check", "targets") => "Nodes to check.",
-        ("check", "http") => "An HTTP probe: a URL or a request.",
-        ("check", "command") => "A command whose exit 0 means healthy.",
+        ("monitoring", "retention") => {
+            "How long metrics are kept; default 7d (raw samples 24h, then 1-minute and 1-hour roll-ups)."
+        }
+        ("monitoring", "targets") => {
+            "Nodes sampled besides the targets of alerts and checks (`local` only when named)."
+        }
+        ("check", "targets") => "Nodes to check; default `local`.",
+        ("check", "http") => {
+            "An HTTP probe from this machine: a URL or a request (status, body contains, timeout)."
+        }
+        ("check", "tcp") => {
+            "A TCP connect from this machine to `HOST:PORT` (a template, e.g. `{{ node.host }}:5432`)."
+        }
+        ("check", "command") => "A command run on each target; exit 0 means healthy.",
         ("check", "interval") => "Default the monitoring interval.",
         ("check", "timeout") => "Default 10s.",
-        ("alert", "metric") => "Node metric watched.",
+        ("alert", "metric") => {
+            "Node metric watched: cpu, memory, load1, load5, load15, disk, disk:/PATH, up."
+        }
         ("alert", "above") => "Fire when the metric is above this.",
         ("alert", "below") => "Fire when the metric is below this.",
         ("alert", "check") => "Fire while this check fails.",
         ("alert", "targets") => "Nodes watched.",
         ("alert", "for") => "How long the condition holds before firing; default 0.",
         ("alert", "notify") => "Notifications sent when firing and resolving.",
+        ("alert", "repeat") => {
+            "Re-send the notification this often while still firing; default never."
+        }
+        ("alert", "severity") => "info, warning (default) or critical.",
         ("notification", "smtp") => "E-mail over SMTP.",
         ("notification", "webhook") => "A webhook POST.",
         ("notification", "retries") => {

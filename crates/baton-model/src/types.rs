@@ -451,6 +451,8 @@ impl Resource {
 pub struct Monitoring {
     pub interval: Duration,
     pub retention: Duration,
+    /// Nodes sampled besides the targets of alerts and checks.
+    pub targets: Option<Spanned<Selector>>,
 }
 
 impl Default for Monitoring {
@@ -458,18 +460,25 @@ impl Default for Monitoring {
         Monitoring {
             interval: Duration::from_secs(15),
             retention: Duration::from_secs(7 * 24 * 3600),
+            targets: None,
         }
     }
 }
+
+/// How long a check waits for its probe when `timeout` is not given.
+pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
     pub name: String,
     #[serde(skip)]
     pub span: Span,
+    /// `None` means `local`.
     pub targets: Option<Spanned<Selector>>,
     pub probe: CheckProbe,
+    /// Default the monitoring interval.
     pub interval: Duration,
+    /// Default [`DEFAULT_CHECK_TIMEOUT`].
     pub timeout: Duration,
 }
 
@@ -478,9 +487,22 @@ pub struct Check {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckProbe {
+    /// A request made from the monitoring machine (the URL a template per target).
     Http(HttpRequest),
-    /// A command whose exit 0 means healthy.
+    /// A TCP connect from the monitoring machine to `host:port` (a template per target).
+    Tcp(Spanned<String>),
+    /// A command run on each target; exit 0 means healthy.
     Command(Spanned<String>),
+}
+
+impl CheckProbe {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CheckProbe::Http(_) => "http",
+            CheckProbe::Tcp(_) => "tcp",
+            CheckProbe::Command(_) => "command",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -489,15 +511,22 @@ pub struct Alert {
     #[serde(skip)]
     pub span: Span,
     pub condition: AlertCondition,
+    /// `None`: a check's alert watches the check's targets, a metric alert every node (`local`
+    /// when there are none).
     pub targets: Option<Spanned<Selector>>,
     /// How long the condition must hold before firing; default 0.
     pub for_: Duration,
     pub notify: Vec<Spanned<String>>,
+    /// Re-send the notification this often while the alert keeps firing; `None` = never.
+    pub repeat: Option<Duration>,
+    pub severity: Severity,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertCondition {
+    /// True while the metric is above `above` or below `below` (at least one is given; an `up`
+    /// alert with neither means `below: 1`, the node is down).
     Metric {
         metric: Metric,
         above: Option<f64>,
@@ -507,14 +536,120 @@ pub enum AlertCondition {
     Check(Spanned<String>),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+impl AlertCondition {
+    /// The condition in words, for notifications and listings: `cpu above 80`, `check api_up
+    /// fails`.
+    pub fn describe(&self) -> String {
+        match self {
+            AlertCondition::Metric {
+                metric,
+                above,
+                below,
+            } => {
+                let mut parts = Vec::new();
+                if let Some(a) = above {
+                    parts.push(format!("{metric} above {a}"));
+                }
+                if let Some(b) = below {
+                    parts.push(format!("{metric} below {b}"));
+                }
+                if parts.is_empty() {
+                    format!("{metric} below 1")
+                } else {
+                    parts.join(" or ")
+                }
+            }
+            AlertCondition::Check(check) => format!("check {} fails", check.value),
+        }
+    }
+}
+
+/// A node metric the collector samples (SPEC §5).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Metric {
+    /// % busy between two samples (`/proc/stat`).
     Cpu,
+    /// % of memory used, from MemAvailable.
     Memory,
-    Load,
-    Disk,
+    Load1,
+    Load5,
+    Load15,
+    /// % used of the mount point (`disk` is `/`).
+    Disk(String),
+    /// 1 when the node answered the probe, else 0.
     Up,
+}
+
+/// The metric names, as written in `metric:` (`disk:/PATH` besides).
+pub const METRIC_NAMES: &[&str] = &["cpu", "memory", "load1", "load5", "load15", "disk", "up"];
+
+impl Metric {
+    /// `cpu`, `disk` (for `/`), `disk:/var`.
+    pub fn name(&self) -> String {
+        match self {
+            Metric::Cpu => "cpu".into(),
+            Metric::Memory => "memory".into(),
+            Metric::Load1 => "load1".into(),
+            Metric::Load5 => "load5".into(),
+            Metric::Load15 => "load15".into(),
+            Metric::Disk(mount) if mount == "/" => "disk".into(),
+            Metric::Disk(mount) => format!("disk:{mount}"),
+            Metric::Up => "up".into(),
+        }
+    }
+
+    /// The metric `text` names (`load` is `load1`), or `None`.
+    pub fn parse(text: &str) -> Option<Metric> {
+        Some(match text {
+            "cpu" => Metric::Cpu,
+            "memory" => Metric::Memory,
+            "load" | "load1" => Metric::Load1,
+            "load5" => Metric::Load5,
+            "load15" => Metric::Load15,
+            "disk" => Metric::Disk("/".into()),
+            "up" => Metric::Up,
+            _ => {
+                let mount = text.strip_prefix("disk:")?;
+                if !mount.starts_with('/') || mount.chars().any(|c| c.is_whitespace() || c == '\'')
+                {
+                    return None;
+                }
+                let trimmed = mount.trim_end_matches('/');
+                Metric::Disk(if trimmed.is_empty() { "/" } else { trimmed }.to_string())
+            }
+        })
+    }
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl Serialize for Metric {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    #[default]
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

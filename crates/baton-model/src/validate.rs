@@ -250,16 +250,26 @@ impl Validator<'_> {
             .values()
             .filter_map(|c| c.targets.as_ref())
             .chain(project.checks.values().filter_map(|c| c.targets.as_ref()))
-            .chain(project.alerts.values().filter_map(|a| a.targets.as_ref()));
+            .chain(project.alerts.values().filter_map(|a| a.targets.as_ref()))
+            .chain(project.monitoring.targets.as_ref());
         for selector in selectors {
             self.selector(selector);
         }
         for alert in project.alerts.values() {
+            let context = format!(" (alert `{}`)", alert.name);
             if let AlertCondition::Check(check) = &alert.condition {
-                self.exists(check, "check", project.checks.keys(), "");
+                self.exists(check, "check", project.checks.keys(), &context);
+                if let Some(c) = project.checks.get(&check.value) {
+                    self.alert_within_check(alert, c);
+                }
             }
             for channel in &alert.notify {
-                self.notification(channel);
+                self.exists(
+                    channel,
+                    "notification",
+                    project.notifications.keys(),
+                    &context,
+                );
             }
         }
     }
@@ -287,6 +297,36 @@ impl Validator<'_> {
                 .with_help(
                     "`failure()` is true when a stage this one `needs` (directly or not) failed: add `needs: [STAGE, ...]`",
                 ),
+            );
+        }
+    }
+
+    /// A check's alert sees results only from the check's own targets: a node outside them
+    /// would never fire.
+    fn alert_within_check(&mut self, alert: &Alert, check: &Check) {
+        let (Some(targets), None) = (&alert.targets, self.declared) else {
+            return;
+        };
+        let project = self.project;
+        let checked = match &check.targets {
+            Some(s) => project.select(&s.value).unwrap_or_default(),
+            None => vec![LOCAL_NODE.to_string()],
+        };
+        let watched = project.select(&targets.value).unwrap_or_default();
+        let outside: Vec<&String> = watched.iter().filter(|n| !checked.contains(n)).collect();
+        if let Some(first) = outside.first() {
+            self.diags.push(
+                Diagnostic::new(
+                    format!(
+                        "alert `{}` watches node `{first}`, which check `{}` does not target",
+                        alert.name, check.name
+                    ),
+                    targets.span,
+                )
+                .with_help(format!(
+                    "leave the alert's `targets` out to watch every target of the check ({})",
+                    checked.join(", ")
+                )),
             );
         }
     }

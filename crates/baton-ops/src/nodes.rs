@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use baton_engine::Targets;
-use baton_engine::facts;
+use baton_exec::facts;
 use baton_exec::{CancellationToken, CommandSpec};
 use baton_model::{LOCAL_NODE, Selector};
 
@@ -166,7 +166,7 @@ async fn probe_true(targets: &NodeTargets, name: &str) -> Result<(), String> {
 async fn probe_facts(targets: &NodeTargets, name: &str) -> Result<Facts, String> {
     let executor = targets.executor(name).map_err(|e| e.to_string())?;
     let spec = CommandSpec {
-        script: facts::PROBE.into(),
+        script: facts::facts_probe(),
         timeout: Some(FACTS_TIMEOUT),
         grace: Duration::from_secs(1),
         ..Default::default()

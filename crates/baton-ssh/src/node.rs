@@ -1,6 +1,14 @@
 //! One node reached over SSH: a lazily opened, shared connection and the Executor on it.
+//!
+//! The connection is opened on first use and held for every later command. When it drops
+//! (the node rebooted, a network cut), the next command opens a new one. When opening fails,
+//! the failure is remembered for a backoff (1 s, doubling to 30 s): commands in that window
+//! fail at once with the same reason instead of each waiting for the connect timeout, and a
+//! long-lived holder (the monitor, the connection daemon) reaches the node again once it is
+//! back, without hammering it meanwhile.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use baton_exec::{
     CancellationToken, CommandSpec, ExecError, ExecFuture, Executor, ExitInfo, LineChunker,
@@ -8,7 +16,7 @@ use baton_exec::{
 };
 use russh::ChannelMsg;
 use russh::client::Msg;
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::{Mutex, Semaphore};
 
 use baton_exec::upload::{install_file_script, plan_upload, prepare_tree_script};
 
@@ -20,12 +28,41 @@ const MAX_LINE: usize = 256 * 1024;
 /// Output before the pid marker is passed through after this many bytes (a chatty login script).
 const MARKER_SEARCH: usize = 64 * 1024;
 
+/// How long a failed connect is remembered first; each further failure doubles it.
+pub const RECONNECT_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest a failure is remembered.
+pub const RECONNECT_BACKOFF_MAX: Duration = Duration::from_secs(30);
+
 pub struct SshNode {
     address: NodeAddress,
     options: SshOptions,
     config: Arc<russh::client::Config>,
-    connection: OnceCell<Result<Arc<Connection>, String>>,
+    /// Held across a connect, so concurrent commands wait for one attempt instead of each
+    /// opening a connection.
+    link: Mutex<Link>,
     channels: Semaphore,
+}
+
+/// The connection, or why the last attempt failed and until when that answer stands.
+#[derive(Default)]
+struct Link {
+    connection: Option<Arc<Connection>>,
+    failure: Option<Failure>,
+}
+
+struct Failure {
+    why: String,
+    retry_at: Instant,
+    backoff: Duration,
+}
+
+impl Link {
+    fn is_broken(&self) -> bool {
+        match &self.connection {
+            Some(conn) => conn.is_closed(),
+            None => self.failure.is_some(),
+        }
+    }
 }
 
 impl SshNode {
@@ -38,7 +75,7 @@ impl SshNode {
             address,
             options,
             config,
-            connection: OnceCell::new(),
+            link: Mutex::new(Link::default()),
             channels: Semaphore::new(crate::CHANNELS_PER_CONNECTION),
         }
     }
@@ -47,35 +84,60 @@ impl SshNode {
         &self.address
     }
 
-    /// The node's connection, opened once; a failure is remembered so every later command on
-    /// an unreachable node fails at once instead of waiting for the timeout again.
+    /// The node's open connection: the held one, else a new one unless a recent attempt failed
+    /// (then that failure, at once, until its backoff ends).
     pub async fn connection(&self) -> Result<Arc<Connection>, ExecError> {
-        let result = self
-            .connection
-            .get_or_init(|| async {
-                connect(&self.address, &self.options, self.config.clone())
-                    .await
-                    .map(Arc::new)
-            })
-            .await;
-        result
-            .clone()
-            .map_err(|why| ExecError::Unreachable(format!("{}: {why}", self.address.name)))
+        let mut link = self.link.lock().await;
+        if let Some(conn) = &link.connection {
+            if !conn.is_closed() {
+                return Ok(conn.clone());
+            }
+            link.connection = None;
+        }
+        let now = Instant::now();
+        if let Some(failure) = &link.failure
+            && now < failure.retry_at
+        {
+            return Err(self.unreachable(&failure.why));
+        }
+        match connect(&self.address, &self.options, self.config.clone()).await {
+            Ok(conn) => {
+                let conn = Arc::new(conn);
+                link.connection = Some(conn.clone());
+                link.failure = None;
+                Ok(conn)
+            }
+            Err(why) => {
+                let backoff = match &link.failure {
+                    Some(previous) => (previous.backoff * 2).min(RECONNECT_BACKOFF_MAX),
+                    None => RECONNECT_BACKOFF,
+                };
+                let error = self.unreachable(&why);
+                link.failure = Some(Failure {
+                    why,
+                    retry_at: Instant::now() + backoff,
+                    backoff,
+                });
+                Err(error)
+            }
+        }
     }
 
-    /// Whether the connection was tried and failed, or has closed since: a cache of nodes
+    fn unreachable(&self, why: &str) -> ExecError {
+        ExecError::Unreachable(format!("{}: {why}", self.address.name))
+    }
+
+    /// Whether the last connect failed, or the connection has closed since: a cache of nodes
     /// (the connection daemon) replaces such a node instead of reusing it.
     pub fn is_broken(&self) -> bool {
-        match self.connection.get() {
-            Some(Ok(conn)) => conn.is_closed(),
-            Some(Err(_)) => true,
-            None => false,
-        }
+        // A command holding the lock is connecting right now: not known broken.
+        self.link.try_lock().is_ok_and(|link| link.is_broken())
     }
 
     /// Close the connection politely (sshd then frees its session processes at once).
     pub async fn disconnect(&self) {
-        if let Some(Ok(conn)) = self.connection.get() {
+        let conn = self.link.lock().await.connection.take();
+        if let Some(conn) = conn {
             let _ = conn
                 .disconnect(russh::Disconnect::ByApplication, "", "en")
                 .await;

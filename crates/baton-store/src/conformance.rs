@@ -4,6 +4,8 @@
 //! `crates/baton-store/tests/conformance.rs`; a PostgreSQL backend runs the same functions.
 //! Enabled by the `conformance` feature.
 
+mod monitor;
+
 use crate::{
     Event, EventKind, NewArtifact, NewPromotion, NewRun, Owner, Phase, RunFilter, RunId, RunKind,
     SlotOutcome, Status, StepRef, Store, StoreError, now_millis,
@@ -85,6 +87,26 @@ pub const ALL: &[(&str, Check)] = &[
         Check::One(runs_are_counted_by_kind_name_and_status),
     ),
     (
+        "samples_are_read_per_series_and_rolled_up_once",
+        Check::One(samples_are_read_per_series_and_rolled_up_once),
+    ),
+    (
+        "old_samples_are_pruned_raw_after_a_day_rollups_after_retention",
+        Check::One(old_samples_are_pruned_raw_after_a_day_rollups_after_retention),
+    ),
+    (
+        "alert_states_and_transitions_are_saved_together_and_tailed",
+        Check::Two(alert_states_and_transitions_are_saved_together_and_tailed),
+    ),
+    (
+        "node_changes_are_events_only_when_the_state_changes",
+        Check::One(node_changes_are_events_only_when_the_state_changes),
+    ),
+    (
+        "silences_cover_their_alert_and_node_until_they_end",
+        Check::One(silences_cover_their_alert_and_node_until_they_end),
+    ),
+    (
         "deliveries_are_queued_retried_and_recorded",
         Check::One(deliveries_are_queued_retried_and_recorded),
     ),
@@ -93,6 +115,14 @@ pub const ALL: &[(&str, Check)] = &[
         Check::Two(a_delivery_is_claimed_by_one_worker),
     ),
 ];
+
+pub use monitor::{
+    alert_states_and_transitions_are_saved_together_and_tailed,
+    node_changes_are_events_only_when_the_state_changes,
+    old_samples_are_pruned_raw_after_a_day_rollups_after_retention,
+    samples_are_read_per_series_and_rolled_up_once,
+    silences_cover_their_alert_and_node_until_they_end,
+};
 
 /// A run about to be queued by `owner`.
 pub fn new_run(name: &str, owner: Owner) -> NewRun {

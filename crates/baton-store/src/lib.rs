@@ -13,12 +13,14 @@ pub mod conformance;
 #[cfg(feature = "conformance")]
 mod conformance_notify;
 mod event;
+mod monitor_store;
 mod notify_store;
 mod owner;
 mod record;
 mod server_store;
 mod sqlite;
 mod sqlite_config;
+mod sqlite_monitor;
 mod sqlite_notify;
 mod sqlite_server;
 mod sqlite_state;
@@ -30,6 +32,11 @@ pub use config_store::{
     ConfigAction, ConfigIntent, ConfigStore, ConfigTarget, ConfigVersionRecord, NewConfigVersion,
 };
 pub use event::{Event, EventKind, FailureCause, Phase, StepRef};
+pub use monitor_store::{
+    AlertChange, AlertPhase, AlertState, Compaction, MINUTE_SPAN, MonitorEvent, MonitorEventKind,
+    MonitorStore, NewSilence, NodeChange, NodeState, NotifyStatus, RAW_KEPT, ROLLUP_SLACK,
+    Resolution, Sample, SeriesPoint, SilenceRecord, Transition,
+};
 pub use notify_store::{
     DeliveryAttempt, DeliveryFilter, DeliveryId, DeliveryRecord, DeliveryStatus, NewDelivery,
     NotifyStore,

@@ -24,6 +24,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/006_config_intents.sql")),
     M::up(include_str!("migrations/007_rollback_link.sql")),
     M::up(include_str!("migrations/008_server.sql")),
+    M::up(include_str!("migrations/009_monitoring.sql")),
     M::up(include_str!("migrations/010_notifications.sql")),
     M::up(include_str!("migrations/011_step_cause.sql")),
 ];

@@ -24,7 +24,13 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Everything baton keeps between commands. Methods are synchronous and short; every write is
 /// one transaction, so a killed process leaves each record either before or after, never between.
 pub trait Store:
-    crate::ConfigStore + crate::StateStore + crate::ServerStore + crate::NotifyStore + Send + Sync
+    crate::ConfigStore
+    + crate::StateStore
+    + crate::ServerStore
+    + crate::MonitorStore
+    + crate::NotifyStore
+    + Send
+    + Sync
 {
     // Runs.
     /// Record a new run as `queued`, owned by `run.owner`.

@@ -58,11 +58,16 @@ kit!(
     runs_are_listed_by_status_and_before_an_id,
     running_steps_are_listed_with_their_log_length,
     runs_are_counted_by_kind_name_and_status,
+    samples_are_read_per_series_and_rolled_up_once,
+    old_samples_are_pruned_raw_after_a_day_rollups_after_retention,
+    node_changes_are_events_only_when_the_state_changes,
+    silences_cover_their_alert_and_node_until_they_end,
     deliveries_are_queued_retried_and_recorded;
     two:
     replayed_webhook_deliveries_are_refused,
     schedule_slots_are_claimed_once_across_processes,
     commit_heads_move_by_compare_and_set,
     events_of_every_run_are_tailed_by_sequence,
+    alert_states_and_transitions_are_saved_together_and_tailed,
     a_delivery_is_claimed_by_one_worker,
 );

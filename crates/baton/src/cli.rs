@@ -65,6 +65,16 @@ pub enum Command {
     Nodes(NodesArgs),
     /// The server: REST API, live events, webhooks, schedules and commit triggers.
     Serve(ServeArgs),
+    /// Run the monitor in the foreground (no HTTP): metrics, checks and alerts; a line per alert
+    /// transition and node change. Ctrl-C or SIGTERM stops it.
+    Monitor,
+    /// A node's metrics over time: a summary per metric, or one metric's points.
+    Metrics(MetricsArgs),
+    /// Alerts pending and firing now; `--all` adds the history of transitions.
+    Alerts(AlertsArgs),
+    /// Act on an alert: `baton alert silence NAME [--node N] --for 2h`.
+    #[command(subcommand)]
+    Alert(AlertCommand),
     /// The SSH connection daemon behind `ssh: { persist: … }` (started by baton itself).
     #[command(name = "ssh-mux", hide = true)]
     SshMux(SshMuxArgs),
@@ -238,6 +248,50 @@ pub struct ServeArgs {
     /// Address to bind (default `server.listen`, else 127.0.0.1:8080; port 0 picks a free one).
     #[arg(long)]
     pub listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// The node (`local` for this machine).
+    pub node: String,
+    /// Only this metric (cpu, memory, load1, load5, load15, disk, disk:/PATH, up, check:NAME),
+    /// listed point by point.
+    #[arg(long, short)]
+    pub metric: Option<String>,
+    /// How far back (`15m`, `1h`, `7d`); over 24 h reads roll-ups.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub since: std::time::Duration,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    /// Also the history: every transition (pending, firing, resolved) and node up/down change.
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertCommand {
+    /// Stop an alert's notifications for a while (its state is still tracked).
+    Silence(SilenceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SilenceArgs {
+    /// The alert.
+    pub name: String,
+    /// Only on this node (default: every node the alert watches).
+    #[arg(long)]
+    pub node: Option<String>,
+    /// How long (`30m`, `2h`, `1d`).
+    #[arg(long = "for", value_parser = parse_duration)]
+    pub duration: std::time::Duration,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

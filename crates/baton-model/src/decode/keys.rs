@@ -241,24 +241,30 @@ pub(crate) const RESOURCE_KEYS: &[Key] = &[
 pub(crate) const MONITORING_KEYS: &[Key] = &[
     Key("interval", Ty::Duration),
     Key("retention", Ty::Duration),
+    Key("targets", Ty::Selector),
 ];
 
 pub(crate) const CHECK_KEYS: &[Key] = &[
     Key("targets", Ty::Selector),
     Key("http", Ty::Def("http")),
+    Key("tcp", Ty::Template),
     Key("command", Ty::Template),
     Key("interval", Ty::Duration),
     Key("timeout", Ty::Duration),
 ];
 
 pub(crate) const ALERT_KEYS: &[Key] = &[
-    Key("metric", Ty::Enum(&["cpu", "memory", "load", "disk", "up"])),
+    // `cpu`, `memory`, `load1`, `load5`, `load15`, `disk`, `disk:/PATH`, `up`: a pattern the
+    // decoder checks (with a suggestion), so a plain string here.
+    Key("metric", Ty::Str),
     Key("above", Ty::Number),
     Key("below", Ty::Number),
     Key("check", Ty::Str),
     Key("targets", Ty::Selector),
     Key("for", Ty::Duration),
     Key("notify", Ty::Names),
+    Key("repeat", Ty::Duration),
+    Key("severity", Ty::Enum(&["info", "warning", "critical"])),
 ];
 
 pub(crate) const NOTIFICATION_KEYS: &[Key] = &[

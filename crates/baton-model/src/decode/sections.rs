@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use super::keys::*;
 use super::pipeline::http;
 use super::values::{Decoder, Fields, to_json};
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::span::Spanned;
 use crate::types::*;
 use crate::yaml::{Kind, Node};
@@ -58,6 +58,17 @@ pub(super) fn monitoring(dec: &mut Decoder, node: &Node) -> Monitoring {
     }
     if let Some(d) = f.get("retention").and_then(|n| dec.duration(n)) {
         m.retention = d;
+    }
+    m.targets = f.get("targets").and_then(|n| dec.selector(n));
+    for (key, value) in [("interval", m.interval), ("retention", m.retention)] {
+        if value.is_zero()
+            && let Some(span) = f.get(key).map(|n| n.span)
+        {
+            dec.error(Diagnostic::new(
+                format!("`monitoring.{key}` must be more than 0"),
+                span,
+            ));
+        }
     }
     m
 }
@@ -456,35 +467,53 @@ pub(super) fn check(
     dec: &mut Decoder,
     key: &Node,
     value: &Node,
-    interval: Duration,
+    default_interval: Duration,
 ) -> Option<Check> {
     let name = dec.name(key, "check");
     let what = what("check", key);
     let f = dec.fields(value, Some(CHECK_KEYS), &what)?;
-    let probe = match (f.get("http"), f.get("command")) {
-        (Some(n), None) => http(dec, n).map(CheckProbe::Http),
-        (None, Some(n)) => dec.template(n).map(CheckProbe::Command),
+    let probes: Vec<&str> = ["http", "tcp", "command"]
+        .into_iter()
+        .filter(|k| f.has(k))
+        .collect();
+    let probe = match probes.as_slice() {
+        ["http"] => f
+            .get("http")
+            .and_then(|n| http(dec, n))
+            .map(CheckProbe::Http),
+        ["tcp"] => f
+            .get("tcp")
+            .and_then(|n| dec.template(n))
+            .map(CheckProbe::Tcp),
+        ["command"] => f
+            .get("command")
+            .and_then(|n| dec.template(n))
+            .map(CheckProbe::Command),
         _ => {
             dec.error(Diagnostic::new(
-                format!("{what} needs exactly one of `http` and `command`"),
+                format!("{what} needs exactly one of `http`, `tcp` and `command`"),
                 f.span,
             ));
             None
         }
     };
+    let interval = f.get("interval").and_then(|n| dec.duration(n));
+    if interval.is_some_and(|d| d.is_zero()) {
+        dec.error(Diagnostic::new(
+            format!("the `interval` of {what} must be more than 0"),
+            f.get("interval").map_or(f.span, |n| n.span),
+        ));
+    }
     Some(Check {
         name: name?,
         span: key.span,
         targets: f.get("targets").and_then(|n| dec.selector(n)),
         probe: probe?,
-        interval: f
-            .get("interval")
-            .and_then(|n| dec.duration(n))
-            .unwrap_or(interval),
+        interval: interval.unwrap_or(default_interval),
         timeout: f
             .get("timeout")
             .and_then(|n| dec.duration(n))
-            .unwrap_or(Duration::from_secs(10)),
+            .unwrap_or(DEFAULT_CHECK_TIMEOUT),
     })
 }
 
@@ -494,21 +523,18 @@ pub(super) fn alert(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Alert
     let f = dec.fields(value, Some(ALERT_KEYS), &what)?;
     let condition = match (f.get("metric"), f.get("check")) {
         (Some(metric), None) => {
-            let metrics = [
-                ("cpu", Metric::Cpu),
-                ("memory", Metric::Memory),
-                ("load", Metric::Load),
-                ("disk", Metric::Disk),
-                ("up", Metric::Up),
-            ];
-            let metric = dec.choice(metric, &metrics);
+            let metric = self::metric(dec, metric);
             let above = f.get("above").and_then(|n| dec.float(n));
             let below = f.get("below").and_then(|n| dec.float(n));
-            if above.is_none() && below.is_none() && metric.is_some_and(|m| m != Metric::Up) {
-                dec.error(Diagnostic::new(
-                    format!("{what} needs `above` or `below`"),
-                    f.span,
-                ));
+            // `up` has one meaning without a threshold: the node is down.
+            if above.is_none()
+                && below.is_none()
+                && metric.as_ref().is_some_and(|m| *m != Metric::Up)
+            {
+                dec.error(
+                    Diagnostic::new(format!("{what} needs `above` or `below`"), f.span)
+                        .with_help("e.g. `above: 80`: the alert's condition is the metric past it"),
+                );
             }
             metric.map(|metric| AlertCondition::Metric {
                 metric,
@@ -545,7 +571,47 @@ pub(super) fn alert(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Alert
             .and_then(|n| dec.duration(n))
             .unwrap_or(Duration::ZERO),
         notify: f.get("notify").map(|n| dec.strings(n)).unwrap_or_default(),
+        repeat: f
+            .get("repeat")
+            .and_then(|n| dec.duration(n))
+            .filter(|d| !d.is_zero()),
+        severity: f
+            .get("severity")
+            .and_then(|n| {
+                dec.choice(
+                    n,
+                    &[
+                        ("info", Severity::Info),
+                        ("warning", Severity::Warning),
+                        ("critical", Severity::Critical),
+                    ],
+                )
+            })
+            .unwrap_or_default(),
     })
+}
+
+/// A metric name (`cpu`, `disk:/var`…); an unknown one is reported with a suggestion.
+fn metric(dec: &mut Decoder, node: &Node) -> Option<Metric> {
+    let text = dec.string(node)?;
+    if let Some(metric) = Metric::parse(&text.value) {
+        return Some(metric);
+    }
+    let help = if text.value.starts_with("disk:") {
+        "`disk:` takes an absolute mount point, e.g. `disk:/var`".to_string()
+    } else {
+        match did_you_mean(&text.value, METRIC_NAMES.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!(
+                "metrics: {}, or `disk:/PATH` for another mount",
+                METRIC_NAMES.join(", ")
+            ),
+        }
+    };
+    dec.error(
+        Diagnostic::new(format!("unknown metric `{}`", text.value), text.span).with_help(help),
+    );
+    None
 }
 
 pub(super) fn notification(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Notification> {

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod config;
 pub mod exec;
 pub mod infra;
+pub mod monitor;
 pub mod nodes;
 pub mod notify;
 pub mod runs;

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 /// What the facts probe read off a node (`/proc`, `uname`, `df`).
-pub type Facts = baton_engine::facts::Facts;
+pub type Facts = baton_exec::facts::Facts;
 
 /// A node of the inventory (`baton nodes`), with its facts when they were gathered.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

@@ -1,5 +1,6 @@
 //! One module per verb; each returns the exit code or a [`crate::app::Failure`].
 
+pub mod alerts;
 pub mod artifact;
 pub mod cancel;
 pub mod config;
@@ -7,6 +8,8 @@ pub mod exec;
 pub mod infra;
 pub mod init;
 pub mod logs;
+pub mod metrics;
+pub mod monitor;
 pub mod nodes;
 pub mod notify;
 pub mod ping;
