@@ -56,15 +56,39 @@ impl Ops {
         )
     }
 
-    /// Run the monitor and the notification delivery worker until `cancel` (`baton monitor`;
-    /// `baton serve` should run the same). Holds the store's [`MONITOR_LOCK`]: a second monitor
-    /// on one store is refused, naming the first. `started` is called once the lock is held.
+    /// Run the monitor and the notification delivery worker until `cancel` (`baton monitor`).
+    /// Holds the store's [`MONITOR_LOCK`]: a second monitor on one store is refused, naming the
+    /// first. `started` is called once the lock is held.
     pub async fn run_monitor(
         &self,
         cancel: &CancellationToken,
         started: impl FnOnce(&MonitorStarted),
         on_note: impl Fn(MonitorNote) + Send + Sync + 'static,
     ) -> OpsResult<()> {
+        let owner = self.take_monitor_lock()?;
+        // The delivery worker beside it: `baton monitor` delivers what it queues (the worker
+        // finishes the attempts under way when `cancel` fires).
+        let (ran, ()) = tokio::join!(
+            self.watch_locked(&owner, cancel, started, on_note),
+            self.deliver_notifications(cancel.clone())
+        );
+        ran
+    }
+
+    /// The monitor alone until `cancel`, under the store's [`MONITOR_LOCK`] (`baton serve`
+    /// runs its own delivery worker).
+    pub async fn watch(
+        &self,
+        cancel: &CancellationToken,
+        started: impl FnOnce(&MonitorStarted),
+        on_note: impl Fn(MonitorNote) + Send + Sync + 'static,
+    ) -> OpsResult<()> {
+        let owner = self.take_monitor_lock()?;
+        self.watch_locked(&owner, cancel, started, on_note).await
+    }
+
+    /// Take the store's [`MONITOR_LOCK`], or say who holds it.
+    fn take_monitor_lock(&self) -> OpsResult<Owner> {
         let owner = Owner::current();
         if let Err(held) =
             self.store
@@ -81,6 +105,17 @@ impl Ops {
             ))
             .with_hint("stop it first (`baton serve` runs one too); one monitor per store"));
         }
+        Ok(owner)
+    }
+
+    /// Monitor until `cancel` with [`MONITOR_LOCK`] held by `owner`; releases it.
+    async fn watch_locked(
+        &self,
+        owner: &Owner,
+        cancel: &CancellationToken,
+        started: impl FnOnce(&MonitorStarted),
+        on_note: impl Fn(MonitorNote) + Send + Sync + 'static,
+    ) -> OpsResult<()> {
         let observer: Observer = Arc::new(move |observed| match observed {
             Observed::Event(event) => on_note(MonitorNote::Event(Box::new(event.into()))),
             Observed::Problem(text) => on_note(MonitorNote::Problem(text.to_string())),
@@ -93,14 +128,9 @@ impl Ops {
             checks: plan.checks.len(),
             alerts: plan.alerts.len(),
         });
-        // The delivery worker beside it: `baton monitor` delivers what it queues (the worker
-        // finishes the attempts under way when `cancel` fires).
-        let (ran, ()) = tokio::join!(
-            monitor.run(cancel),
-            self.deliver_notifications(cancel.clone())
-        );
+        let ran = monitor.run(cancel).await;
         targets.disconnect_all().await;
-        let _ = self.store.release_lock(MONITOR_LOCK, &owner);
+        let _ = self.store.release_lock(MONITOR_LOCK, owner);
         ran.map_err(|e| OpsError::failed(format!("the monitor cannot start: {e}")))
     }
 

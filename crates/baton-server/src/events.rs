@@ -7,7 +7,9 @@
 //! Event ids are the store's sequence numbers: `Last-Event-ID` (or `?after=`) replays what was
 //! missed from the store. `output` frames carry no id (they are not in the event log): each
 //! names its step and byte offset, so a client that reconnects fetches a gap from
-//! `GET /api/runs/ID/log?offset=`.
+//! `GET /api/runs/ID/log?offset=`. The monitor's `alert` and `node` frames carry no id either
+//! (their sequence is the monitor's own, in `seq`): they describe state, which a reconnecting
+//! client reads whole from `GET /api/alerts`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -118,10 +120,23 @@ fn pieces(data: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// What the poller knows: the last event read and how far each live step's log was sent.
+/// What the poller knows: the last event read, the last monitor event read, and how far each
+/// live step's log was sent.
 struct Tail {
     seq: i64,
+    monitor_seq: i64,
     offsets: HashMap<StepId, (RunId, i64)>,
+}
+
+/// An alert transition or a node going down or up, as the monitor recorded it.
+fn monitor_frame(event: &baton_store::MonitorEvent) -> Frame {
+    let data = baton_ops::api::monitor::Event::from(event);
+    let name = if data.kind == "node" { "node" } else { "alert" };
+    let json = serde_json::to_string(&data).unwrap_or_else(|_| "{}".into());
+    Frame {
+        id: None,
+        bytes: Bytes::from(format!("event: {name}\ndata: {json}\n\n")),
+    }
 }
 
 /// Hooks the poller calls for what else listens to events (metrics).
@@ -139,6 +154,12 @@ pub async fn run_poller(
     let initial = store.clone();
     let mut tail = Tail {
         seq: initial.last_event_seq().unwrap_or(0),
+        // Alerts and node changes from before the server started are history (`/api/alerts`).
+        monitor_seq: initial
+            .monitor_events_recent(1)
+            .ok()
+            .and_then(|e| e.first().map(|e| e.seq))
+            .unwrap_or(0),
         offsets: HashMap::new(),
     };
     // Output written before the server started is history (`/api/runs/ID/log`), not news.
@@ -208,6 +229,16 @@ fn poll_once(hub: &Hub, store: &dyn Store, observer: &dyn Observer, tail: &mut T
         observer.observe(store, *run, event);
         hub.send(event_frame(*seq, *run, event));
         tail.seq = *seq;
+    }
+    // The monitor's changes (whichever process runs the monitor: this server or `baton monitor`).
+    match store.monitor_events_after(tail.monitor_seq, PAGE) {
+        Ok(events) => {
+            for event in &events {
+                hub.send(monitor_frame(event));
+                tail.monitor_seq = event.seq;
+            }
+        }
+        Err(e) => tracing::warn!("reading the monitor's events: {e}"),
     }
     match store.running_steps() {
         Ok(steps) => {

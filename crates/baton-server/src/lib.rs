@@ -1,5 +1,5 @@
-//! `baton serve`: the REST API, live events (SSE), webhooks, schedules, commit triggers and
-//! `/metrics`, all on the operations layer — a run started here is the run a terminal would
+//! `baton serve`: the REST API, live events (SSE), webhooks, schedules, commit triggers, the
+//! monitor (metrics, checks, alerts), notifications and `/metrics`, all on the operations layer — a run started here is the run a terminal would
 //! start, and a terminal's run shows up here live (the event stream tails the store).
 //!
 //! Architecture invariant: depends on `baton-ops` (and the model and store types it returns),
@@ -11,6 +11,7 @@ mod events;
 pub mod hooks;
 mod http;
 mod metrics;
+mod monitor;
 mod notify;
 mod openapi;
 mod routes;
@@ -152,6 +153,8 @@ async fn run(
     let mut loops = triggers::spawn(server.clone());
     let notify_stop = tokio_util::sync::CancellationToken::new();
     let notifications = tokio::spawn(notify::deliver_loop(server.clone(), notify_stop.clone()));
+    let monitor_stop = tokio_util::sync::CancellationToken::new();
+    let monitoring = tokio::spawn(monitor::monitor_loop(server.clone(), monitor_stop.clone()));
     let app = routes::router(server.clone());
     ready(&Ready {
         addr: bound,
@@ -164,7 +167,9 @@ async fn run(
         shutdown.cancel();
     });
     http::serve(listener, app, server.clone()).await;
+    monitor_stop.cancel();
     server.drain_runs(grace).await;
+    let _ = monitoring.await;
     // After the drain: the notices of runs that ended during it are sent too. Each attempt is
     // bounded by its channel's timeouts.
     notify_stop.cancel();

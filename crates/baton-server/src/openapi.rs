@@ -20,7 +20,8 @@ use utoipa::openapi::{
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use crate::routes::queries::{
-    AuditParams, EnvParams, LogParams, NodesParams, RunsParams, StatusDoc,
+    AlertsParams, AuditParams, EnvParams, LogParams, MetricsParams, NodesParams, RunsParams,
+    StatusDoc,
 };
 use crate::routes::runs::{PromoteBody, RollbackBody, StartBody, Started};
 use crate::routes::stream::EventsParams;
@@ -481,6 +482,40 @@ fn operations(s: &mut Schemas) -> Vec<(&'static str, &'static str, Operation)> {
                 .json_list::<api::nodes::NodeInfo>(200, "The selected nodes.")
                 .errors(&[400, 404])
                 .build(),
+        ),
+        (
+            "get",
+            "/api/nodes/{name}/metrics",
+            Op::new(
+                s,
+                "nodeMetrics",
+                "monitoring",
+                "A node's metrics over a time range (raw, 1-minute or 1-hour points)",
+                Viewer,
+            )
+            .param(path_param("name", "The node.", text()))
+            .params(query::<MetricsParams>())
+            .json::<api::monitor::Metrics>(
+                200,
+                "Its series, at the finest resolution kept for the range.",
+            )
+            .errors(&[400, 404])
+            .build(),
+        ),
+        (
+            "get",
+            "/api/alerts",
+            Op::new(
+                s,
+                "listAlerts",
+                "monitoring",
+                "Alerts pending and firing, silences, node states (and with `all`, the history)",
+                Viewer,
+            )
+            .params(query::<AlertsParams>())
+            .json::<api::monitor::Alerts>(200, "What the monitor knows now.")
+            .errors(&[400])
+            .build(),
         ),
         (
             "get",

@@ -37,6 +37,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/runs/{id}/retry"),
     ("post", "/api/runs/{id}/rollback"),
     ("get", "/api/nodes"),
+    ("get", "/api/nodes/{name}/metrics"),
+    ("get", "/api/alerts"),
     ("get", "/api/configs"),
     ("get", "/api/configs/{name}/versions"),
     ("get", "/api/resources"),
@@ -63,6 +65,8 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/api/runs/{id}/retry", post(runs::retry))
         .route("/api/runs/{id}/rollback", post(runs::rollback))
         .route("/api/nodes", get(queries::nodes))
+        .route("/api/nodes/{name}/metrics", get(queries::node_metrics))
+        .route("/api/alerts", get(queries::alerts))
         .route("/api/configs", get(queries::configs))
         .route(
             "/api/configs/{name}/versions",

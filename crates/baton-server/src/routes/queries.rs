@@ -378,3 +378,53 @@ pub async fn audit(
     let ops = server.ops();
     Ok(Json(blocking(move || Ok(ops.audit(limit)?)).await?))
 }
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsParams {
+    /// One metric (`cpu`, `memory`, `load1`, `load5`, `load15`, `disk`, `disk:/PATH`, `up`);
+    /// every metric with data without it.
+    pub metric: Option<String>,
+    /// How far back: `90s`, `15m`, `1h`, `7d` (default `1h`).
+    pub since: Option<String>,
+}
+
+/// How far back `GET /api/nodes/NAME/metrics` looks without `since`.
+const METRICS_SINCE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+pub async fn node_metrics(
+    State(server): State<Arc<Server>>,
+    _caller: Caller,
+    PathParam(name): PathParam<String>,
+    Query(params): Query<MetricsParams>,
+) -> ApiResult<Json<baton_ops::api::monitor::Metrics>> {
+    let since = match &params.since {
+        None => METRICS_SINCE,
+        Some(text) => baton_model::duration::parse_duration(text)
+            .map_err(|e| ApiError::bad_request(format!("`since`: {e}")))?,
+    };
+    let ops = server.ops();
+    let metric = params.metric;
+    // An unknown node is a 404 (the operations layer says not found), a bad metric a 400.
+    let metrics = blocking(move || Ok(ops.metrics(&name, metric.as_deref(), since)?)).await?;
+    Ok(Json(metrics))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsParams {
+    /// With the history of transitions (newest first).
+    #[serde(default)]
+    pub all: bool,
+}
+
+pub async fn alerts(
+    State(server): State<Arc<Server>>,
+    _caller: Caller,
+    Query(params): Query<AlertsParams>,
+) -> ApiResult<Json<baton_ops::api::monitor::Alerts>> {
+    let ops = server.ops();
+    Ok(Json(blocking(move || Ok(ops.alerts(params.all)?)).await?))
+}
