@@ -36,6 +36,9 @@ pub(crate) struct Alerting {
     store: Arc<dyn Store>,
     /// One entry per (alert, node) that ever left `inactive`: bounded by the project.
     states: Mutex<HashMap<(String, String), AlertState>>,
+    /// Held from saving a transition to marking its notification, and by [`Alerting::requeue`]:
+    /// a maintenance pass never sees a transition `pending` that a round is about to queue.
+    notifying: Mutex<()>,
     observer: Observer,
 }
 
@@ -45,6 +48,7 @@ impl Alerting {
             project,
             store,
             states: Mutex::new(HashMap::new()),
+            notifying: Mutex::new(()),
             observer,
         }
     }
@@ -151,6 +155,7 @@ impl Alerting {
             },
             notified_at: None,
         };
+        let _notifying = self.notifying.lock().unwrap_or_else(|p| p.into_inner());
         let seq = match self.store.save_alert_state(&state, Some((&change, now))) {
             Ok(Some(seq)) => seq,
             Ok(None) => return,
@@ -255,6 +260,7 @@ impl Alerting {
     /// Queue every transition still `pending` (a monitor died between saving and queueing, or
     /// the queue refused): at start, then on every maintenance pass.
     pub fn requeue(&self, now: Millis) {
+        let _notifying = self.notifying.lock().unwrap_or_else(|p| p.into_inner());
         let pending = match self.store.unnotified_transitions() {
             Ok(pending) => pending,
             Err(e) => return self.problem(format!("cannot read the notifications to send: {e}")),
