@@ -212,6 +212,7 @@ fn an_upload_cut_off_mid_transfer_leaves_the_destination_as_it_was() {
                 dest,
                 mode: None,
                 owner: None,
+                run_as: None,
             })
             .await
         })
