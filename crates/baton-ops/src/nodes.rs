@@ -112,8 +112,12 @@ impl Ops {
             .zip(results)
             .map(|(node, result)| {
                 let address = match targets.address(&node) {
-                    Some(a) => format!("{}@{}:{}", a.user, a.host, a.port),
-                    None => "this machine".to_string(),
+                    Some(a) => match &a.jump {
+                        Some(via) => format!("{}@{}:{} via {}", a.user, a.host, a.port, via.name),
+                        None => format!("{}@{}:{}", a.user, a.host, a.port),
+                    },
+                    None if node == baton_model::LOCAL_NODE => "this machine".to_string(),
+                    None => "-".to_string(),
                 };
                 let (took, result) = match result {
                     Ok((took, result)) => (took, result),

@@ -168,7 +168,11 @@ impl SshNode {
                         }
                         None => chunker.push(&data, &mut emit),
                     },
-                    Some(ChannelMsg::ExtendedData { data, .. }) => chunker.push(&data, &mut emit),
+                    // sudo's words (stderr) before the marker explain a refusal.
+                    Some(ChannelMsg::ExtendedData { data, .. }) => match head.as_mut() {
+                        Some(buffer) if spec.run_as.is_some() => buffer.extend_from_slice(&data),
+                        _ => chunker.push(&data, &mut emit),
+                    },
                     Some(ChannelMsg::ExitStatus { exit_status }) => code = Some(exit_status as i32),
                     Some(ChannelMsg::ExitSignal { signal_name, .. }) => signal = Some(remote::signal_number(&signal_name)),
                     Some(ChannelMsg::Close) | None => break,

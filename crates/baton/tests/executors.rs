@@ -26,6 +26,7 @@ fn address(nodes: &TestNodes, i: usize) -> (NodeAddress, SshOptions) {
             port: nodes.port(i),
             user: nodes.user(),
             key: Some(nodes.client_key()),
+            jump: None,
         },
         SshOptions {
             known_hosts: nodes.known_hosts(),
