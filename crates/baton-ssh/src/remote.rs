@@ -41,13 +41,14 @@ pub fn command_line(spec: &CommandSpec) -> Result<String, ExecError> {
 /// connection).
 ///
 /// Polls every 50 ms for the first second, so short commands release their watchdog (and
-/// their leftovers) at once, then every second. `/proc` works whoever owns the parent.
+/// their leftovers) at once, then every second. `/proc` works whoever owns the parent. The
+/// kills take no `--` (see `kill_line`).
 fn watchdog(session: &str, command: &str) -> String {
     format!(
         "s={session}; c={command}; (trap - TERM; i=0; \
      while [ -e /proc/$s ] && [ -e /proc/$c ]; do \
        if [ $i -lt 20 ]; then i=$((i+1)); sleep 0.05; else sleep 1; fi; done; \
-     if [ -e /proc/$s ]; then kill -KILL -- -$c; else kill -TERM -- -$c; fi) \
+     if [ -e /proc/$s ]; then kill -KILL -$c; else kill -TERM -$c; fi) \
      </dev/null >/dev/null 2>&1 & "
     )
 }
@@ -74,9 +75,11 @@ pub fn upload_refused(error: ExecError, run_as: Option<&RunAs>) -> ExecError {
     }
 }
 
-/// Signal a remote process group (and its leader, should it have left the group).
+/// Signal a remote process group (and its leader, should it have left the group). No `--`:
+/// dash's `kill` (sh on Debian, where escalated commands run) takes none, and `-PID` after
+/// the signal is a group for every shell.
 pub fn kill_line(pid: u32, signal: &str) -> String {
-    format!("kill -{signal} -- -{pid} 2>/dev/null; kill -{signal} {pid} 2>/dev/null; true")
+    format!("kill -{signal} -{pid} 2>/dev/null; kill -{signal} {pid} 2>/dev/null; true")
 }
 
 /// Signal number of an SSH signal name.

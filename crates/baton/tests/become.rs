@@ -93,6 +93,7 @@ pipelines:
   as_nobody:
     stages:
       write: {{ targets: node01, become: true, become_user: nobody, run: 'id -un; touch "{n}/by-nobody"' }}
+      here: {{ become: true, become_user: nobody, run: 'echo "here as $(id -un)"' }}
 "#,
         nodes = nodes.baton_yaml_as(SUDO_USER),
     ));
@@ -124,6 +125,10 @@ pipelines:
     // become_user: the file is the other user's.
     p.baton(&["run", "as_nobody"]).code(0);
     assert_eq!(owner(&nobody_dir.join("by-nobody")), 65534);
+    // The local node escalates the same way.
+    p.baton(&["logs", &last_run(&p).to_string(), "--stage", "here"])
+        .code(0)
+        .stdout_has("here as nobody");
 
     // Config writes and resources honour it too.
     p.baton(&["config", "apply", "escalated"]).code(0);
@@ -159,11 +164,31 @@ pipelines:
     stages:
       root: {{ targets: node01, run: 'test "$(id -un)" = root; touch "{d}/by-node-become"' }}
       login: {{ targets: node01, become: false, run: 'test "$(id -un)" = {SUDO_USER}' }}
+  slow:
+    stages:
+      sleep: {{ targets: node01, timeout: 2s, run: 'sleep 300 & sleep 301' }}
 "#
     ));
     p.baton(&["run", "p"]).code(0);
     assert_eq!(owner(&dir.join("by-node-become")), 0);
-    // Ad-hoc commands follow the node's become as well.
+    // A timeout kills the escalated tree (root's processes, killed through sudo).
+    p.baton(&["run", "slow"]).code(1).stdout_has("timed_out");
+    common::wait_for(
+        "the escalated commands to be gone",
+        std::time::Duration::from_secs(15),
+        || nodes.remote_process_count() == 0,
+    );
+    // Ad-hoc commands follow the node's become as well, directly and through the connection
+    // daemon (`ssh.persist`).
+    p.baton(&["exec", "node01", "--", "id -un"])
+        .code(0)
+        .stdout_has("root");
+    p.write(
+        "baton.yaml",
+        &std::fs::read_to_string(p.file("baton.yaml"))
+            .unwrap()
+            .replace("config: false", "config: false, persist: 2s"),
+    );
     p.baton(&["exec", "node01", "--", "id -un"])
         .code(0)
         .stdout_has("root");

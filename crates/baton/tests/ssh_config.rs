@@ -159,13 +159,22 @@ fn proxy_jump_reaches_a_node_that_refuses_direct_connections_and_checks_both_hos
     // Directly, node02 refuses: the gate closed the connection before the SSH banner.
     let direct = p.baton(&["exec", "node02", "--json", "--", "true"]);
     direct.code(1).stdout_has("SSH handshake");
-    assert!(nodes.refused_connections(1) >= 1, "the gate saw no direct attempt");
+    assert!(
+        nodes.refused_connections(1) >= 1,
+        "the gate saw no direct attempt"
+    );
 
     // Through the bastion, by ssh_config's ProxyJump and by a node's `proxy_jump`.
     for node in ["target", "behind"] {
-        p.baton(&["exec", node, "--json", "--", "echo on $(id -un) $BATON_NODE"])
-            .code(0)
-            .stdout_has(&format!("on root {node}"));
+        p.baton(&[
+            "exec",
+            node,
+            "--json",
+            "--",
+            "echo on $(id -un) $BATON_NODE",
+        ])
+        .code(0)
+        .stdout_has(&format!("on root {node}"));
     }
     let pong = p.baton(&["ping", "target", "--json"]);
     pong.code(0);
