@@ -45,16 +45,21 @@ impl Ops {
                 .chain([LOCAL_NODE.to_string()])
                 .collect(),
         };
-        Ok(names.iter().map(|name| self.node_info(name)).collect())
+        // Where each node really is (ssh_config, `ssh:` defaults), without connecting.
+        let (addresses, _) = crate::targets::resolve_addresses(&self.project);
+        Ok(names
+            .iter()
+            .map(|name| self.node_info(name, addresses.get(name)))
+            .collect())
     }
 
-    fn node_info(&self, name: &str) -> NodeInfo {
+    fn node_info(&self, name: &str, address: Option<&baton_ssh::NodeAddress>) -> NodeInfo {
         match self.project.nodes.get(name) {
             Some(n) => NodeInfo {
                 name: n.name.clone(),
-                host: n.host.clone(),
-                port: n.port.unwrap_or(22),
-                user: n.user.clone(),
+                host: address.map_or_else(|| n.host.clone(), |a| a.host.clone()),
+                port: address.map_or(n.port.unwrap_or(22), |a| a.port),
+                user: address.map(|a| a.user.clone()).or_else(|| n.user.clone()),
                 roles: n.roles.clone(),
                 labels: n.labels.clone(),
                 facts: None,

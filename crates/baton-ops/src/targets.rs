@@ -167,7 +167,9 @@ impl Targets for NodeTargets {
 
 /// Every node's address, or why it has none. A node whose ssh_config cannot be read is
 /// unreachable with that reason (nothing else is: the file is optional by default).
-fn resolve_addresses(project: &Project) -> (HashMap<String, NodeAddress>, HashMap<String, String>) {
+pub(crate) fn resolve_addresses(
+    project: &Project,
+) -> (HashMap<String, NodeAddress>, HashMap<String, String>) {
     let home = home();
     let local_user = baton_store::os_user();
     let specs: HashMap<String, NodeSpec> = project

@@ -116,6 +116,11 @@ fn an_ansible_inventory_whose_hosts_resolve_only_through_ssh_config_works_as_is(
     p.baton(&["logs", "1"])
         .code(0)
         .stdout_has("hello from web1 as root");
+    // `baton nodes` shows where it really is.
+    let listed = p.baton(&["nodes", "web1", "--json"]).code(0).json();
+    assert_eq!(listed[0]["host"], nodes.host(0).as_str());
+    assert_eq!(listed[0]["port"], nodes.port(0));
+    assert_eq!(listed[0]["user"], "root");
     let pong = p.baton(&["ping", "web1", "--json"]);
     pong.code(0);
     assert_eq!(
