@@ -15,6 +15,8 @@ command -v openssl >/dev/null || need_apt+=(openssl)
 [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 command -v ssh-keygen >/dev/null && command -v ssh >/dev/null || need_apt+=(openssh-client)
 # The monitor's checks are tested against python3's own http.server (crates/baton/tests/monitor.rs).
+# `become` tests log in as non-root users and escalate with real sudo (crates/baton/tests/become.rs).
+[ -x /usr/bin/sudo ] || need_apt+=(sudo)
 # /metrics is checked with Prometheus's own OpenMetrics parser (crates/baton/tests/serve.rs), the
 # OpenAPI document with schemathesis (crates/baton/tests/serve_openapi.rs): Python with pip.
 command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1 ||

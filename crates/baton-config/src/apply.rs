@@ -9,7 +9,8 @@ impl ConfigManager {
         let config = self.config(name)?;
         let desired = self.render_all(config, scope)?;
         let all: Vec<&Desired> = desired.iter().collect();
-        self.validate_on_targets(config, &all).await?;
+        self.validate_on_targets(config, scope.env_key(), &all)
+            .await?;
         Ok(desired.len())
     }
 
@@ -17,7 +18,7 @@ impl ConfigManager {
     pub async fn diff(&self, name: &str, scope: &Scope) -> Result<Report, ConfigError> {
         let config = self.config(name)?;
         let desired = self.render_all(config, scope)?;
-        let planned = self.plan(config, desired).await;
+        let planned = self.plan(config, scope.env_key(), desired).await;
         Ok(self.report(config, scope, &planned, None, true))
     }
 
@@ -46,19 +47,20 @@ impl ConfigManager {
         let config = self.config(name)?;
         let desired = self.render_all(config, scope)?;
         if check {
-            let planned = self.plan(config, desired).await;
+            let planned = self.plan(config, scope.env_key(), desired).await;
             return Ok(self.report(config, scope, &planned, None, true));
         }
         let _lock = self.lock(config, scope).await?;
         self.reconcile(config, scope).await?;
-        let planned = self.plan(config, desired).await;
+        let planned = self.plan(config, scope.env_key(), desired).await;
         refuse_unfit(config, &planned)?;
         let changed: Vec<&Desired> = planned
             .iter()
             .filter(|p| p.changed && p.probe.is_ok())
             .map(|p| &p.desired)
             .collect();
-        self.validate_on_targets(config, &changed).await?;
+        self.validate_on_targets(config, scope.env_key(), &changed)
+            .await?;
         self.converge(config, scope, planned, ConfigAction::Applied)
             .await
     }
@@ -98,7 +100,7 @@ impl ConfigManager {
                 on_change: None,
             })
             .collect();
-        let planned = self.plan(config, desired).await;
+        let planned = self.plan(config, env, desired).await;
         let mut drift: Vec<(String, Option<bool>)> = planned
             .into_iter()
             .map(|p| (p.desired.node, p.probe.ok().map(|_| p.changed)))

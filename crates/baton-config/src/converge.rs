@@ -81,6 +81,7 @@ impl ConfigManager {
                 state: config.state,
                 unit: config.unit_name.clone(),
                 config: config.name.clone(),
+                over: config.r#become.clone(),
                 env: env.to_string(),
                 run: scope.run_id,
                 actor: self.actor.clone(),
@@ -335,6 +336,8 @@ struct NodeTask {
     state: Option<ServiceState>,
     unit: Option<String>,
     config: String,
+    /// The config's `become`, over the node's.
+    over: baton_model::Become,
     env: String,
     run: Option<i64>,
     actor: String,
@@ -351,7 +354,11 @@ impl NodeTask {
             return Outcome::Untouched;
         }
         self.progress.node_started(&self.step);
-        let x = match self.targets.executor(&self.d.node) {
+        let x = match self.targets.executor_as(
+            &self.d.node,
+            &self.over,
+            secrets_env(&self.env).as_deref(),
+        ) {
             Ok(x) => x,
             Err(e) => return Outcome::NotWritten(e.to_string()),
         };

@@ -31,7 +31,7 @@ impl ConfigManager {
                 on_change: None,
             })
             .collect();
-        let planned = self.plan(config, desired).await;
+        let planned = self.plan(config, env, desired).await;
         let current = self.store.config_current_version(&config.name, env)?;
         let newest: Vec<ConfigTarget> = if current == 0 {
             Vec::new()

@@ -221,6 +221,11 @@ pub struct ConfigManager {
     pub cancel: CancellationToken,
 }
 
+/// The secrets environment of a scope's key (`""` = none, the `default` one).
+fn secrets_env(env: &str) -> Option<String> {
+    (!env.is_empty()).then(|| env.to_string())
+}
+
 /// What a target should end up holding.
 #[derive(Debug, Clone)]
 struct Desired {

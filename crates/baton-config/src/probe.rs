@@ -5,13 +5,20 @@ use crate::*;
 
 impl ConfigManager {
     /// Probe every target at once (at most `ssh.forks` at a time) and compare.
-    pub(crate) async fn plan(&self, config: &Config, desired: Vec<Desired>) -> Vec<Planned> {
+    pub(crate) async fn plan(
+        &self,
+        config: &Config,
+        env: &str,
+        desired: Vec<Desired>,
+    ) -> Vec<Planned> {
         let (targets, cancel) = (self.targets.clone(), self.cancel.clone());
+        let (over, env) = (config.r#become.clone(), secrets_env(env));
         let forks = self.project.ssh.forks.max(1) as usize;
         let probes = baton_exec::fan_out(desired.clone(), forks, move |d: Desired| {
-            let (targets, cancel) = (targets.clone(), cancel.clone());
+            let (targets, cancel, over, env) =
+                (targets.clone(), cancel.clone(), over.clone(), env.clone());
             async move {
-                match targets.executor(&d.node) {
+                match targets.executor_as(&d.node, &over, env.as_deref()) {
                     Ok(x) => probe(&x, &d.path, &cancel).await,
                     Err(e) => Err(e.to_string()),
                 }
@@ -42,6 +49,7 @@ impl ConfigManager {
     pub(crate) async fn validate_on_targets(
         &self,
         config: &Config,
+        env: &str,
         desired: &[&Desired],
     ) -> Result<(), ConfigError> {
         let Validator::Command(command) = &config.validate else {
@@ -61,15 +69,20 @@ impl ConfigManager {
             self.scratch.clone(),
         );
         let command = command.clone();
+        let (over, env) = (config.r#become.clone(), secrets_env(env));
         let work = move |(node, path, content): (String, String, Vec<u8>)| {
-            let (targets, cancel, scratch, command) = (
+            let (targets, cancel, scratch, command, over, env) = (
                 targets.clone(),
                 cancel.clone(),
                 scratch.clone(),
                 command.clone(),
+                over.clone(),
+                env.clone(),
             );
             async move {
-                let x = targets.executor(&node).map_err(|e| e.to_string())?;
+                let x = targets
+                    .executor_as(&node, &over, env.as_deref())
+                    .map_err(|e| e.to_string())?;
                 let base = path.rsplit('/').next().unwrap_or("config").to_string();
                 let dir = format!(
                     "/tmp/.baton-validate-{}-{}",

@@ -177,6 +177,7 @@ pub async fn run_watched(
         cwd: None,
         timeout: Some(std::time::Duration::from_secs(300)),
         grace: std::time::Duration::from_secs(2),
+        run_as: None,
     };
     let collected = Mutex::new(Vec::new());
     let exit = executor
@@ -214,6 +215,7 @@ pub async fn upload(
         dest: dest.to_string(),
         mode,
         owner: None,
+        run_as: None,
     };
     let result = executor.upload(&spec).await;
     let _ = std::fs::remove_file(&local);

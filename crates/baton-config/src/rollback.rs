@@ -104,7 +104,7 @@ impl ConfigManager {
                 problems,
             });
         }
-        let planned = self.plan(config, desired).await;
+        let planned = self.plan(config, scope.env_key(), desired).await;
         refuse_unfit(config, &planned)?;
         self.converge(
             config,

@@ -93,6 +93,7 @@ impl Engine {
             continue_on_error: false,
             artifacts: Vec::new(),
             rollback: Vec::new(),
+            r#become: Default::default(),
         };
         emitter.emit(EventKind::RunStarted);
         emitter.emit(EventKind::StageStarted {

@@ -37,6 +37,22 @@ pub struct StepEnv {
     pub secrets: std::collections::HashMap<String, Vec<(String, String)>>,
 }
 
+impl StepEnv {
+    /// The executor of a step's target, run as its stage's `become` over its node's.
+    fn executor_for(&self, step: &StepRef) -> Result<Arc<dyn baton_exec::Executor>, ExecError> {
+        let over = self
+            .rc
+            .project
+            .pipelines
+            .get(&self.rc.pipeline)
+            .and_then(|p| p.stages.get(&step.stage))
+            .map(|s| s.r#become.clone())
+            .unwrap_or_default();
+        self.targets
+            .executor_as(&step.target, &over, self.rc.env_name.as_deref())
+    }
+}
+
 /// What a step does, borrowed from the model.
 pub enum StepWork<'a> {
     Command(&'a str),
@@ -252,7 +268,7 @@ async fn run_command(
             return StepResult::failed(format!("template error in `{script}`: {}", e.message));
         }
     };
-    let executor = match env.targets.executor(&step.target) {
+    let executor = match env.executor_for(step) {
         Ok(x) => x,
         Err(e) => return StepResult::failed(e.to_string()),
     };
@@ -294,6 +310,7 @@ async fn run_command(
         cwd: (step.target == LOCAL_NODE).then(|| env.rc.workdir.clone()),
         timeout,
         grace: KILL_GRACE,
+        run_as: None,
     };
     let store = env.emitter.store().clone();
     let run = env.emitter.run();
@@ -386,15 +403,13 @@ async fn upload(
     if step.target == LOCAL_NODE && !dest.starts_with('/') {
         dest = env.rc.workdir.join(&dest).display().to_string();
     }
-    let executor = env
-        .targets
-        .executor(&step.target)
-        .map_err(|e| e.to_string())?;
+    let executor = env.executor_for(step).map_err(|e| e.to_string())?;
     let spec = UploadSpec {
         source: source.clone(),
         dest: dest.clone(),
         mode: upload.mode,
         owner: upload.owner.clone(),
+        run_as: None,
     };
     executor.upload(&spec).await.map_err(|e| e.to_string())?;
     output.push(format!("uploaded {} → {}:{dest}\n", source.display(), step.target).as_bytes());

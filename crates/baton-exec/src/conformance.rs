@@ -229,6 +229,7 @@ fn upload_spec(source: &Path, dest: &str, mode: Option<u32>) -> UploadSpec {
         dest: dest.to_string(),
         mode,
         owner: None,
+        run_as: None,
     }
 }
 

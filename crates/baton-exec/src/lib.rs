@@ -9,6 +9,7 @@
 mod chunker;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod escalation;
 pub mod facts;
 mod fanout;
 mod host;
@@ -23,6 +24,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 pub use chunker::LineChunker;
+pub use escalation::{Escalated, RunAs, escalate};
 pub use fanout::{TaskPanic, fan_out, panic_message};
 pub use host::{host_command, host_command_async};
 pub use local::LocalExecutor;
@@ -43,6 +45,8 @@ pub struct CommandSpec {
     pub timeout: Option<Duration>,
     /// Time between TERM and KILL.
     pub grace: Duration,
+    /// Run as another user through sudo (`become`); `None` = the login user.
+    pub run_as: Option<RunAs>,
 }
 
 /// How a command ended.
@@ -172,6 +176,9 @@ pub struct UploadSpec {
     pub mode: Option<u32>,
     /// `user` or `user:group`; `None` keeps the replaced file's owner (or the current user).
     pub owner: Option<String>,
+    /// Install as another user through sudo (`become`): the temporary file, the checks and
+    /// the rename all run as that user, so the file lands owned by it.
+    pub run_as: Option<RunAs>,
 }
 
 /// Runs commands on, and copies files to, one kind of target.

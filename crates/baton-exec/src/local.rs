@@ -40,6 +40,9 @@ impl Executor for LocalExecutor {
     }
 
     fn upload<'a>(&'a self, spec: &'a UploadSpec) -> UploadFuture<'a> {
+        if let Some(run_as) = &spec.run_as {
+            return Box::pin(upload_as(spec, run_as));
+        }
         // Plain file I/O with fsyncs: on a blocking thread, so parallel uploads overlap instead
         // of holding the async workers.
         let spec = spec.clone();
@@ -63,10 +66,29 @@ async fn run_local(
     let (reader, writer) = std::io::pipe()?;
     // The local executor is the layer that starts processes on this machine.
     #[allow(clippy::disallowed_methods)]
-    let mut command = Command::new("bash");
+    let mut command = match &spec.run_as {
+        None => {
+            let mut bash = Command::new("bash");
+            bash.args(crate::shell::bash_args(&spec.script))
+                .stdin(Stdio::null());
+            bash
+        }
+        // sudo stays in the group, so a timeout's group kill reaches it (it relays the signal
+        // to the command when baton is not root).
+        Some(run_as) => {
+            let names: Vec<&str> = spec.env.iter().map(|(n, _)| n.as_str()).collect();
+            let inner = format!("exec </dev/null; {}", crate::shell::exec_line(spec));
+            let mut sh = Command::new("sh");
+            sh.arg("-c")
+                .arg(run_as.sudo_line(&names, &inner, &[]))
+                .stdin(match run_as.password {
+                    Some(_) => Stdio::piped(),
+                    None => Stdio::null(),
+                });
+            sh
+        }
+    };
     command
-        .args(crate::shell::bash_args(&spec.script))
-        .stdin(Stdio::null())
         .stdout(Stdio::from(writer.try_clone()?))
         .stderr(Stdio::from(writer))
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
@@ -86,6 +108,11 @@ async fn run_local(
         _ => ExecError::Spawn(format!("bash: {e}")),
     })?;
     let pgid = child.id().map(|id| id as i32);
+    if let (Some(run_as), Some(mut stdin)) = (&spec.run_as, child.stdin.take()) {
+        use tokio::io::AsyncWriteExt;
+        // The password line, then end of file: the shell reads one line, sudo none.
+        let _ = stdin.write_all(&run_as.stdin_preamble()).await;
+    }
     on_start(pgid);
 
     let mut receiver = pipe::Receiver::from_owned_fd(OwnedFd::from(reader))?;
@@ -179,4 +206,80 @@ fn terminate(pgid: Option<i32>, grace: Duration) {
         }
         kill_process_group(pgid, nix::libc::SIGKILL);
     });
+}
+
+/// An upload as another user: the same install scripts the SSH executor sends, run through
+/// sudo with the bytes on stdin (after the password line).
+async fn upload_as(spec: &UploadSpec, run_as: &crate::RunAs) -> Result<(), ExecError> {
+    use crate::upload::{install_file_script, plan_upload, prepare_tree_script};
+    let owned = spec.clone();
+    let plan = tokio::task::spawn_blocking(move || plan_upload(&owned))
+        .await
+        .map_err(|e| ExecError::Spawn(format!("the upload planning task failed: {e}")))??;
+    if plan.tree {
+        let script = prepare_tree_script(&plan, spec.owner.as_deref());
+        sh_with_input(run_as, "exec sh -s", script.as_bytes(), None).await?;
+    }
+    for file in &plan.files {
+        let script = install_file_script(file, spec.mode, spec.owner.as_deref());
+        sh_with_input(run_as, &script, &[], Some(&file.source)).await?;
+    }
+    Ok(())
+}
+
+/// Run `script` as `run_as` with `bytes` then the file `source` on stdin; `Ok` on exit 0, else
+/// what it said.
+async fn sh_with_input(
+    run_as: &crate::RunAs,
+    script: &str,
+    bytes: &[u8],
+    source: Option<&std::path::Path>,
+) -> Result<(), ExecError> {
+    use tokio::io::AsyncWriteExt;
+    let mut file = match source {
+        Some(path) => Some(
+            tokio::fs::File::open(path)
+                .await
+                .map_err(|e| ExecError::Spawn(format!("cannot read `{}`: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    // The local executor is the layer that starts processes on this machine.
+    #[allow(clippy::disallowed_methods)]
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(run_as.script_line(script))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| ExecError::Spawn(format!("sh: {e}")))?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let feed = async move {
+        stdin.write_all(&run_as.stdin_preamble()).await?;
+        stdin.write_all(bytes).await?;
+        if let Some(file) = file.as_mut() {
+            tokio::io::copy(file, &mut stdin).await?;
+        }
+        stdin.shutdown().await
+    };
+    // A script that stops reading (it refused) ends the feed with a broken pipe: its words
+    // explain more, so the feed's error is not the answer.
+    let (_, output) = tokio::join!(feed, child.wait_with_output());
+    let output = output?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let mut said = String::from_utf8_lossy(&output.stderr).trim().to_string();
+    if said.is_empty() {
+        said = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    }
+    if said.starts_with("sudo:") || said.starts_with("Sorry") {
+        return Err(run_as.refused("", &said));
+    }
+    Err(ExecError::Spawn(if said.is_empty() {
+        format!("the upload failed ({})", output.status)
+    } else {
+        said
+    }))
 }

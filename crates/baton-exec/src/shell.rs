@@ -45,28 +45,44 @@ pub fn bash_args(script: &str) -> [&str; 4] {
 /// with a process spawn. Used for targets reached through a shell (SSH).
 pub fn script_command_line(spec: &CommandSpec) -> Result<String, ExecError> {
     check_env(&spec.env)?;
-    let mut line = String::new();
-    if let Some(cwd) = &spec.cwd {
-        let cwd = cwd.to_string_lossy();
-        // `cd` prints its own error; this one names the fix as the local executor does.
-        line.push_str(&format!(
-            "cd {} 2>/dev/null || {{ printf '%s\\n' {} >&2; exit 127; }}; ",
-            quote(&cwd),
-            quote(&format!("working directory `{cwd}` does not exist"))
-        ));
+    Ok(format!(
+        "{}{}{}",
+        cd_line(spec),
+        exports(&spec.env),
+        exec_line(spec)
+    ))
+}
+
+/// `cd DIR || { explain; exit 127; }; ` for `spec.cwd`, or nothing.
+pub(crate) fn cd_line(spec: &CommandSpec) -> String {
+    let Some(cwd) = &spec.cwd else {
+        return String::new();
+    };
+    let cwd = cwd.to_string_lossy();
+    // `cd` prints its own error; this one names the fix as the local executor does.
+    format!(
+        "cd {} 2>/dev/null || {{ printf '%s\\n' {} >&2; exit 127; }}; ",
+        quote(&cwd),
+        quote(&format!("working directory `{cwd}` does not exist"))
+    )
+}
+
+/// `export NAME='value' …; ` (names already checked), or nothing.
+pub(crate) fn exports(env: &[(String, String)]) -> String {
+    if env.is_empty() {
+        return String::new();
     }
-    if !spec.env.is_empty() {
-        line.push_str("export");
-        for (name, value) in &spec.env {
-            line.push_str(&format!(" {name}={}", quote(value)));
-        }
-        line.push_str("; ");
+    let mut line = String::from("export");
+    for (name, value) in env {
+        line.push_str(&format!(" {name}={}", quote(value)));
     }
-    line.push_str(&format!(
-        "exec bash -eo pipefail -c {} 2>&1",
-        quote(&spec.script)
-    ));
-    Ok(line)
+    line.push_str("; ");
+    line
+}
+
+/// `exec bash -eo pipefail -c SCRIPT 2>&1`.
+pub(crate) fn exec_line(spec: &CommandSpec) -> String {
+    format!("exec bash -eo pipefail -c {} 2>&1", quote(&spec.script))
 }
 
 /// What a script printed (stdout and stderr interleaved, as bytes) and how it ended.

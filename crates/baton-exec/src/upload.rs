@@ -568,6 +568,7 @@ pub async fn upload_bytes(
                     dest: dest.to_string(),
                     mode,
                     owner: owner.map(str::to_string),
+                    run_as: None,
                 })
                 .await
         }
@@ -603,6 +604,7 @@ mod stale_tests {
             dest: dir.path().join("f.txt").display().to_string(),
             mode: None,
             owner: None,
+            run_as: None,
         })
         .unwrap();
         assert!(!dead.exists(), "a dead process's temp is removed");

@@ -351,7 +351,14 @@ async fn apply_one(
                 stored.kind
             )
         })?;
-        let target = target(infra, &stored.node)?;
+        // A resource gone from the file is deleted as its node's `become` says.
+        let over = infra
+            .project
+            .resources
+            .get(&change.id)
+            .map(|r| r.r#become.clone())
+            .unwrap_or_default();
+        let target = target(infra, &stored.node, &over)?;
         let response = old_type
             .delete(
                 &infra.ctx,
@@ -384,7 +391,7 @@ async fn apply_one(
     let resource = &infra.project.resources[&change.id];
     let rtype = type_of(infra, &resource.kind.value);
     let attrs = desired(infra, rtype.as_ref(), resource, known)?;
-    let target = target(infra, &node_of(resource))?;
+    let target = target(infra, &node_of(resource), &resource.r#become)?;
     let request = ChangeRequest {
         id: &change.id,
         target: &target,
@@ -452,8 +459,13 @@ fn desired(
         .map_err(|(attr, message)| format!("`{attr}`: {message}"))
 }
 
-fn target(infra: &Infra, node: &str) -> Result<Target, String> {
-    let executor = infra.targets.executor(node).map_err(|e| e.to_string())?;
+/// The resource's node, run as its `become` over the node's (infrastructure has no
+/// environment: a password secret is read from the `default` one).
+fn target(infra: &Infra, node: &str, over: &baton_model::Become) -> Result<Target, String> {
+    let executor = infra
+        .targets
+        .executor_as(node, over, None)
+        .map_err(|e| e.to_string())?;
     Ok(Target {
         node: node.to_string(),
         executor,

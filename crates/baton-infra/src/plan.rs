@@ -260,7 +260,8 @@ pub async fn plan(infra: &Infra, options: &PlanOptions) -> Result<Plan, InfraErr
 
     // Refresh what the state knows and the file still wants with the same type and node,
     // grouped by (type, node) so each group is one batched read.
-    let mut groups: HashMap<(String, String), Vec<(String, Attrs)>> = HashMap::new();
+    // Resources that `become` differently are read apart: the key holds the `become` as text.
+    let mut groups: HashMap<(String, String, String), Vec<(String, Attrs)>> = HashMap::new();
     for id in &order {
         let resource = &project.resources[id];
         let node = node_of(resource);
@@ -279,8 +280,9 @@ pub async fn plan(infra: &Infra, options: &PlanOptions) -> Result<Plan, InfraErr
                 look.insert(k.clone(), v.clone());
             }
         }
+        let escalation = format!("{:?}", resource.r#become);
         groups
-            .entry((record.kind.clone(), node))
+            .entry((record.kind.clone(), node, escalation))
             .or_default()
             .push((id.clone(), look));
     }
@@ -288,42 +290,48 @@ pub async fn plan(infra: &Infra, options: &PlanOptions) -> Result<Plan, InfraErr
     let forks = infra.project.ssh.forks.max(1) as usize;
     let shared = infra.clone();
     let groups: Vec<_> = groups.into_iter().collect();
-    let reads = baton_exec::fan_out(groups, forks, move |((kind, node), items)| {
-        let infra = shared.clone();
-        async move {
-            let rtype = type_of(&infra, &kind);
-            let first = items.first().map(|(id, _)| id.clone()).unwrap_or_default();
-            let executor = infra
-                .targets
-                .executor(&node)
-                .map_err(|e| InfraError::Refresh {
-                    id: first.clone(),
-                    message: e.to_string(),
+    let reads =
+        baton_exec::fan_out(groups, forks, move |((kind, node, _), items)| {
+            let infra = shared.clone();
+            async move {
+                let rtype = type_of(&infra, &kind);
+                let first = items.first().map(|(id, _)| id.clone()).unwrap_or_default();
+                let over = infra
+                    .project
+                    .resources
+                    .get(&first)
+                    .map(|r| r.r#become.clone())
+                    .unwrap_or_default();
+                let executor = infra.targets.executor_as(&node, &over, None).map_err(|e| {
+                    InfraError::Refresh {
+                        id: first.clone(),
+                        message: e.to_string(),
+                    }
                 })?;
-            let target = Target { node, executor };
-            let response = rtype
-                .read(
-                    &infra.ctx,
-                    ReadRequest {
-                        target: &target,
-                        items: &items,
-                    },
-                )
-                .await;
-            if let Some(d) = response.diagnostics.first() {
-                return Err(InfraError::Refresh {
-                    id: first,
-                    message: d.to_string(),
-                });
+                let target = Target { node, executor };
+                let response = rtype
+                    .read(
+                        &infra.ctx,
+                        ReadRequest {
+                            target: &target,
+                            items: &items,
+                        },
+                    )
+                    .await;
+                if let Some(d) = response.diagnostics.first() {
+                    return Err(InfraError::Refresh {
+                        id: first,
+                        message: d.to_string(),
+                    });
+                }
+                Ok(items
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .zip(response.states)
+                    .collect::<Vec<_>>())
             }
-            Ok(items
-                .into_iter()
-                .map(|(id, _)| id)
-                .zip(response.states)
-                .collect::<Vec<_>>())
-        }
-    })
-    .await;
+        })
+        .await;
     let mut real: HashMap<String, Option<Attrs>> = HashMap::new();
     for read in reads {
         let pairs = read.map_err(|panic| InfraError::Refresh {

@@ -740,6 +740,8 @@ impl Raw {
             let port_var = take(&["ansible_ssh_port", "ansible_port"]);
             let user_var = take(&["ansible_ssh_user", "ansible_user"]);
             let key_var = take(&["ansible_ssh_private_key_file"]);
+            let become_var = take(&["ansible_become"]);
+            let become_user_var = take(&["ansible_become_user"]);
             let port = port_var.and_then(|v| match port(&v.value) {
                 Ok(p) => Some(p),
                 Err(message) => {
@@ -756,6 +758,17 @@ impl Raw {
                 port,
                 user: user_var.map(|v| text(&v.value)),
                 key: key_var.map(|v| key_path(&text(&v.value), dir)),
+                proxy_jump: None,
+                r#become: crate::types::Become {
+                    enabled: become_var.map(|v| {
+                        matches!(
+                            text(&v.value).to_ascii_lowercase().as_str(),
+                            "true" | "yes" | "on" | "1"
+                        )
+                    }),
+                    user: become_user_var.map(|v| text(&v.value)),
+                    password_secret: None,
+                },
                 roles,
                 labels: IndexMap::new(),
                 vars: vars.into_iter().map(|(k, v)| (k, v.value)).collect(),

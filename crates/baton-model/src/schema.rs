@@ -243,6 +243,16 @@ fn doc(section: &str, key: &str) -> &'static str {
         ("node", "key") => {
             "Private key path; default ssh-agent, then ~/.ssh/id_ed25519, ~/.ssh/id_rsa."
         }
+        ("node", "proxy_jump") => {
+            "Reach the node through this bastion: a node name or [user@]host[:port], hops separated by `,` (as OpenSSH's ProxyJump)."
+        }
+        (_, "become") => {
+            "Run commands and uploads through sudo (`sudo -n`, or with the password secret)."
+        }
+        (_, "become_user") => "User to become; default root.",
+        (_, "become_password_secret") => {
+            "Name of the baton secret holding the login user's sudo password, when sudo asks for one."
+        }
         ("node", "roles") => "Roles, matched by `role:NAME` selectors.",
         ("node", "labels") => "Labels, matched by `label:KEY=VALUE` selectors.",
         ("node", "vars") => "Per-node variables (`node.vars`).",
@@ -251,6 +261,12 @@ fn doc(section: &str, key: &str) -> &'static str {
             "Trust unknown host keys on first use (changed keys are always refused)."
         }
         ("ssh", "connect_timeout") => "Connection timeout; default 10s.",
+        ("ssh", "user") => "SSH user of nodes that set none (and ssh_config neither).",
+        ("ssh", "port") => "SSH port of nodes that set none (and ssh_config neither).",
+        ("ssh", "key") => "Private key of nodes that set none (and ssh_config neither).",
+        ("ssh", "config") => {
+            "OpenSSH client config read for Host, HostName, Port, User, IdentityFile, ProxyJump: default ~/.ssh/config, `false` for none, or a path."
+        }
         ("ssh", "forks") => "Most nodes worked on at once; default 50.",
         ("ssh", "persist") => {
             "Keep SSH connections open between baton commands for this idle time (a per-project connection daemon, like ControlPersist); default off."

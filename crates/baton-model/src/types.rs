@@ -67,9 +67,45 @@ pub struct Node {
     pub user: Option<String>,
     /// Private key path, relative to the project root; `None` means agent then defaults.
     pub key: Option<PathBuf>,
+    /// `ProxyJump`: `[user@]host[:port]` or a node name, hops separated by `,`.
+    pub proxy_jump: Option<String>,
     pub roles: Vec<String>,
     pub labels: IndexMap<String, String>,
     pub vars: IndexMap<String, Value>,
+    pub r#become: Become,
+}
+
+/// `become: true` (+ `become_user`, `become_password_secret`) on a node, stage, config or
+/// resource: its commands and uploads run through sudo. A field left out inherits: a stage's,
+/// config's or resource's over its node's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Become {
+    pub enabled: Option<bool>,
+    pub user: Option<String>,
+    /// Name of the baton secret holding the login user's sudo password.
+    pub password_secret: Option<Spanned<String>>,
+}
+
+/// The user `become` runs as when `become_user` is not given.
+pub const DEFAULT_BECOME_USER: &str = "root";
+
+impl Become {
+    /// `self` written over `under`: each field given here wins.
+    pub fn over(&self, under: &Become) -> Become {
+        Become {
+            enabled: self.enabled.or(under.enabled),
+            user: self.user.clone().or_else(|| under.user.clone()),
+            password_secret: self
+                .password_secret
+                .clone()
+                .or_else(|| under.password_secret.clone()),
+        }
+    }
+
+    /// The user to become, when escalation is on.
+    pub fn target_user(&self) -> Option<&str> {
+        (self.enabled == Some(true)).then(|| self.user.as_deref().unwrap_or(DEFAULT_BECOME_USER))
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -80,6 +116,23 @@ pub struct SshSettings {
     pub forks: u32,
     /// Keep connections open between baton commands for this idle time (`None` = off).
     pub persist: Option<Duration>,
+    /// Project-wide defaults under nodes' own keys and ssh_config (`ssh: { user, port, key }`).
+    pub user: Option<String>,
+    pub port: Option<u16>,
+    pub key: Option<PathBuf>,
+    /// Which OpenSSH client configuration to read.
+    pub config: SshConfigFile,
+}
+
+/// `ssh.config`: `~/.ssh/config` by default, `false` for none, or a path.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SshConfigFile {
+    #[default]
+    User,
+    Off,
+    /// Relative to the project root.
+    Path(PathBuf),
 }
 
 impl Default for SshSettings {
@@ -90,6 +143,10 @@ impl Default for SshSettings {
             connect_timeout: Duration::from_secs(10),
             forks: 50,
             persist: None,
+            user: None,
+            port: None,
+            key: None,
+            config: SshConfigFile::User,
         }
     }
 }
@@ -205,6 +262,7 @@ pub struct Stage {
     pub artifacts: Vec<Spanned<String>>,
     /// Commands run (in order) to undo this stage.
     pub rollback: Vec<Spanned<String>>,
+    pub r#become: Become,
 }
 
 // Decoded once and read in place; boxing the request would only add indirection for readers.
@@ -377,6 +435,7 @@ pub struct Config {
     pub on_change: Option<Spanned<String>>,
     /// For `service`: the state to bring the unit to after a change.
     pub state: Option<ServiceState>,
+    pub r#become: Become,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -432,6 +491,7 @@ pub struct Resource {
     /// Node to act on over SSH; `None` = local.
     pub node: Option<Spanned<String>>,
     pub depends_on: Vec<Spanned<String>>,
+    pub r#become: Become,
     /// Every other key, as written (templates unrendered). The span is the value's.
     pub attrs: IndexMap<String, Spanned<Value>>,
     /// Where each attribute's key is written, for problems with the key itself (an unknown or

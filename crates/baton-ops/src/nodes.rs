@@ -45,16 +45,21 @@ impl Ops {
                 .chain([LOCAL_NODE.to_string()])
                 .collect(),
         };
-        Ok(names.iter().map(|name| self.node_info(name)).collect())
+        // Where each node really is (ssh_config, `ssh:` defaults), without connecting.
+        let (addresses, _) = crate::targets::resolve_addresses(&self.project);
+        Ok(names
+            .iter()
+            .map(|name| self.node_info(name, addresses.get(name)))
+            .collect())
     }
 
-    fn node_info(&self, name: &str) -> NodeInfo {
+    fn node_info(&self, name: &str, address: Option<&baton_ssh::NodeAddress>) -> NodeInfo {
         match self.project.nodes.get(name) {
             Some(n) => NodeInfo {
                 name: n.name.clone(),
-                host: n.host.clone(),
-                port: n.port.unwrap_or(22),
-                user: n.user.clone(),
+                host: address.map_or_else(|| n.host.clone(), |a| a.host.clone()),
+                port: address.map_or(n.port.unwrap_or(22), |a| a.port),
+                user: address.map(|a| a.user.clone()).or_else(|| n.user.clone()),
                 roles: n.roles.clone(),
                 labels: n.labels.clone(),
                 facts: None,
@@ -112,8 +117,12 @@ impl Ops {
             .zip(results)
             .map(|(node, result)| {
                 let address = match targets.address(&node) {
-                    Some(a) => format!("{}@{}:{}", a.user, a.host, a.port),
-                    None => "this machine".to_string(),
+                    Some(a) => match &a.jump {
+                        Some(via) => format!("{}@{}:{} via {}", a.user, a.host, a.port, via.name),
+                        None => format!("{}@{}:{}", a.user, a.host, a.port),
+                    },
+                    None if node == baton_model::LOCAL_NODE => "this machine".to_string(),
+                    None => "-".to_string(),
                 };
                 let (took, result) = match result {
                     Ok((took, result)) => (took, result),

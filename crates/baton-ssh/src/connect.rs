@@ -1,6 +1,11 @@
 //! Opening an authenticated SSH connection: TCP with a timeout, key exchange, host key checked
 //! against known_hosts, then public-key authentication (a key file, else the agent, else the
 //! default key files).
+//!
+//! Through a bastion (`ProxyJump`): the bastion's connection is opened the same way (its host
+//! key checked, its own jumps followed), then a `direct-tcpip` channel to the target carries
+//! the target's SSH session, whose host key is checked under the target's name and port, as
+//! OpenSSH's `ssh -J` does. The bastion's connection lives as long as the target's.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -19,6 +24,8 @@ pub struct NodeAddress {
     pub user: String,
     /// Private key file; `None` = ssh-agent, then `~/.ssh/id_ed25519`, `~/.ssh/id_rsa`.
     pub key: Option<PathBuf>,
+    /// The bastion to tunnel through (`ProxyJump`); its own `jump` is the hop before it.
+    pub jump: Option<Box<NodeAddress>>,
 }
 
 /// How every connection is made.
@@ -64,6 +71,8 @@ pub struct HostKeyCheck {
     node: NodeAddress,
     options: SshOptions,
     refusal: Arc<Mutex<Option<String>>>,
+    /// The bastion's connection, held for as long as this session runs over it.
+    _via: Option<Connection>,
 }
 
 impl client::Handler for HostKeyCheck {
@@ -150,32 +159,48 @@ pub async fn connect(
     config: Arc<client::Config>,
 ) -> Result<Connection, String> {
     let refusal = Arc::new(Mutex::new(None));
-    let handler = HostKeyCheck {
+    let mut handler = HostKeyCheck {
         node: node.clone(),
         options: options.clone(),
         refusal: refusal.clone(),
+        _via: None,
     };
     let attempt = async {
-        let addrs = tokio::net::lookup_host((node.host.as_str(), node.port))
-            .await
-            .map_err(|e| format!("cannot resolve host `{}`: {}", node.host, plain_io(&e)))?;
-        let addrs: Vec<_> = addrs.collect();
-        let stream = connect_tcp(&addrs).await.map_err(|e| {
-            format!(
-                "cannot connect to {}:{}: {}",
-                node.host,
-                node.port,
-                plain_io(&e)
-            )
-        })?;
-        let mut handle = client::connect_stream(config, stream, handler)
-            .await
-            .map_err(
-                |e| match refusal.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                    Some(why) => why,
-                    None => format!("SSH handshake with {}:{} failed: {e}", node.host, node.port),
-                },
-            )?;
+        let mut handle = match &node.jump {
+            Some(jump) => {
+                let bastion = Box::pin(connect(jump, options, config.clone()))
+                    .await
+                    .map_err(|e| format!("through `{}`: {e}", jump.name))?;
+                let channel = bastion
+                    .channel_open_direct_tcpip(node.host.clone(), node.port.into(), "127.0.0.1", 0)
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "the bastion `{}` cannot reach {}:{}: {e}",
+                            jump.name, node.host, node.port
+                        )
+                    })?;
+                handler._via = Some(bastion);
+                handshake(config, channel.into_stream(), handler, node, &refusal).await?
+            }
+            None => {
+                let addrs = tokio::net::lookup_host((node.host.as_str(), node.port))
+                    .await
+                    .map_err(|e| {
+                        format!("cannot resolve host `{}`: {}", node.host, plain_io(&e))
+                    })?;
+                let addrs: Vec<_> = addrs.collect();
+                let stream = connect_tcp(&addrs).await.map_err(|e| {
+                    format!(
+                        "cannot connect to {}:{}: {}",
+                        node.host,
+                        node.port,
+                        plain_io(&e)
+                    )
+                })?;
+                handshake(config, stream, handler, node, &refusal).await?
+            }
+        };
         authenticate(&mut handle, node).await?;
         Ok::<_, String>(handle)
     };
@@ -188,6 +213,27 @@ pub async fn connect(
             options.connect_timeout.as_secs_f32()
         )),
     }
+}
+
+/// The SSH handshake over `stream` (TCP, or a channel through a bastion).
+async fn handshake<S>(
+    config: Arc<client::Config>,
+    stream: S,
+    handler: HostKeyCheck,
+    node: &NodeAddress,
+    refusal: &Mutex<Option<String>>,
+) -> Result<Connection, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    client::connect_stream(config, stream, handler)
+        .await
+        .map_err(
+            |e| match refusal.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                Some(why) => why,
+                None => format!("SSH handshake with {}:{} failed: {e}", node.host, node.port),
+            },
+        )
 }
 
 async fn connect_tcp(addrs: &[std::net::SocketAddr]) -> std::io::Result<tokio::net::TcpStream> {

@@ -12,6 +12,8 @@ mod connect;
 pub mod mux;
 mod node;
 mod remote;
+pub mod resolve;
+pub mod ssh_config;
 
 pub use connect::{NodeAddress, SshOptions, client_config};
 pub use node::SshNode;

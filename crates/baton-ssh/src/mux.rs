@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use baton_exec::{
     CancellationToken, CommandSpec, ExecError, ExecFuture, Executor, ExitInfo, Outcome, OutputFn,
-    StartedFn, UploadFuture, UploadSpec,
+    RunAs, StartedFn, UploadFuture, UploadSpec,
 };
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -42,6 +42,31 @@ struct Address {
     known_hosts: PathBuf,
     accept_new_host_keys: bool,
     connect_timeout_ms: u64,
+    #[serde(default)]
+    jump: Option<Box<Address>>,
+}
+
+/// `become` across the socket (the daemon is this user's own process on this machine).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Escalation {
+    user: String,
+    password: Option<String>,
+}
+
+impl Escalation {
+    fn of(run_as: &Option<RunAs>) -> Option<Escalation> {
+        run_as.as_ref().map(|r| Escalation {
+            user: r.user.clone(),
+            password: r.password.clone(),
+        })
+    }
+
+    fn run_as(escalation: Option<Escalation>) -> Option<RunAs> {
+        escalation.map(|e| RunAs {
+            user: e.user,
+            password: e.password,
+        })
+    }
 }
 
 impl Address {
@@ -55,6 +80,10 @@ impl Address {
             known_hosts: options.known_hosts.clone(),
             accept_new_host_keys: options.accept_new_host_keys,
             connect_timeout_ms: options.connect_timeout.as_millis() as u64,
+            jump: node
+                .jump
+                .as_ref()
+                .map(|j| Box::new(Address::new(j, options))),
         }
     }
 
@@ -66,6 +95,7 @@ impl Address {
                 port: self.port,
                 user: self.user.clone(),
                 key: self.key.clone(),
+                jump: self.jump.as_ref().map(|j| Box::new(j.split().0)),
             },
             SshOptions {
                 known_hosts: self.known_hosts.clone(),
@@ -86,6 +116,8 @@ enum Request {
         cwd: Option<PathBuf>,
         timeout_ms: Option<u64>,
         grace_ms: u64,
+        #[serde(default)]
+        run_as: Option<Escalation>,
     },
     Upload {
         address: Address,
@@ -93,6 +125,8 @@ enum Request {
         dest: String,
         mode: Option<u32>,
         owner: Option<String>,
+        #[serde(default)]
+        run_as: Option<Escalation>,
     },
     Cancel,
 }
@@ -271,6 +305,7 @@ async fn handle(
             cwd,
             timeout_ms,
             grace_ms,
+            run_as,
         } => {
             let node = daemon.node(&address, &config);
             let spec = CommandSpec {
@@ -279,6 +314,7 @@ async fn handle(
                 cwd,
                 timeout: timeout_ms.map(Duration::from_millis),
                 grace: Duration::from_millis(grace_ms),
+                run_as: Escalation::run_as(run_as),
             };
             // The client cancels by a Cancel frame or by going away.
             let cancel = CancellationToken::new();
@@ -335,6 +371,7 @@ async fn handle(
             dest,
             mode,
             owner,
+            run_as,
         } => {
             let node = daemon.node(&address, &config);
             let reply = match node
@@ -343,6 +380,7 @@ async fn handle(
                     dest,
                     mode,
                     owner,
+                    run_as: Escalation::run_as(run_as),
                 })
                 .await
             {
@@ -408,6 +446,7 @@ impl MuxNode {
             cwd: spec.cwd.clone(),
             timeout_ms: spec.timeout.map(|t| t.as_millis() as u64),
             grace_ms: spec.grace.as_millis() as u64,
+            run_as: Escalation::of(&spec.run_as),
         };
         write_json(&mut stream, &request).await?;
         on_start(None);
@@ -445,6 +484,7 @@ impl MuxNode {
             dest: spec.dest.clone(),
             mode: spec.mode,
             owner: spec.owner.clone(),
+            run_as: Escalation::of(&spec.run_as),
         };
         write_json(&mut stream, &request).await?;
         match read_frame(&mut stream).await? {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use baton_exec::{
     CancellationToken, CommandSpec, ExecError, ExecFuture, Executor, ExitInfo, LineChunker,
-    Outcome, OutputFn, StartedFn, UploadFuture, UploadSpec,
+    Outcome, OutputFn, RunAs, StartedFn, UploadFuture, UploadSpec,
 };
 use russh::ChannelMsg;
 use russh::client::Msg;
@@ -159,11 +159,13 @@ impl SshNode {
     }
 
     /// Run a short helper command (a kill) on its own channel, ignoring its outcome.
-    async fn side_command(&self, line: String) {
+    async fn side_command(&self, line: String, run_as: Option<&RunAs>) {
         let Ok((mut channel, _permit)) = self.open_channel().await else {
             return;
         };
+        let (line, preamble) = remote::escalated(line, run_as);
         if channel.exec(true, line).await.is_ok() {
+            let _ = channel.data(&preamble[..]).await;
             let _ = channel.eof().await;
             while let Some(msg) = channel.wait().await {
                 if matches!(msg, ChannelMsg::Close) {
@@ -187,6 +189,12 @@ impl SshNode {
         let line = remote::command_line(spec)?;
         let (mut channel, permit) = self.open_channel().await?;
         channel.exec(true, line).await.map_err(lost)?;
+        if let Some(run_as) = &spec.run_as {
+            channel
+                .data(&run_as.stdin_preamble()[..])
+                .await
+                .map_err(lost)?;
+        }
         // Commands get no stdin, as locally (/dev/null): nothing waits for input forever.
         channel.eof().await.map_err(lost)?;
         on_start(None);
@@ -222,7 +230,11 @@ impl SshNode {
                         }
                         None => chunker.push(&data, &mut emit),
                     },
-                    Some(ChannelMsg::ExtendedData { data, .. }) => chunker.push(&data, &mut emit),
+                    // sudo's words (stderr) before the marker explain a refusal.
+                    Some(ChannelMsg::ExtendedData { data, .. }) => match head.as_mut() {
+                        Some(buffer) if spec.run_as.is_some() => buffer.extend_from_slice(&data),
+                        _ => chunker.push(&data, &mut emit),
+                    },
                     Some(ChannelMsg::ExitStatus { exit_status }) => code = Some(exit_status as i32),
                     Some(ChannelMsg::ExitSignal { signal_name, .. }) => signal = Some(remote::signal_number(&signal_name)),
                     Some(ChannelMsg::Close) | None => break,
@@ -230,23 +242,27 @@ impl SshNode {
                 },
                 _ = &mut expired, if outcome == Outcome::Exited => {
                     outcome = Outcome::TimedOut;
-                    self.terminate(pid, "TERM").await;
+                    self.terminate(pid, "TERM", spec.run_as.as_ref()).await;
                     escalate.as_mut().reset(tokio::time::Instant::now() + spec.grace);
                 }
                 _ = cancel.cancelled(), if outcome == Outcome::Exited => {
                     outcome = Outcome::Cancelled;
-                    self.terminate(pid, "TERM").await;
+                    self.terminate(pid, "TERM", spec.run_as.as_ref()).await;
                     escalate.as_mut().reset(tokio::time::Instant::now() + spec.grace);
                 }
                 _ = &mut escalate, if outcome != Outcome::Exited && !escalated => {
                     escalated = true;
-                    self.terminate(pid, "KILL").await;
+                    self.terminate(pid, "KILL", spec.run_as.as_ref()).await;
                 }
             }
         }
         // russh does not send CHANNEL_CLOSE on drop: close explicitly or sshd keeps the session.
         let _ = channel.close().await;
         drop(permit);
+        // The escalated shell prints the marker once sudo let it in: none means sudo refused.
+        if let (Some(run_as), Some(said)) = (&spec.run_as, &head) {
+            return Err(run_as.refused(&self.address.name, &String::from_utf8_lossy(said)));
+        }
         if let Some(rest) = head {
             chunker.push(&rest, &mut emit);
         }
@@ -267,9 +283,10 @@ impl SshNode {
         })
     }
 
-    async fn terminate(&self, pid: Option<u32>, signal: &str) {
+    async fn terminate(&self, pid: Option<u32>, signal: &str, run_as: Option<&RunAs>) {
         if let Some(pid) = pid {
-            self.side_command(remote::kill_line(pid, signal)).await;
+            self.side_command(remote::kill_line(pid, signal), run_as)
+                .await;
         }
     }
 
@@ -280,19 +297,21 @@ impl SshNode {
         let plan = tokio::task::spawn_blocking(move || plan_upload(&owned))
             .await
             .map_err(|e| ExecError::Spawn(format!("the upload planning task failed: {e}")))??;
+        let run_as = spec.run_as.as_ref();
         if plan.tree {
             let script = prepare_tree_script(&plan, spec.owner.as_deref());
-            self.exec_with_input(
-                "sh -s".into(),
-                Input::Bytes(script.into_bytes()),
-                &spec.dest,
-            )
-            .await?;
+            let (line, mut input) = remote::escalated("exec sh -s".into(), run_as);
+            input.extend_from_slice(script.as_bytes());
+            self.exec_with_input(line, Input::Bytes(input), &spec.dest)
+                .await
+                .map_err(|e| remote::upload_refused(e, run_as))?;
         }
         for file in &plan.files {
-            let line = install_file_script(file, spec.mode, spec.owner.as_deref());
-            self.exec_with_input(line, Input::File(&file.source), &file.dest)
-                .await?;
+            let script = install_file_script(file, spec.mode, spec.owner.as_deref());
+            let (line, preamble) = remote::escalated(script, run_as);
+            self.exec_with_input(line, Input::File(&file.source, preamble), &file.dest)
+                .await
+                .map_err(|e| remote::upload_refused(e, run_as))?;
         }
         Ok(())
     }
@@ -327,7 +346,7 @@ impl SshNode {
         let lost = |e: &dyn std::fmt::Display| upload_lost(name, dest, e);
         // Open the source before the channel: an unreadable file touches nothing remote.
         let mut file = match input {
-            Input::File(path) => Some((
+            Input::File(path, _) => Some((
                 path,
                 tokio::fs::File::open(path).await.map_err(|e| {
                     ExecError::Spawn(format!("cannot read `{}`: {e}", path.display()))
@@ -347,7 +366,10 @@ impl SshNode {
                     send_error = Some(e.to_string());
                 }
             }
-            (Input::File(_), Some((path, file))) => {
+            (Input::File(_, preamble), Some((path, file))) => {
+                if let Err(e) = channel.data(&preamble[..]).await {
+                    send_error = Some(e.to_string());
+                }
                 let mut buf = vec![0u8; 64 * 1024];
                 loop {
                     match file.read(&mut buf).await {
@@ -366,7 +388,7 @@ impl SshNode {
                     }
                 }
             }
-            (Input::File(_), None) => unreachable!("the file was opened above"),
+            (Input::File(..), None) => unreachable!("the file was opened above"),
         }
         let _ = channel.eof().await;
         let mut code = None;
@@ -408,10 +430,11 @@ fn upload_lost(name: &str, dest: &str, why: &dyn std::fmt::Display) -> ExecError
     ))
 }
 
-/// What an upload command reads on stdin.
+/// What an upload command reads on stdin: bytes, or a file after a preamble (the become
+/// password line).
 enum Input<'a> {
     Bytes(Vec<u8>),
-    File(&'a std::path::Path),
+    File(&'a std::path::Path, Vec<u8>),
 }
 
 /// Find the pid marker line at the start of `buffer` (possibly after other output); returns

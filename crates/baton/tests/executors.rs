@@ -26,6 +26,7 @@ fn address(nodes: &TestNodes, i: usize) -> (NodeAddress, SshOptions) {
             port: nodes.port(i),
             user: nodes.user(),
             key: Some(nodes.client_key()),
+            jump: None,
         },
         SshOptions {
             known_hosts: nodes.known_hosts(),
@@ -212,6 +213,7 @@ fn an_upload_cut_off_mid_transfer_leaves_the_destination_as_it_was() {
                 dest,
                 mode: None,
                 owner: None,
+                run_as: None,
             })
             .await
         })

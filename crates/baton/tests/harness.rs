@@ -104,7 +104,7 @@ fn baton_yaml_names_every_node() {
         ["a", "a", "b", "b"]
     );
     assert!(yaml.contains(&format!(
-        "ssh: {{ known_hosts: \"{}\", connect_timeout: 5s }}",
+        "ssh: {{ known_hosts: \"{}\", connect_timeout: 5s, config: false }}",
         nodes.known_hosts().display()
     )));
 

@@ -35,6 +35,7 @@ pub async fn run(
         cwd: target.is_local().then(|| ctx.root.clone()),
         timeout: Some(ctx.timeout),
         grace: std::time::Duration::from_secs(2),
+        run_as: None,
     };
     let captured = Arc::new(Mutex::new(Vec::new()));
     let sink = captured.clone();
@@ -136,6 +137,7 @@ pub async fn upload(
         dest: dest.to_string(),
         mode,
         owner,
+        run_as: None,
     };
     let failed =
         |e: String| Diagnostic::error(format!("cannot write `{dest}` on `{}`: {e}", target.node));

@@ -84,9 +84,13 @@ pub(crate) const NODE_KEYS: &[Key] = &[
     Key("port", Ty::Port),
     Key("user", Ty::Str),
     Key("key", Ty::Str),
+    Key("proxy_jump", Ty::Str),
     Key("roles", Ty::Names),
     Key("labels", Ty::StringMap),
     Key("vars", Ty::Vars),
+    Key("become", Ty::Bool),
+    Key("become_user", Ty::Str),
+    Key("become_password_secret", Ty::Str),
 ];
 
 /// `nodes: { local: … }`: this machine takes roles, labels and vars, never an address.
@@ -102,6 +106,10 @@ pub(crate) const SSH_KEYS: &[Key] = &[
     Key("connect_timeout", Ty::Duration),
     Key("forks", Ty::Count),
     Key("persist", Ty::Duration),
+    Key("user", Ty::Str),
+    Key("port", Ty::Port),
+    Key("key", Ty::Str),
+    Key("config", Ty::Str),
 ];
 
 pub(crate) const ENVIRONMENT_KEYS: &[Key] = &[
@@ -163,6 +171,9 @@ pub(crate) const STAGE_KEYS: &[Key] = &[
     Key("continue_on_error", Ty::Bool),
     Key("artifacts", Ty::Names),
     Key("rollback", Ty::Templates),
+    Key("become", Ty::Bool),
+    Key("become_user", Ty::Str),
+    Key("become_password_secret", Ty::Str),
 ];
 
 /// A stage does exactly one of these.
@@ -229,6 +240,9 @@ pub(crate) const CONFIG_KEYS: &[Key] = &[
         "state",
         Ty::Enum(&["started", "stopped", "restarted", "enabled"]),
     ),
+    Key("become", Ty::Bool),
+    Key("become_user", Ty::Str),
+    Key("become_password_secret", Ty::Str),
 ];
 
 /// Keys baton reads itself on a resource; every other key is an attribute of its type.
@@ -236,6 +250,9 @@ pub(crate) const RESOURCE_KEYS: &[Key] = &[
     Key("type", Ty::Str),
     Key("node", Ty::Str),
     Key("depends_on", Ty::Names),
+    Key("become", Ty::Bool),
+    Key("become_user", Ty::Str),
+    Key("become_password_secret", Ty::Str),
 ];
 
 pub(crate) const MONITORING_KEYS: &[Key] = &[

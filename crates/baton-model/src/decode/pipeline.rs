@@ -279,6 +279,7 @@ fn stage(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Stage> {
             .get("rollback")
             .map(|n| dec.templates(n))
             .unwrap_or_default(),
+        r#become: super::sections::escalation(dec, &f),
     };
     if let Some(t) = f.get("timeout").and_then(|n| dec.duration(n)) {
         stage.timeout = t;

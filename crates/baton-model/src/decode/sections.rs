@@ -36,6 +36,19 @@ pub(super) fn ssh(dec: &mut Decoder, node: &Node) -> SshSettings {
     if let Some(d) = f.get("persist").and_then(|n| dec.duration(n)) {
         ssh.persist = (!d.is_zero()).then_some(d);
     }
+    ssh.user = f.get("user").and_then(|n| dec.string(n)).map(|s| s.value);
+    ssh.port = f.get("port").and_then(|n| dec.port(n));
+    ssh.key = f
+        .get("key")
+        .and_then(|n| dec.string(n))
+        .map(|s| PathBuf::from(s.value));
+    if let Some(config) = f.get("config").and_then(|n| dec.string(n)) {
+        ssh.config = match config.value.as_str() {
+            "false" | "no" | "off" => SshConfigFile::Off,
+            "true" | "yes" | "on" => SshConfigFile::User,
+            _ => SshConfigFile::Path(PathBuf::from(config.value)),
+        };
+    }
     if let Some(n) = f.get("forks").and_then(|n| dec.int(n, "1 to 10000")) {
         if n == 0 {
             dec.error(Diagnostic::new(
@@ -170,6 +183,11 @@ pub(super) fn node(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Node_>
             .get("key")
             .and_then(|n| dec.string(n))
             .map(|s| PathBuf::from(s.value)),
+        proxy_jump: f
+            .get("proxy_jump")
+            .and_then(|n| dec.string(n))
+            .map(|s| s.value),
+        r#become: escalation(dec, &f),
         roles: f
             .get("roles")
             .map(|n| dec.strings(n))
@@ -191,6 +209,18 @@ pub(super) fn node(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Node_>
         node.host.clone()
     };
     Some(Node_ { name, host, ..node })
+}
+
+/// `become`, `become_user`, `become_password_secret` of a node, stage, config or resource.
+pub(super) fn escalation(dec: &mut Decoder, f: &Fields) -> Become {
+    Become {
+        enabled: f.get("become").and_then(|n| dec.bool(n)),
+        user: f
+            .get("become_user")
+            .and_then(|n| dec.string(n))
+            .map(|s| s.value),
+        password_secret: f.get("become_password_secret").and_then(|n| dec.string(n)),
+    }
 }
 
 /// `nodes: { local: { roles, labels, vars } }`: this machine's place in selectors and templates.
@@ -354,6 +384,7 @@ pub(super) fn config(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Conf
         group: f.get("group").and_then(|n| dec.string(n)).map(|s| s.value),
         on_change: f.get("on_change").and_then(|n| dec.template(n)),
         state,
+        r#become: escalation(dec, &f),
     })
 }
 
@@ -449,6 +480,7 @@ pub(super) fn resource(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Re
             .get("depends_on")
             .map(|n| dec.strings(n))
             .unwrap_or_default(),
+        r#become: escalation(dec, &f),
         attrs,
         attr_keys,
     })

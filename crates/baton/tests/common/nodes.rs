@@ -10,6 +10,11 @@
 //! The harness owns every daemon (`sshd -D`, a child of the test process) and kills exactly
 //! those, with their session processes, when a node is stopped or the `TestNodes` is dropped.
 //! A missing `sshd` is a failure (a panic), never a skip: `scripts/test.sh` installs it.
+//!
+//! Non-root logins (`become` tests): `ensure_test_users` creates, once per machine and
+//! idempotently, [`SUDO_USER`] (sudo without a password) and [`PASSWORD_USER`] (sudo asks for
+//! [`SUDO_PASSWORD`]); they log in with the same client key (`baton_yaml_as`). A node can be
+//! made reachable only through a bastion (`allow_only_uid`).
 
 #![allow(dead_code)]
 
@@ -20,7 +25,8 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -42,6 +48,7 @@ pub struct TestNodes {
     user: String,
     nodes: Vec<Node>,
     rsa_key: OnceLock<PathBuf>,
+    gates: Vec<Gate>,
 }
 
 impl TestNodes {
@@ -68,10 +75,16 @@ impl TestNodes {
             user,
             nodes: Vec::with_capacity(n),
             rsa_key: OnceLock::new(),
+            gates: Vec::new(),
         };
 
         // Keys: the client key and every host key, generated concurrently.
         fs::create_dir_all(nodes.dir().join("client")).unwrap();
+        // Other login users (ensure_test_users) read authorized_keys and the config as
+        // themselves: let them through the directories (the private keys stay 0600).
+        for dir in [nodes.dir().to_path_buf(), nodes.dir().join("client")] {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o711)).unwrap();
+        }
         let mut keygens = vec![keygen_spawn(&nodes.client_key(), "ed25519", "baton-test")];
         for i in 0..n {
             let nd = nodes.state_dir(i);
@@ -226,6 +239,11 @@ impl TestNodes {
     /// roles, labels, and `vars: { dir: <node_dir> }`) and `ssh: { known_hosts, connect_timeout:
     /// 5s }`. Roles and zones: see `role` and `zone`.
     pub fn baton_yaml(&self) -> String {
+        self.baton_yaml_as(&self.user.clone())
+    }
+
+    /// `baton_yaml` with `user` as every node's login user.
+    pub fn baton_yaml_as(&self, user: &str) -> String {
         let mut y = String::from("nodes:\n");
         for i in 0..self.len() {
             y.push_str(&format!(
@@ -233,18 +251,87 @@ impl TestNodes {
                 self.name(i),
                 self.host(i),
                 self.port(i),
-                yaml_str(&self.user),
+                yaml_str(user),
                 yaml_str(&self.client_key().display().to_string()),
                 self.role(i),
                 self.zone(i),
                 yaml_str(&self.node_dir(i).display().to_string()),
             ));
         }
+        // `config: false`: tests never depend on this machine's ~/.ssh/config.
         y.push_str(&format!(
-            "ssh: {{ known_hosts: {}, connect_timeout: 5s }}\n",
+            "ssh: {{ known_hosts: {}, connect_timeout: 5s, config: false }}\n",
             yaml_str(&self.known_hosts().display().to_string())
         ));
         y
+    }
+
+    /// Replace node `i`'s daemon by a gate on the same address that lets only processes of
+    /// `uid` in — a bastion's sshd opens the connections it forwards as its login user — and
+    /// closes every other connection before the SSH banner. An accepted connection is served
+    /// by `sshd -i` (inetd mode: same config, host key and log). Returns once the gate listens.
+    pub fn allow_only_uid(&mut self, i: usize, uid: u32) {
+        self.stop(i);
+        let addr = SocketAddrV4::new(ip(i), self.port(i));
+        let listener = TcpListener::bind(addr).expect("the gate binds the node's address");
+        let mut gate = Gate {
+            node: i,
+            addr,
+            stop: Arc::new(AtomicBool::new(false)),
+            refused: Arc::new(AtomicUsize::new(0)),
+            sessions: Arc::new(Mutex::new(Vec::new())),
+            thread: None,
+        };
+        let (stop, refused, sessions) = (
+            gate.stop.clone(),
+            gate.refused.clone(),
+            gate.sessions.clone(),
+        );
+        let (sshd, config, log) = (
+            self.sshd.clone(),
+            self.config(i),
+            self.state_dir(i).join("sshd.log"),
+        );
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let owner = match stream.peer_addr() {
+                    Ok(SocketAddr::V4(peer)) => socket_owner(peer),
+                    _ => None,
+                };
+                if owner != Some(uid) {
+                    refused.fetch_add(1, Ordering::SeqCst);
+                    drop(stream);
+                    continue;
+                }
+                let input = stream.try_clone().expect("dup the connection");
+                let child = Command::new(&sshd)
+                    .arg("-i")
+                    .arg("-f")
+                    .arg(&config)
+                    .arg("-E")
+                    .arg(&log)
+                    .stdin(Stdio::from(std::os::fd::OwnedFd::from(input)))
+                    .stdout(Stdio::from(std::os::fd::OwnedFd::from(stream)))
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("sshd -i starts");
+                sessions.lock().unwrap().push(child);
+            }
+        });
+        gate.thread = Some(thread);
+        self.gates.push(gate);
+    }
+
+    /// Connections node `i`'s gate closed because they came from another user.
+    pub fn refused_connections(&self, i: usize) -> usize {
+        self.gates
+            .iter()
+            .find(|g| g.node == i)
+            .map_or(0, |g| g.refused.load(Ordering::SeqCst))
     }
 
     /// The system OpenSSH client, set up for node `i` (key, port, this `known_hosts`, strict host
@@ -607,8 +694,130 @@ impl TestNodes {
     }
 }
 
+/// A node that admits only one user's connections (`allow_only_uid`).
+struct Gate {
+    node: usize,
+    addr: SocketAddrV4,
+    stop: Arc<AtomicBool>,
+    refused: Arc<AtomicUsize>,
+    sessions: Arc<Mutex<Vec<Child>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect_timeout(&SocketAddr::V4(self.addr), Duration::from_secs(1));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        for mut child in self.sessions.lock().unwrap().drain(..) {
+            kill_tree(child.id() as i32);
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The uid owning the local socket `peer` (a connection from this machine), from
+/// /proc/net/tcp: `local_address` is `AABBCCDD:PORT` in hex, the address in host byte order.
+fn socket_owner(peer: SocketAddrV4) -> Option<u32> {
+    let want = format!(
+        "{:08X}:{:04X}",
+        u32::from_le_bytes(peer.ip().octets()),
+        peer.port()
+    );
+    let table = fs::read_to_string("/proc/net/tcp").ok()?;
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields.get(1) == Some(&want.as_str()))
+            .then(|| fields.get(7)?.parse().ok())
+            .flatten()
+    })
+}
+
+/// A login user whose sudo needs no password.
+pub const SUDO_USER: &str = "baton-sudo";
+/// A login user whose sudo asks for [`SUDO_PASSWORD`] (never cached: `timestamp_timeout=0`).
+pub const PASSWORD_USER: &str = "baton-sudopw";
+pub const SUDO_PASSWORD: &str = "Sud0-pass-for-baton-tests";
+
+/// Create [`SUDO_USER`] and [`PASSWORD_USER`] with their sudoers entry, once per machine
+/// (idempotent, serialized across test processes by a lock file). Needs root and sudo: either
+/// missing is a failure, never a skip (`scripts/test.sh` installs sudo; CI runs as root).
+pub fn ensure_test_users() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        assert_eq!(
+            current_user(),
+            "root",
+            "the become tests create their login users (useradd): run them as root"
+        );
+        assert!(
+            Path::new("/usr/bin/sudo").is_file(),
+            "sudo is missing: the become tests need it (apt-get install sudo; scripts/test.sh does)"
+        );
+        let lock = fs::File::create("/tmp/baton-test-users.lock").unwrap();
+        lock.lock().unwrap();
+        for user in [SUDO_USER, PASSWORD_USER] {
+            let exists = Command::new("id")
+                .arg("-u")
+                .arg(user)
+                .output()
+                .unwrap()
+                .status
+                .success();
+            if !exists {
+                run_ok(Command::new("useradd").args(["-m", "-s", "/bin/sh", user]));
+            }
+        }
+        // A `*` password is "no password" but not locked: sshd lets a key in.
+        run_ok(Command::new("usermod").args(["-p", "*", SUDO_USER]));
+        let mut chpasswd = Command::new("chpasswd");
+        chpasswd.stdin(Stdio::piped());
+        let mut child = chpasswd.spawn().expect("chpasswd runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{PASSWORD_USER}:{SUDO_PASSWORD}\n").as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "chpasswd failed");
+        let rules = format!(
+            "{SUDO_USER} ALL=(ALL:ALL) NOPASSWD: ALL\n\
+             {PASSWORD_USER} ALL=(ALL:ALL) ALL\n\
+             Defaults:{PASSWORD_USER} timestamp_timeout=0, lecture=never\n"
+        );
+        let path = Path::new("/etc/sudoers.d/baton-test");
+        if fs::read_to_string(path).ok().as_deref() != Some(rules.as_str()) {
+            let staged = path.with_extension("new");
+            fs::write(&staged, &rules).unwrap();
+            fs::set_permissions(&staged, fs::Permissions::from_mode(0o440)).unwrap();
+            run_ok(Command::new("visudo").arg("-cf").arg(&staged));
+            fs::rename(&staged, path).unwrap();
+        }
+    });
+}
+
+/// The uid of `user`.
+pub fn uid_of(user: &str) -> u32 {
+    let out = Command::new("id").arg("-u").arg(user).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[track_caller]
+fn run_ok(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 impl Drop for TestNodes {
     fn drop(&mut self) {
+        self.gates.clear();
         for i in 0..self.nodes.len() {
             if let Some(mut child) = self.nodes[i].child.take() {
                 kill_tree(child.id() as i32);
