@@ -7,6 +7,7 @@ impl ConfigManager {
     /// temporary copy). Writes nothing.
     pub async fn validate(&self, name: &str, scope: &Scope) -> Result<usize, ConfigError> {
         let config = self.config(name)?;
+        self.gather_facts(config, scope).await?;
         let desired = self.render_all(config, scope)?;
         let all: Vec<&Desired> = desired.iter().collect();
         self.validate_on_targets(config, scope.env_key(), &all)
@@ -17,6 +18,7 @@ impl ConfigManager {
     /// What `apply` would change: per target, a diff from what it holds to the rendering.
     pub async fn diff(&self, name: &str, scope: &Scope) -> Result<Report, ConfigError> {
         let config = self.config(name)?;
+        self.gather_facts(config, scope).await?;
         let desired = self.render_all(config, scope)?;
         let planned = self.plan(config, scope.env_key(), desired).await;
         Ok(self.report(config, scope, &planned, None, true))
@@ -45,6 +47,7 @@ impl ConfigManager {
         check: bool,
     ) -> Result<Report, ConfigError> {
         let config = self.config(name)?;
+        self.gather_facts(config, scope).await?;
         let desired = self.render_all(config, scope)?;
         if check {
             let planned = self.plan(config, scope.env_key(), desired).await;

@@ -26,6 +26,7 @@
 mod apply;
 mod converge;
 mod diff;
+mod facts;
 mod intents;
 mod lock;
 mod probe;
@@ -219,6 +220,8 @@ pub struct ConfigManager {
     /// Where progress goes: the events of a `config` run, or the log of a `config:` step.
     pub progress: Arc<dyn Progress>,
     pub cancel: CancellationToken,
+    /// `node.facts` of this manager's targets, gathered once when a template reads them.
+    facts: Arc<baton_exec::facts::FactsCache>,
 }
 
 /// The secrets environment of a scope's key (`""` = none, the `default` one).
@@ -264,6 +267,7 @@ impl ConfigManager {
             actor: baton_store::os_user(),
             progress: Arc::new(progress::Silent),
             cancel: CancellationToken::new(),
+            facts: Default::default(),
         }
     }
 

@@ -157,7 +157,11 @@ impl ConfigManager {
     }
 
     fn node_value(&self, node: &str) -> Value {
-        self.project.node_context(node)
+        let mut value = self.project.node_context(node);
+        if let Some(facts) = self.facts.template_value(node) {
+            value["facts"] = facts;
+        }
+        value
     }
 }
 

@@ -29,6 +29,7 @@ impl ConfigManager {
             return Err(ConfigError::UnknownEnvironment(env.clone()));
         }
         let _lock = self.lock(config, scope).await?;
+        self.gather_facts(config, scope).await?;
         let env = scope.env_key();
         // A write a killed apply left unrecorded is recorded first, so its originals and
         // version are there to roll back from.

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use baton_exec::facts::FactsCache;
 use baton_model::Project;
 use baton_store::RunId;
 use indexmap::IndexMap;
@@ -27,6 +28,8 @@ pub struct RunContext {
     pub workspace: PathBuf,
     /// Where local commands run: the checkout when the run has one, else the project root.
     pub workdir: PathBuf,
+    /// `node.facts`, gathered once per node of the run when a template reads them.
+    pub facts: Arc<FactsCache>,
 }
 
 impl RunContext {
@@ -47,7 +50,11 @@ impl RunContext {
     }
 
     fn node_value(&self, node: &str) -> Value {
-        self.project.node_context(node)
+        let mut value = self.project.node_context(node);
+        if let Some(facts) = self.facts.template_value(node) {
+            value["facts"] = facts;
+        }
+        value
     }
 
     /// `BATON_*` variables every command gets.

@@ -76,6 +76,7 @@ impl Engine {
             env_vars: env_vars.clone(),
             workspace: self.workspace(run)?,
             workdir: self.project().root.clone(),
+            facts: Default::default(),
         };
         let env = self.step_env(rc, &emitter, &cancel);
         let stage = Stage {

@@ -331,6 +331,7 @@ impl Engine {
             env_vars: env_vars.clone(),
             workspace,
             workdir,
+            facts: Default::default(),
         };
         let (shelf, shelf_note) = self.publishing_shelf(branch.as_deref(), env_name.as_deref());
         let mut env = self.step_env(rc, &emitter, &cancel);

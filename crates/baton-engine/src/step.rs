@@ -109,12 +109,15 @@ pub async fn run_step(
         panic!("BATON_TEST_PANIC_STEP matched `{}`", step.label);
     }
     let mut output = OutputCapture::new(env, &step);
+    let facts = gather_facts(env, &step, &work).await;
     let result = if env.cancel.is_cancelled() {
         StepResult {
             status: Status::Cancelled,
             reason: Some("cancelled".into()),
             cause: None,
         }
+    } else if let Err(reason) = facts {
+        StepResult::failed(reason)
     } else {
         match work {
             StepWork::Command(script) => {
@@ -220,6 +223,34 @@ pub async fn run_step(
         cause: result.cause,
     });
     result
+}
+
+/// Gather the target's facts first when the step's templates read `node.facts` (once per node
+/// and run: the cache is the run's).
+async fn gather_facts(env: &StepEnv, step: &StepRef, work: &StepWork<'_>) -> Result<(), String> {
+    let uses = match work {
+        StepWork::Command(script) => template::uses_facts(script),
+        StepWork::Notify(spec) => spec
+            .message
+            .as_ref()
+            .is_some_and(|m| template::uses_facts(&m.value)),
+        StepWork::Infra(_) | StepWork::Config(_) | StepWork::Promote(_) => false,
+        // Their templates are spread over many fields: their debug text holds every one.
+        StepWork::Http(request) => format!("{request:?}").contains("node.facts"),
+        StepWork::Upload(upload) => format!("{upload:?}").contains("node.facts"),
+    };
+    if !uses {
+        return Ok(());
+    }
+    let executor = env
+        .executor_for(step)
+        .map_err(|e| format!("node.facts of `{}`: {e}", step.target))?;
+    env.rc
+        .facts
+        .get(&step.target, executor.as_ref())
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("node.facts of `{}`: {e}", step.target))
 }
 
 /// Render the step's message with its context and queue it: the step succeeds once queued.

@@ -1,11 +1,24 @@
 //! Node facts and metrics gathered agentlessly: one shell probe reading `/proc` (and `df`,
 //! `uname` for facts), parsed here. `baton nodes --facts` and the monitor's collector send the
-//! same probe text, so a node answers both the same way.
+//! same probe text, so a node answers both the same way. Templates read them as `node.facts`,
+//! gathered once per node by a [`FactsCache`] when a template uses them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::Serialize;
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+
+use crate::{CommandSpec, Executor};
+
+/// How long the facts probe may take on one node.
+pub const FACTS_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Identity lines, for facts only (the monitor does not need them every round).
 const IDENTITY: &str = r#"
+echo "hostname=$(uname -n)"
 echo "os=$( (. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME") || uname -s)"
 echo "kernel=$(uname -r)"
 echo "arch=$(uname -m)"
@@ -41,6 +54,7 @@ read -r cpu < /proc/stat; echo "$cpu"
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Facts {
+    pub hostname: String,
     pub os: String,
     pub kernel: String,
     pub arch: String,
@@ -137,6 +151,7 @@ pub fn parse(output: &str) -> Facts {
         };
         let number = || value.trim().parse::<u64>().unwrap_or(0);
         match key {
+            "hostname" => facts.hostname = value.trim().to_string(),
             "os" => facts.os = value.trim().to_string(),
             "kernel" => facts.kernel = value.trim().to_string(),
             "arch" => facts.arch = value.trim().to_string(),
@@ -178,6 +193,91 @@ pub fn parse(output: &str) -> Facts {
         }
     }
     facts
+}
+
+impl Facts {
+    /// What templates see as `node.facts`: the facts with the memory also in MiB (as
+    /// Ansible's `ansible_memtotal_mb`), without the raw CPU counters.
+    pub fn template_value(&self) -> serde_json::Value {
+        serde_json::json!({
+            "hostname": self.hostname,
+            "os": self.os,
+            "kernel": self.kernel,
+            "arch": self.arch,
+            "cpus": self.cpus,
+            "memory_mb": self.memory_total_bytes / (1024 * 1024),
+            "memory_total_bytes": self.memory_total_bytes,
+            "memory_available_bytes": self.memory_available_bytes,
+            "load": self.load,
+            "disk_total_bytes": self.disk_total_bytes,
+            "disk_used_bytes": self.disk_used_bytes,
+            "uptime_seconds": self.uptime_seconds,
+        })
+    }
+}
+
+/// Run the facts probe with `executor`; the facts, or why there are none.
+pub async fn gather(executor: &dyn Executor) -> Result<Facts, String> {
+    let spec = CommandSpec {
+        script: facts_probe(),
+        timeout: Some(FACTS_TIMEOUT),
+        grace: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let output = Arc::new(Mutex::new(Vec::new()));
+    let sink = output.clone();
+    let info = executor
+        .run(
+            &spec,
+            Box::new(|_| {}),
+            Box::new(move |c| {
+                sink.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend_from_slice(c)
+            }),
+            &CancellationToken::new(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    if !info.success() {
+        return Err(format!("the facts probe failed: {info}"));
+    }
+    let text =
+        String::from_utf8_lossy(&output.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+    Ok(parse(&text))
+}
+
+/// Facts gathered at most once per node for as long as the cache lives (one run, one config
+/// apply): concurrent askers for one node wait for the same probe.
+#[derive(Debug, Default)]
+pub struct FactsCache {
+    nodes: Mutex<HashMap<String, Arc<Gathering>>>,
+}
+
+/// One node's probe: run by the first asker, awaited by the others.
+type Gathering = OnceCell<Result<Facts, String>>;
+
+impl FactsCache {
+    /// `node`'s facts, probed with `executor` the first time they are asked for.
+    pub async fn get(&self, node: &str, executor: &dyn Executor) -> Result<Facts, String> {
+        let cell = self
+            .nodes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(node.to_string())
+            .or_default()
+            .clone();
+        cell.get_or_init(|| gather(executor)).await.clone()
+    }
+
+    /// `node`'s facts as templates see them, when they were gathered (else none).
+    pub fn template_value(&self, node: &str) -> Option<serde_json::Value> {
+        let nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
+        match nodes.get(node)?.get()? {
+            Ok(facts) => Some(facts.template_value()),
+            Err(_) => None,
+        }
+    }
 }
 
 #[cfg(test)]

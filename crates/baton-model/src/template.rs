@@ -189,6 +189,14 @@ pub fn resource_references(text: &str) -> Vec<(String, Option<String>)> {
     dotted_references(text, "resources.")
 }
 
+/// Whether `text` reads `node.facts` inside a template block (the facts are then gathered
+/// before it is rendered).
+pub fn uses_facts(text: &str) -> bool {
+    dotted_references(text, "node.")
+        .iter()
+        .any(|(name, _)| name == "facts")
+}
+
 /// Each `vars.X` written inside `{{ }}` / `{% %}` blocks of `text`, in order (`env.vars.X` and
 /// `node.vars.X` are other scopes and not listed).
 pub fn var_references(text: &str) -> Vec<String> {

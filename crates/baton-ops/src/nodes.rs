@@ -1,7 +1,6 @@
 //! Node operations: resolve a selector, list the inventory, ping and gather facts — each
 //! node probed over the executors, at most `ssh.forks` at once.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use baton_engine::Targets;
@@ -13,9 +12,6 @@ use crate::api::nodes::{Facts, NodeInfo, Pong};
 use crate::error::{OpsError, OpsResult};
 use crate::open::Ops;
 use crate::targets::NodeTargets;
-
-/// How long the facts probe may take on one node.
-const FACTS_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Ops {
     /// The nodes `selector` matches; matching none is a usage error listing the nodes.
@@ -174,31 +170,5 @@ async fn probe_true(targets: &NodeTargets, name: &str) -> Result<(), String> {
 
 async fn probe_facts(targets: &NodeTargets, name: &str) -> Result<Facts, String> {
     let executor = targets.executor(name).map_err(|e| e.to_string())?;
-    let spec = CommandSpec {
-        script: facts::facts_probe(),
-        timeout: Some(FACTS_TIMEOUT),
-        grace: Duration::from_secs(1),
-        ..Default::default()
-    };
-    let output = Arc::new(Mutex::new(Vec::new()));
-    let sink = output.clone();
-    let info = executor
-        .run(
-            &spec,
-            Box::new(|_| {}),
-            Box::new(move |c| {
-                sink.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .extend_from_slice(c)
-            }),
-            &CancellationToken::new(),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    if !info.success() {
-        return Err(format!("the facts probe failed: {info}"));
-    }
-    let text =
-        String::from_utf8_lossy(&output.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
-    Ok(facts::parse(&text))
+    facts::gather(executor.as_ref()).await
 }

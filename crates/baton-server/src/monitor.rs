@@ -51,17 +51,12 @@ pub async fn monitor_loop(server: Arc<Server>, stop: CancellationToken) {
         let mut watch = Some(watch);
         loop {
             let finished = watch.as_ref().is_some_and(|w| w.is_finished());
-            if finished {
-                match watch.take().expect("checked").await {
-                    Ok(Err(e)) => {
-                        if !told_held {
-                            tracing::warn!("monitor not started: {e}");
-                            told_held = true;
-                        }
-                        retry = true;
-                    }
-                    Ok(Ok(())) | Err(_) => {}
+            if finished && let Ok(Err(e)) = watch.take().expect("checked").await {
+                if !told_held {
+                    tracing::warn!("monitor not started: {e}");
+                    told_held = true;
                 }
+                retry = true;
             }
             tokio::select! {
                 _ = stop.cancelled() => {

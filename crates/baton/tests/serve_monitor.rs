@@ -49,12 +49,13 @@ alerts:
         "{history}"
     );
 
-    // The collector's samples of `local`, at raw resolution for the last minute.
-    let metrics = s.get("/api/nodes/local/metrics?metric=cpu&since=1m", Some(TOKEN));
+    // The collector's samples of `local`, at raw resolution for the last minute (`up` is in
+    // every round; `cpu` needs two).
+    let metrics = s.get("/api/nodes/local/metrics?metric=up&since=1m", Some(TOKEN));
     metrics.status(200);
     let metrics = metrics.json();
     assert_eq!(metrics["node"], "local");
-    assert_eq!(metrics["series"][0]["metric"], "cpu", "{metrics}");
+    assert_eq!(metrics["series"][0]["metric"], "up", "{metrics}");
     assert!(
         !metrics["series"][0]["points"]
             .as_array()
