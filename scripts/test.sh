@@ -9,6 +9,8 @@ need_apt=()
 command -v bash >/dev/null || need_apt+=(bash)
 command -v git >/dev/null || need_apt+=(git)
 command -v ps >/dev/null || need_apt+=(procps)
+# `nodes --watch` is tested on a real pty through script(1) (crates/baton/tests/nodes_watch.rs).
+command -v script >/dev/null || need_apt+=(bsdutils)
 # The SMTP STARTTLS test makes its own CA (crates/baton/tests/notify.rs).
 command -v openssl >/dev/null || need_apt+=(openssl)
 # SSH tests run real OpenSSH sshd daemons on loopback (crates/baton/tests/common/nodes.rs).

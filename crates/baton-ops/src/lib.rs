@@ -33,7 +33,7 @@ pub use commits::{CommitWatch, NewHead, PROJECT_REPO};
 pub use config::ConfigWhich;
 pub use error::{ErrorKind, OpsError, OpsResult};
 pub use exec::NodeDone;
-pub use monitor::{MONITOR_LOCK, MonitorNote, MonitorStarted};
+pub use monitor::{MONITOR_LOCK, MonitorNote, MonitorStarted, NodeWatch};
 pub use open::{
     Ops, STEP_KINDS, find_project_file, load_project, serve_connection_daemon, state_dir,
     validate_project,

@@ -134,15 +134,18 @@ impl Ops {
         ran.map_err(|e| OpsError::failed(format!("the monitor cannot start: {e}")))
     }
 
-    /// Probe `nodes` once with `monitor` (a live view keeps one monitor to have `cpu` from
-    /// its second call on).
-    pub async fn node_metrics(&self, monitor: &Monitor, nodes: &[String]) -> Vec<NodeMetrics> {
-        monitor
-            .sample_once(nodes)
-            .await
-            .iter()
-            .map(NodeMetrics::from)
-            .collect()
+    /// A live view of `selector`'s nodes (every node and `local` by default): each
+    /// [`NodeWatch::sample`] probes them all over connections held between samples, records
+    /// nothing and fires no alert (`baton nodes --watch`).
+    pub fn watch_nodes(&self, selector: Option<&str>) -> OpsResult<NodeWatch> {
+        let nodes = self.nodes(selector)?.into_iter().map(|n| n.name).collect();
+        let targets = self.targets();
+        let monitor = self.monitor(targets.clone(), Arc::new(|_| {}));
+        Ok(NodeWatch {
+            monitor,
+            targets,
+            nodes,
+        })
     }
 
     /// `node`'s metrics over the last `since` (every metric with data, or just `metric`), at
@@ -323,5 +326,34 @@ impl Ops {
                 known.join(", ")
             )),
         })
+    }
+}
+
+/// The nodes a live view samples, with their connections held (see [`Ops::watch_nodes`]).
+pub struct NodeWatch {
+    monitor: Monitor,
+    targets: Arc<NodeTargets>,
+    nodes: Vec<String>,
+}
+
+impl NodeWatch {
+    /// The nodes watched, in inventory order.
+    pub fn nodes(&self) -> &[String] {
+        &self.nodes
+    }
+
+    /// One reading of every node (`cpu` from the second sample on: it is a difference).
+    pub async fn sample(&self) -> Vec<NodeMetrics> {
+        self.monitor
+            .sample_once(&self.nodes)
+            .await
+            .iter()
+            .map(NodeMetrics::from)
+            .collect()
+    }
+
+    /// Close the held connections.
+    pub async fn close(self) {
+        self.targets.disconnect_all().await;
     }
 }

@@ -317,8 +317,19 @@ pub struct NodesArgs {
     /// Which nodes (default: every node, `local` included).
     pub selector: Option<String>,
     /// Gather facts over SSH: os, kernel, cpus, memory, load, disk, uptime.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "watch")]
     pub facts: bool,
+    /// A live table of cpu, memory, load and disk, sampled over held SSH connections (redrawn
+    /// in place on a terminal; a line per node and round when piped; a JSON line per round with
+    /// `--json`). Records nothing, fires no alert. Ctrl-C stops it.
+    #[arg(long)]
+    pub watch: bool,
+    /// Time between samples with `--watch`.
+    #[arg(long, default_value = "2s", value_parser = parse_duration, requires = "watch")]
+    pub interval: std::time::Duration,
+    /// Stop after this many samples (`--watch`).
+    #[arg(long, requires = "watch")]
+    pub count: Option<u64>,
     #[arg(long)]
     pub json: bool,
 }

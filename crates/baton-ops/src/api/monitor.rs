@@ -238,6 +238,16 @@ impl From<&MonitorEvent> for Event {
     }
 }
 
+/// One round of `nodes --watch --json`: every watched node's reading (one JSON line a round).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct NodesSample {
+    /// [`super::VERSION`].
+    pub api: u32,
+    /// When the round started (ms since the epoch).
+    pub at: i64,
+    pub nodes: Vec<NodeMetrics>,
+}
+
 /// What one probe of a node read now (`nodes --watch`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct NodeMetrics {

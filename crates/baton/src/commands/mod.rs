@@ -11,6 +11,7 @@ pub mod logs;
 pub mod metrics;
 pub mod monitor;
 pub mod nodes;
+pub mod nodes_watch;
 pub mod notify;
 pub mod ping;
 pub mod pipelines;

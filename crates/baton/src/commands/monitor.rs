@@ -18,7 +18,7 @@ pub fn run(cli: &Cli, ui: &Ui) -> CommandResult {
     let runtime = runtime()?;
     runtime.block_on(async {
         let cancel = CancellationToken::new();
-        stop_on_signal(cancel.clone());
+        stop_on_signal(cancel.clone(), "baton monitor");
         app.ops
             .run_monitor(
                 &cancel,
@@ -59,7 +59,7 @@ pub fn run(cli: &Cli, ui: &Ui) -> CommandResult {
 
 /// The first Ctrl-C or SIGTERM stops the monitor (it finishes nothing half-way: a round's
 /// samples are one write); a second one exits at once.
-fn stop_on_signal(cancel: CancellationToken) {
+pub fn stop_on_signal(cancel: CancellationToken, what: &'static str) {
     use tokio::signal::unix::{SignalKind, signal};
     tokio::spawn(async move {
         let (Ok(mut int), Ok(mut term)) = (
@@ -74,7 +74,7 @@ fn stop_on_signal(cancel: CancellationToken) {
                 _ = term.recv() => {}
             }
             if round == 0 {
-                eprintln!("baton monitor: stopping");
+                eprintln!("{what}: stopping");
                 cancel.cancel();
             } else {
                 std::process::exit(130);

@@ -1,10 +1,14 @@
-//! `baton nodes [SELECTOR] [--facts]`: the inventory, and facts gathered over SSH.
+//! `baton nodes [SELECTOR] [--facts]`: the inventory, and facts gathered over SSH
+//! (`--watch`: [`crate::commands::nodes_watch`]).
 
 use crate::app::{App, CommandResult, EXIT_FAILED, EXIT_OK, Ui};
 use crate::cli::{Cli, NodesArgs};
 use crate::output::{self, Table};
 
 pub fn run(cli: &Cli, ui: &Ui, args: &NodesArgs) -> CommandResult {
+    if args.watch {
+        return crate::commands::nodes_watch::run(cli, ui, args);
+    }
     let app = App::open(cli, ui)?;
     let mut rows = app.ops.nodes(args.selector.as_deref())?;
     if args.facts {
