@@ -306,7 +306,7 @@ async fn collection_round(inner: Arc<Inner>) {
             };
             inner
                 .alerting
-                .evaluate(&planned.alert, node, &evaluated, &silences, now);
+                .evaluate(&planned.alert, node, &evaluated, &silences, at);
         }
     }
 }
@@ -373,7 +373,7 @@ async fn check_round(inner: Arc<Inner>, index: usize) {
             };
             inner
                 .alerting
-                .evaluate(&alert.alert, node, &reading, &silences, now);
+                .evaluate(&alert.alert, node, &reading, &silences, at);
         }
     }
 }

@@ -21,6 +21,12 @@ pub struct Step {
     pub transition: Option<Transition>,
 }
 
+/// How late a round may start after its tick. Readings are timed at their round's start, a
+/// few ms after the tick: without this, a condition that held from one round to the round
+/// `for` later would miss by those ms and fire a whole interval late (Prometheus evaluates at
+/// the ticks themselves, so it has no such gap).
+pub const ROUND_JITTER: Millis = 250;
+
 /// Evaluate `active` (the condition holds) with `value` at `now` against `previous` (none
 /// yet: inactive). `hold` is the alert's `for` in ms. `None` when nothing changes, so nothing
 /// needs saving: the steady states write nothing.
@@ -56,7 +62,7 @@ pub fn evaluate(
         (AlertPhase::Pending, true) => {
             // A pending state always has its start; one without (a newer baton's row) starts now.
             let started = previous.and_then(|p| p.active_since).unwrap_or(now);
-            if now.saturating_sub(started) < hold {
+            if now.saturating_sub(started) + ROUND_JITTER < hold {
                 return None;
             }
             (
@@ -133,6 +139,18 @@ mod tests {
     use super::*;
 
     const SEC: Millis = 1000;
+
+    #[test]
+    fn a_round_a_few_ms_early_still_fires_on_time_but_not_a_whole_interval_early() {
+        // Rounds every 5 s, each started a few ms after its tick; `for: 10s`.
+        let (_, t) = run(10 * SEC, &[(5_012, true), (10_003, true), (15_004, true)]);
+        assert_eq!(
+            t,
+            vec![(5_012, Transition::Pending), (15_004, Transition::Firing)]
+        );
+        let (_, t) = run(10 * SEC, &[(5_000, true), (10_000, true), (14_000, true)]);
+        assert_eq!(t, vec![(5_000, Transition::Pending)]);
+    }
 
     /// Run readings `(at, active)` through the machine with `for` = `hold`, the way the
     /// monitor does (a step's state replaces the previous one; `None` keeps it).
