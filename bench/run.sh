@@ -9,6 +9,7 @@
 #   SKIP_INFRA=1 bench/run.sh    leave out the infrastructure benchmark (1,000 and 10,000 files)
 #   SKIP_SERVE=1 bench/run.sh    leave out the server benchmarks (REST API under wrk, SSE clients)
 #   SKIP_SCHEDULE=1 bench/run.sh leave out the schedule lag benchmark (~40 s)
+#   SKIP_MONITOR=1 bench/run.sh  leave out the monitoring benchmark (100 sshd nodes, ~7 min)
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -85,6 +86,16 @@ else
   echo
   CONFIG_NODES=${CONFIG_NODES:-20 50} "$BENCH_DIR/config_push.sh"
   configpush=1
+fi
+# Its own table (baton monitor against Prometheus + node_exporter, alert latency).
+if [ -n "${SKIP_MONITOR:-}" ]; then
+  :
+elif [ "$(id -u)" -ne 0 ] || [ ! -x /usr/sbin/sshd ]; then
+  echo
+  echo "== monitoring left out: it needs root and openssh-server (apt-get install -y openssh-server)"
+else
+  echo
+  "$BENCH_DIR/monitor.sh"
 fi
 
 get() { awk -F'\t' -v k="$1" '$1 == k { v = $2 } END { print (v == "" ? "-" : v) }' "$BENCH_RESULTS"; }
