@@ -23,6 +23,7 @@
 //!   comparing the node's hash with it, without the identity;
 //! - a rollback decrypts it (with the identity) and restores the exact bytes, secret values of
 //!   that version included.
+//!
 //! The store treats the encrypted bytes as opaque: a backend keeps them and the flag as given
 //! (versions, originals and intents alike).
 //!

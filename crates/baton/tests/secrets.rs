@@ -698,3 +698,83 @@ pipelines:
         Vec::<PathBuf>::new()
     );
 }
+
+#[test]
+fn a_killed_apply_of_a_secret_config_is_reconciled_from_its_encrypted_intent() {
+    let nodes = TestNodes::start(1);
+    let user = User::new();
+    let p = Project::new("");
+    let public = user.keygen(&p);
+    let dir = nodes.node_dir(0);
+    std::fs::create_dir_all(&dir).unwrap();
+    // `on_change` runs after the write and before the version: it blocks until `go` exists.
+    let yaml = secret_config(&nodes).replace(
+        "on_change: 'grep DB_PASSWORD \"$BATON_CONFIG_PATH\" || true'",
+        "on_change: '[ -e {{ node.vars.dir }}/go ] || { touch {{ node.vars.dir }}/started; sleep 30; }'",
+    );
+    assert!(yaml.contains("/go ]"), "{yaml}");
+    with_recipients(&p, &yaml, &[&public]);
+    let value = "k1lled-Pa55w0rd";
+    user.baton(
+        &p,
+        &["secret", "set", "DB_PASSWORD", "--env", "prod"],
+        value,
+    )
+    .code(0);
+    let mut child = p
+        .command(&["config", "apply", "app", "--env", "prod"])
+        .env("HOME", user.home.path())
+        .env_remove("BATON_IDENTITY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_for(
+        "on_change to start",
+        std::time::Duration::from_secs(30),
+        || dir.join("started").exists(),
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Written, not yet versioned: only the (encrypted) intent is in the store.
+    assert!(
+        std::fs::read_to_string(dir.join("app.env"))
+            .unwrap()
+            .contains(value)
+    );
+    assert_eq!(
+        files_containing(&p.file(".baton"), value),
+        Vec::<PathBuf>::new()
+    );
+    std::fs::write(dir.join("go"), "").unwrap();
+    let apply = user.baton(&p, &["config", "apply", "app", "--env", "prod"], "");
+    apply
+        .code(0)
+        .stdout_has("recorded that as version 1")
+        .stdout_has("1 pending handler from run");
+    assert_eq!(
+        user.baton(&p, &["config", "history", "app", "--json"], "")
+            .json()[0]["encrypted"],
+        true
+    );
+    assert_eq!(
+        files_containing(&p.file(".baton"), value),
+        Vec::<PathBuf>::new()
+    );
+    // The recovered version holds the exact bytes: back to 0 and forward to 1 again.
+    let written = std::fs::read(dir.join("app.env")).unwrap();
+    user.baton(
+        &p,
+        &["config", "rollback", "app", "--env", "prod", "--to", "0"],
+        "",
+    )
+    .code(0);
+    assert!(!dir.join("app.env").exists());
+    user.baton(
+        &p,
+        &["config", "rollback", "app", "--env", "prod", "--to", "1"],
+        "",
+    )
+    .code(0);
+    assert_eq!(std::fs::read(dir.join("app.env")).unwrap(), written);
+}
