@@ -6,6 +6,10 @@ impl ConfigManager {
     /// Render and validate every target, including `validate: COMMAND` on the targets (on a
     /// temporary copy). Writes nothing.
     pub async fn validate(&self, name: &str, scope: &Scope) -> Result<usize, ConfigError> {
+        self.masked(self.validate_inner(name, scope).await)
+    }
+
+    async fn validate_inner(&self, name: &str, scope: &Scope) -> Result<usize, ConfigError> {
         let config = self.config(name)?;
         self.gather_facts(config, scope).await?;
         let desired = self.render_all(config, scope)?;
@@ -17,11 +21,7 @@ impl ConfigManager {
 
     /// What `apply` would change: per target, a diff from what it holds to the rendering.
     pub async fn diff(&self, name: &str, scope: &Scope) -> Result<Report, ConfigError> {
-        let config = self.config(name)?;
-        self.gather_facts(config, scope).await?;
-        let desired = self.render_all(config, scope)?;
-        let planned = self.plan(config, scope.env_key(), desired).await;
-        Ok(self.report(config, scope, &planned, None, true))
+        self.apply(name, scope, true).await
     }
 
     /// Render, validate, and converge every target (or only show diffs with `check`).
@@ -32,10 +32,10 @@ impl ConfigManager {
         check: bool,
     ) -> Result<Report, ConfigError> {
         if check {
-            return self.apply_inner(name, scope, true).await;
+            return self.masked(self.apply_inner(name, scope, true).await);
         }
         self.progress.config_started(name);
-        let result = self.apply_inner(name, scope, false).await;
+        let result = self.masked(self.apply_inner(name, scope, false).await);
         self.progress.config_finished(name, result.as_ref());
         result
     }
@@ -49,6 +49,8 @@ impl ConfigManager {
         let config = self.config(name)?;
         self.gather_facts(config, scope).await?;
         let desired = self.render_all(config, scope)?;
+        // What the nodes hold may show secret values an earlier version was rendered with.
+        self.mask_stored(config, scope.env_key())?;
         if check {
             let planned = self.plan(config, scope.env_key(), desired).await;
             return Ok(self.report(config, scope, &planned, None, true));
@@ -68,9 +70,10 @@ impl ConfigManager {
             .await
     }
 
-    /// Every target's state compared to the newest version's sha256 (no rendering): drift is
-    /// a target changed behind baton's back, or a target the newest version does not list
-    /// (it was down, or added since). `None` per node when it cannot be read. `None` per node when it cannot be read.
+    /// Every target's state compared to the newest version's sha256 (no rendering, no
+    /// decryption): drift is a target changed behind baton's back, or a target the newest
+    /// version does not list (it was down, or added since). `None` per node when it cannot be
+    /// read.
     pub async fn drift(
         &self,
         name: &str,
@@ -93,20 +96,25 @@ impl ConfigManager {
             .collect();
         let desired: Vec<Desired> = version
             .targets
-            .into_iter()
+            .iter()
             .map(|t| Desired {
-                node: t.node,
-                path: t.path,
-                content: t.content,
+                node: t.node.clone(),
+                path: t.path.clone(),
+                content: t.content.clone(),
                 mode: None,
                 owner: None,
                 on_change: None,
+                secrets: None,
             })
             .collect();
         let planned = self.plan(config, env, desired).await;
         let mut drift: Vec<(String, Option<bool>)> = planned
             .into_iter()
-            .map(|p| (p.desired.node, p.probe.ok().map(|_| p.changed)))
+            .zip(&version.targets)
+            .map(|(p, t)| {
+                let drifted = |probe: &Probe| secrets::current_sha256(probe) != t.sha256;
+                (p.desired.node, p.probe.ok().as_ref().map(drifted))
+            })
             .collect();
         drift.extend(missed);
         Ok(drift)

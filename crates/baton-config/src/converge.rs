@@ -23,15 +23,18 @@ impl ConfigManager {
         let env = scope.env_key();
         // Originals first: should this process die while writing, what the nodes held before
         // baton is already safe in the store.
+        // A config that reads secrets keeps every copy encrypted (what was there may hold them).
+        let stored =
+            |t: ConfigTarget, d: &Desired| self.stored(config, t, secrets::sealing(config, d));
         let originals: Vec<ConfigTarget> = planned
             .iter()
             .filter_map(|p| {
                 p.probe
                     .as_ref()
                     .ok()
-                    .map(|probe| state_of(&p.desired, probe))
+                    .map(|probe| stored(state_of(&p.desired, probe), &p.desired))
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         self.store
             .record_config_originals(&config.name, env, &originals)?;
         // Handlers interrupted in an earlier run, by node: they run now even when unchanged.
@@ -72,6 +75,7 @@ impl ConfigManager {
                 continue;
             }
             let task = NodeTask {
+                intent: stored(target_record(&p.desired, None, true), &p.desired)?,
                 d: p.desired.clone(),
                 write: p.changed,
                 pending_from,
@@ -116,11 +120,12 @@ impl ConfigManager {
             let Ok(probe) = &p.probe else { continue };
             match outcomes.get(&index) {
                 None | Some(Outcome::HandlerOnly { .. }) => {
-                    version_targets.push(state_of(&p.desired, probe))
+                    version_targets.push(stored(state_of(&p.desired, probe), &p.desired)?)
                 }
                 Some(Outcome::Written { installed, .. }) => {
                     any_changed = true;
-                    version_targets.push(target_record(&p.desired, installed.clone(), true));
+                    let record = target_record(&p.desired, installed.clone(), true);
+                    version_targets.push(stored(record, &p.desired)?);
                 }
                 // Not in the desired state: absent from the version, converged next time.
                 Some(Outcome::Untouched | Outcome::NotWritten(_)) => {}
@@ -275,13 +280,13 @@ pub(crate) fn state_of(d: &Desired, probe: &Probe) -> ConfigTarget {
         content,
         mode,
         owner,
-        redacted: false,
+        encrypted: false,
         changed: false,
     }
 }
 
-/// The record of a target this action wrote. Secrets: this is where the rendering would be
-/// redacted (see baton_store's config_store.rs); `sha256` stays that of the real bytes.
+/// The record of a target this action wrote, in plaintext (`stored` encrypts it when it holds
+/// secrets; `sha256` is always that of the real bytes).
 pub(crate) fn target_record(
     d: &Desired,
     installed: Option<(u32, String)>,
@@ -294,7 +299,7 @@ pub(crate) fn target_record(
         content: d.content.clone(),
         mode: installed.as_ref().map(|(m, _)| *m),
         owner: installed.map(|(_, o)| o),
-        redacted: false,
+        encrypted: false,
         changed,
     }
 }
@@ -327,6 +332,8 @@ enum Outcome {
 /// One node's work in [`ConfigManager::converge`], owned by its task.
 struct NodeTask {
     d: Desired,
+    /// The intent's record of the target, as stored (encrypted when it holds secrets).
+    intent: ConfigTarget,
     /// The file differs and is written; else only a pending handler runs.
     write: bool,
     pending_from: Option<Option<i64>>,
@@ -369,7 +376,7 @@ impl NodeTask {
             let intent = ConfigIntent {
                 config: self.config.clone(),
                 env: self.env.clone(),
-                target: target_record(&self.d, None, true),
+                target: self.intent.clone(),
                 handler: self.has_handler,
                 written: false,
                 run: self.run,

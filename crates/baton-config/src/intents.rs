@@ -29,6 +29,7 @@ impl ConfigManager {
                 mode: None,
                 owner: None,
                 on_change: None,
+                secrets: None,
             })
             .collect();
         let planned = self.plan(config, env, desired).await;
@@ -46,12 +47,16 @@ impl ConfigManager {
         for (intent, p) in intents.iter().zip(&planned) {
             let Ok(probe) = &p.probe else { continue };
             let node = &intent.target.node;
-            if !p.changed {
+            // By hash: the intent's copy may be encrypted.
+            if secrets::current_sha256(probe) == intent.target.sha256 {
                 let recorded = newest
                     .iter()
                     .any(|t| &t.node == node && t.sha256 == intent.target.sha256);
                 if !recorded {
                     let mut t = state_of(&p.desired, probe);
+                    // The content as the intent stored it (encrypted when it holds secrets).
+                    t.content = intent.target.content.clone();
+                    t.encrypted = intent.target.encrypted;
                     t.changed = true;
                     recovered.insert(node.clone(), t);
                     actor = intent.actor.clone();

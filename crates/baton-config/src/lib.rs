@@ -10,8 +10,9 @@
 //! comparing targets), `write` (installing one target), `converge` (writes, `on_change`,
 //! versions), `intents` (what a killed apply left: recorded before writing, reconciled by the
 //! next command), `lock`, `apply` (validate/diff/apply/drift), `rollback`, `progress` (what an
-//! action reports while it works, as events of a run or lines of a step's log) and `step` (the
-//! `config:` pipeline step).
+//! action reports while it works, as events of a run or lines of a step's log), `secrets` (the
+//! `secrets:` a content reads: loaded, masked, stored encrypted) and `step` (the `config:`
+//! pipeline step).
 //!
 //! Deliberate choices (docs/decisions.md, "Configurations"):
 //! - **Symbolic links** at a target path are refused with an error naming the link and where it
@@ -34,6 +35,7 @@ pub mod progress;
 pub mod remote;
 mod render;
 mod rollback;
+mod secrets;
 mod step;
 pub mod validate;
 mod write;
@@ -43,7 +45,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use baton_engine::Targets;
+use baton_engine::{Mask, SecretSource, Targets};
 use baton_exec::{CancellationToken, Executor};
 use baton_model::{
     Config, ConfigKind, ConfigSource, LOCAL_NODE, Project, ServiceState, Validator, template,
@@ -87,6 +89,13 @@ pub enum ConfigError {
     },
     #[error("config `{config}`: {message}")]
     NoVersion { config: String, message: String },
+    /// A secret the config reads is not set in the environment: nothing was written.
+    #[error("config `{config}`: {message}; nothing was written")]
+    MissingSecret { config: String, message: String },
+    /// Secrets (or an encrypted stored version) cannot be read or written: no identity, a
+    /// wrong one, no recipients. Nothing was written.
+    #[error("config `{config}`: {message}; nothing was written")]
+    Secrets { config: String, message: String },
     #[error("config `{0}` is locked by {1}")]
     Locked(String, String),
     /// Cancelled before it could take the lock: nothing was written.
@@ -99,7 +108,10 @@ pub enum ConfigError {
 impl ConfigError {
     /// The config itself is invalid (exit 2, like an invalid project).
     pub fn is_invalid(&self) -> bool {
-        matches!(self, ConfigError::Invalid { .. })
+        matches!(
+            self,
+            ConfigError::Invalid { .. } | ConfigError::MissingSecret { .. }
+        )
     }
 
     /// Bad usage (exit 2) rather than a failed operation (exit 1).
@@ -222,6 +234,14 @@ pub struct ConfigManager {
     pub cancel: CancellationToken,
     /// `node.facts` of this manager's targets, gathered once when a template reads them.
     facts: Arc<baton_exec::facts::FactsCache>,
+    /// Where the `secrets:` of configs come from, and what encrypts their stored copies.
+    pub secrets: Option<Arc<dyn SecretSource>>,
+    /// Secret values loaded (or found in stored versions): masked in reports and errors. Share
+    /// the run's (its emitter's) so events never show them either.
+    pub mask: Mask,
+    /// Encrypted copies made by this manager, by the sha256 of what they hold: one content on
+    /// fifty nodes is stored once.
+    sealed: std::sync::Mutex<BTreeMap<String, Vec<u8>>>,
 }
 
 /// The secrets environment of a scope's key (`""` = none, the `default` one).
@@ -240,6 +260,8 @@ struct Desired {
     owner: Option<String>,
     /// `on_change` rendered for this node.
     on_change: Option<String>,
+    /// The secret values `content` holds: `Some` when it is stored encrypted.
+    secrets: Option<Vec<String>>,
 }
 
 /// A target probed and compared.
@@ -268,6 +290,9 @@ impl ConfigManager {
             progress: Arc::new(progress::Silent),
             cancel: CancellationToken::new(),
             facts: Default::default(),
+            secrets: None,
+            mask: Mask::default(),
+            sealed: Default::default(),
         }
     }
 

@@ -37,6 +37,7 @@ impl ConfigManager {
             }
             _ => None,
         };
+        let secrets = self.load_secrets(config, scope, template_text.as_deref())?;
         let mut desired = Vec::new();
         let mut problems = Vec::new();
         for node in nodes {
@@ -61,7 +62,8 @@ impl ConfigManager {
                 });
                 continue;
             }
-            let rendered = match render_content(config, template_text.as_deref(), &ctx) {
+            let content_ctx = secrets::with_secrets(&ctx, &secrets);
+            let rendered = match render_content(config, template_text.as_deref(), &content_ctx) {
                 Ok(text) => text.into_bytes(),
                 Err(message) => {
                     problems.push(Problem {
@@ -109,6 +111,9 @@ impl ConfigManager {
                 mode: config.mode,
                 owner: asked_owner(config),
                 on_change,
+                secrets: secrets
+                    .as_ref()
+                    .map(|s| s.iter().map(|(_, v)| v.clone()).collect()),
             });
         }
         if !problems.is_empty() {

@@ -11,7 +11,7 @@ impl ConfigManager {
         to: Option<i64>,
     ) -> Result<Report, ConfigError> {
         self.progress.config_started(name);
-        let result = self.rollback_inner(name, scope, to).await;
+        let result = self.masked(self.rollback_inner(name, scope, to).await);
         self.progress.config_finished(name, result.as_ref());
         result
     }
@@ -55,12 +55,9 @@ impl ConfigManager {
         let Some(version) = self.store.config_version(name, env, to)? else {
             return Err(no_version(format!("version {to} is not in the store")));
         };
-        if let Some(t) = version.targets.iter().find(|t| t.redacted) {
-            return Err(no_version(format!(
-                "version {to} of {} holds secrets, which this build cannot render again",
-                t.node
-            )));
-        }
+        // What the nodes hold now, and what they get back, may hold secret values: both are
+        // masked, and the encrypted copies are decrypted (exact bytes) before anything is done.
+        self.mask_stored(config, env)?;
         let env_vars = self.env_vars(scope)?;
         let mut desired = Vec::new();
         let mut problems = Vec::new();
@@ -72,6 +69,7 @@ impl ConfigManager {
             {
                 continue;
             }
+            let (t, secrets) = self.opened(config, to, t)?;
             // The same context as apply: an `on_change` that renders there renders here, and
             // one that does not is an error, never silently skipped.
             let on_change = match &config.on_change {
@@ -92,6 +90,7 @@ impl ConfigManager {
             };
             desired.push(Desired {
                 on_change,
+                secrets,
                 node: t.node,
                 path: t.path,
                 mode: t.content.as_ref().and(t.mode),

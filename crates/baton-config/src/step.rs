@@ -11,6 +11,8 @@ pub struct StepApplier {
     pub store: Arc<dyn Store>,
     pub targets: Arc<dyn Targets>,
     pub scratch: PathBuf,
+    /// The configs' `secrets:` (and the encryption of their stored copies).
+    pub secrets: Option<Arc<dyn SecretSource>>,
 }
 
 impl baton_engine::ConfigApplier for StepApplier {
@@ -30,6 +32,9 @@ impl baton_engine::ConfigApplier for StepApplier {
             );
             manager.cancel = cancel.clone();
             manager.progress = Arc::new(progress::StepLog { lines });
+            manager.secrets = self.secrets.clone();
+            // The parent run's mask: the step's log (and the run's events) never show them.
+            manager.mask = step.mask.clone();
             let run_id = step
                 .run
                 .get("id")

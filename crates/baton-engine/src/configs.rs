@@ -22,6 +22,9 @@ pub struct ConfigStep<'a> {
     pub vars: &'a IndexMap<String, Value>,
     /// The `run` object of templates.
     pub run: Value,
+    /// The run's mask: secret values the config reads are added to it, so the step's output
+    /// (and anything else the run emits) never shows them.
+    pub mask: &'a crate::Mask,
 }
 
 pub trait ConfigApplier: Send + Sync {

@@ -7,6 +7,17 @@ use std::sync::{Arc, RwLock};
 pub trait SecretSource: Send + Sync {
     /// The values of `names` in environment `env` (`default` when the run has none).
     fn load(&self, env: &str, names: &[String]) -> Result<Vec<(String, String)>, SecretLoadError>;
+
+    /// `data` encrypted for the project's recipients: the stored copy of something that holds
+    /// secret values (a rendered config). `Err` says why and what to do.
+    fn encrypt(&self, _data: &[u8]) -> Result<Vec<u8>, String> {
+        Err("encryption is not available in this build of baton".into())
+    }
+
+    /// What [`SecretSource::encrypt`] made, decrypted with this machine's identity.
+    fn decrypt(&self, _data: &[u8]) -> Result<Vec<u8>, String> {
+        Err("decryption is not available in this build of baton".into())
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -179,6 +179,7 @@ pub async fn run_step(
                         target: &step.target,
                         vars: &env.rc.vars,
                         run,
+                        mask: env.emitter.mask(),
                     };
                     let mut sink = |bytes: &[u8]| output.push(bytes);
                     match applier.apply(request, &mut sink, &env.cancel).await {

@@ -371,6 +371,9 @@ fn doc(section: &str, key: &str) -> &'static str {
         ("config", "owner") => "File owner.",
         ("config", "group") => "File group.",
         ("config", "on_change") => "Command run once per node whose content changed.",
+        ("config", "secrets") => {
+            "Secrets the content reads as `{{ secrets.NAME }}`; masked in diffs and logs, stored versions encrypted."
+        }
         ("config", "state") => "Service state after a change.",
         ("resource", "type") => {
             "`file`, `directory`, `symlink`, `user`, `group`, `service`, `cron`, `command`, or a provider type like `aws.s3_bucket`."

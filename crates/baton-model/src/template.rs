@@ -206,6 +206,15 @@ pub fn var_references(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Each `secrets.X` written inside `{{ }}` / `{% %}` blocks of `text`, in order (a config's
+/// content reads the secrets its `secrets:` lists).
+pub fn secret_references(text: &str) -> Vec<String> {
+    dotted_references(text, "secrets.")
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
+}
+
 /// `PREFIX` + a name (+ `.attr`) inside template blocks, not preceded by a name or a dot.
 fn dotted_references(text: &str, prefix: &str) -> Vec<(String, Option<String>)> {
     let is_name = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');

@@ -433,6 +433,9 @@ pub struct Config {
     pub owner: Option<String>,
     pub group: Option<String>,
     pub on_change: Option<Spanned<String>>,
+    /// Secrets the content reads as `{{ secrets.NAME }}` (loaded for the environment; stored
+    /// versions of a content that holds them are encrypted).
+    pub secrets: Vec<Spanned<String>>,
     /// For `service`: the state to bring the unit to after a change.
     pub state: Option<ServiceState>,
     pub r#become: Become,

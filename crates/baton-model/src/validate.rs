@@ -255,6 +255,9 @@ impl Validator<'_> {
         for selector in selectors {
             self.selector(selector);
         }
+        for config in project.configs.values() {
+            self.config_secrets(config);
+        }
         for alert in project.alerts.values() {
             let context = format!(" (alert `{}`)", alert.name);
             if let AlertCondition::Check(check) = &alert.condition {
@@ -269,6 +272,80 @@ impl Validator<'_> {
                     "notification",
                     project.notifications.keys(),
                     &context,
+                );
+            }
+        }
+    }
+
+    /// A config's `secrets:` are secret names, its content reads only those it lists, and its
+    /// `path` and `on_change` read none (they are shown and stored as they are); its stored
+    /// versions are encrypted to `secrets.recipients`, so there must be some. A template file's
+    /// references are checked when it is rendered.
+    fn config_secrets(&mut self, config: &Config) {
+        let listed: Vec<&str> = config.secrets.iter().map(|n| n.value.as_str()).collect();
+        for name in &config.secrets {
+            if !is_secret_name(&name.value) {
+                self.diags.push(
+                    Diagnostic::new(
+                        format!(
+                            "`{}` is not a secret name (config `{}`)",
+                            name.value, config.name
+                        ),
+                        name.span,
+                    )
+                    .with_help(
+                        "upper-case letters, digits and `_`, as `baton secret set NAME` takes",
+                    ),
+                );
+            }
+        }
+        if let Some(first) = config.secrets.first()
+            && self.project.secrets.recipients.is_empty()
+        {
+            self.diags.push(
+                Diagnostic::new(
+                    format!(
+                        "config `{}` reads secrets, but the project lists no `secrets.recipients` to encrypt its stored versions to",
+                        config.name
+                    ),
+                    first.span,
+                )
+                .with_help("add `secrets: { recipients: [age1…] }` with the key `baton secret keygen` prints"),
+            );
+        }
+        let content: Vec<&Spanned<String>> = match &config.source {
+            ConfigSource::Content(text) => vec![text],
+            ConfigSource::Vars(vars) => vars.values().collect(),
+            ConfigSource::Template(_) => Vec::new(),
+        };
+        for text in content {
+            for name in crate::template::secret_references(&text.value) {
+                if !listed.contains(&name.as_str()) {
+                    self.diags.push(
+                        Diagnostic::new(
+                            format!(
+                                "config `{}` reads `secrets.{name}`, which its `secrets:` does not list",
+                                config.name
+                            ),
+                            text.span,
+                        )
+                        .with_help(format!("add it: `secrets: [{name}]`")),
+                    );
+                }
+            }
+        }
+        for (key, text) in [("path", &config.path), ("on_change", &config.on_change)] {
+            if let Some(text) = text
+                && !crate::template::secret_references(&text.value).is_empty()
+            {
+                self.diags.push(
+                    Diagnostic::new(
+                        format!("config `{}`: `{key}` cannot read secrets", config.name),
+                        text.span,
+                    )
+                    .with_help(
+                        "secrets are for the content only (its stored copies are encrypted); `on_change` runs with BATON_CONFIG_PATH to read the file",
+                    ),
                 );
             }
         }

@@ -34,7 +34,10 @@ impl From<ConfigError> for OpsError {
             ConfigError::UnknownEnvironment(_)
             | ConfigError::Targets { .. }
             | ConfigError::NoVersion { .. } => OpsError::usage(message),
-            ConfigError::Invalid { .. } => OpsError::new(ErrorKind::Invalid, message),
+            ConfigError::Invalid { .. } | ConfigError::MissingSecret { .. } => {
+                OpsError::new(ErrorKind::Invalid, message)
+            }
+            ConfigError::Secrets { .. } => OpsError::failed(message),
             ConfigError::Refused { .. } | ConfigError::Locked(..) => OpsError::conflict(message),
             ConfigError::Cancelled(_) => OpsError::failed(message),
             ConfigError::Store(store) => store.into(),
@@ -68,12 +71,14 @@ fn report_dto(r: &Report) -> dto::ConfigReport {
 
 impl Ops {
     fn config_manager(&self, targets: Arc<crate::NodeTargets>) -> ConfigManager {
-        ConfigManager::new(
+        let mut manager = ConfigManager::new(
             self.project.clone(),
             self.store.clone(),
             targets,
             self.scratch_dir(),
-        )
+        );
+        manager.secrets = Some(self.secret_source());
+        manager
     }
 
     /// The scope of `which`: its environment and, with `--limit`, the nodes it matches (a
@@ -120,14 +125,16 @@ impl Ops {
                     targets: Some(count),
                     error: None,
                 },
-                Err(e @ (ConfigError::Invalid { .. } | ConfigError::Store(_))) => {
-                    dto::ValidateResult {
-                        config: name,
-                        valid: false,
-                        targets: None,
-                        error: Some(e.to_string()),
-                    }
-                }
+                Err(
+                    e @ (ConfigError::Invalid { .. }
+                    | ConfigError::MissingSecret { .. }
+                    | ConfigError::Store(_)),
+                ) => dto::ValidateResult {
+                    config: name,
+                    valid: false,
+                    targets: None,
+                    error: Some(e.to_string()),
+                },
                 Err(e) => {
                     targets.disconnect_all().await;
                     return Err(e.into());
@@ -316,6 +323,7 @@ impl Ops {
             .config_history(name, env)?
             .into_iter()
             .map(|r| dto::HistoryEntry {
+                encrypted: r.targets.iter().any(|t| t.encrypted),
                 changed: r
                     .targets
                     .iter()
@@ -435,6 +443,8 @@ impl Ops {
     ) -> ConfigManager {
         let mut manager = self.config_manager(targets);
         manager.cancel = job.cancel().clone();
+        // The run's mask: what the config's secrets are, its events never show.
+        manager.mask = job.emitter().mask().clone();
         manager.actor = actor.to_string();
         manager.progress = Arc::new(EventProgress::new(job.emitter().clone()));
         manager

@@ -136,11 +136,13 @@ impl Ops {
             parallelism: 10,
             actor: crate::cli_actor(),
         };
+        let secrets = self.secret_source();
         let configs = baton_config::StepApplier {
             project: self.project.clone(),
             store: self.store.clone(),
             targets: targets.clone(),
             scratch: self.scratch_dir(),
+            secrets: Some(secrets.clone()),
         };
         Engine::new(
             self.project.clone(),
@@ -151,9 +153,20 @@ impl Ops {
         )
         .with_infra(Arc::new(infra))
         .with_configs(Arc::new(configs))
-        .with_secrets(Arc::new(baton_secrets::ProjectSecrets::new(
-            &self.project.root,
-        )))
+        .with_secrets(secrets)
         .with_notifier(self.engine_notifier())
+    }
+
+    /// The project's secrets (`secrets/<env>.yaml`, the identity read when first needed), and
+    /// the encryption of stored copies for its `secrets.recipients`.
+    pub(crate) fn secret_source(&self) -> Arc<dyn baton_engine::SecretSource> {
+        let recipients = self
+            .project
+            .secrets
+            .recipients
+            .iter()
+            .map(|r| r.value.clone())
+            .collect();
+        Arc::new(baton_secrets::ProjectSecrets::new(&self.project.root).with_recipients(recipients))
     }
 }

@@ -199,6 +199,16 @@ fn parse_recipients(recipients: &[String]) -> Result<Vec<age::x25519::Recipient>
 
 /// An ASCII-armored age file of `value` for `recipients`.
 pub fn encrypt(value: &str, recipients: &[String]) -> Result<String, SecretError> {
+    let armored = encrypt_bytes(value.as_bytes(), recipients)?;
+    let mut text = String::from_utf8(armored).expect("ASCII armor is ASCII");
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+/// An ASCII-armored age file of `data` for `recipients`.
+pub fn encrypt_bytes(data: &[u8], recipients: &[String]) -> Result<Vec<u8>, SecretError> {
     let parsed = parse_recipients(recipients)?;
     let encryptor =
         age::Encryptor::with_recipients(parsed.iter().map(|r| r as &dyn age::Recipient))
@@ -208,16 +218,26 @@ pub fn encrypt(value: &str, recipients: &[String]) -> Result<String, SecretError
         let armor =
             age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor)?;
         let mut writer = encryptor.wrap_output(armor)?;
-        writer.write_all(value.as_bytes())?;
+        writer.write_all(data)?;
         writer.finish()?.finish()?;
         Ok(())
     })();
     written.map_err(|e| SecretError::Encrypt(e.to_string()))?;
-    let mut text = String::from_utf8(out).expect("ASCII armor is ASCII");
-    if !text.ends_with('\n') {
-        text.push('\n');
-    }
-    Ok(text)
+    Ok(out)
+}
+
+/// What [`encrypt_bytes`] made, decrypted with `identity`; `Err(None)`: none of its keys is a
+/// recipient.
+fn open(armored: &[u8], identity: &Identity) -> Result<Vec<u8>, Option<String>> {
+    let reader = age::armor::ArmoredReader::new(armored);
+    let decryptor = age::Decryptor::new(reader).map_err(|e| Some(e.to_string()))?;
+    let mut plain = Vec::new();
+    match decryptor.decrypt(identity.keys().iter().map(|k| k as &dyn age::Identity)) {
+        Ok(mut r) => r.read_to_end(&mut plain).map_err(|e| Some(e.to_string()))?,
+        Err(age::DecryptError::NoMatchingKeys) => return Err(None),
+        Err(e) => return Err(Some(e.to_string())),
+    };
+    Ok(plain)
 }
 
 fn decrypt(
@@ -231,14 +251,9 @@ fn decrypt(
         env: env.to_string(),
         reason,
     };
-    let reader = age::armor::ArmoredReader::new(entry.armored.as_bytes());
-    let decryptor = age::Decryptor::new(reader).map_err(|e| failed(e.to_string()))?;
-    let mut plain = Vec::new();
-    match decryptor.decrypt(identity.keys().iter().map(|k| k as &dyn age::Identity)) {
-        Ok(mut r) => r
-            .read_to_end(&mut plain)
-            .map_err(|e| failed(e.to_string()))?,
-        Err(age::DecryptError::NoMatchingKeys) => {
+    let plain = match open(entry.armored.as_bytes(), identity) {
+        Ok(plain) => plain,
+        Err(None) => {
             return Err(SecretError::WrongIdentity {
                 name: name.to_string(),
                 env: env.to_string(),
@@ -251,7 +266,7 @@ fn decrypt(
                 },
             });
         }
-        Err(e) => return Err(failed(e.to_string())),
+        Err(Some(reason)) => return Err(failed(reason)),
     };
     String::from_utf8(plain).map_err(|_| failed("the value is not UTF-8".into()))
 }
@@ -261,6 +276,8 @@ fn decrypt(
 pub struct ProjectSecrets {
     secrets: Secrets,
     identity: OnceLock<Result<Identity, String>>,
+    /// `secrets.recipients`: what stored copies are encrypted to.
+    recipients: Vec<String>,
 }
 
 impl ProjectSecrets {
@@ -268,7 +285,21 @@ impl ProjectSecrets {
         ProjectSecrets {
             secrets: Secrets::new(project_root),
             identity: OnceLock::new(),
+            recipients: Vec::new(),
         }
+    }
+
+    /// Encrypt stored copies for `recipients` (the project's `secrets.recipients`).
+    pub fn with_recipients(mut self, recipients: Vec<String>) -> ProjectSecrets {
+        self.recipients = recipients;
+        self
+    }
+
+    fn identity(&self) -> Result<&Identity, String> {
+        self.identity
+            .get_or_init(|| Identity::locate_and_load().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 }
 
@@ -288,11 +319,7 @@ impl baton_engine::SecretSource for ProjectSecrets {
         if !missing.is_empty() {
             return Err(Missing(missing));
         }
-        let identity = self
-            .identity
-            .get_or_init(|| Identity::locate_and_load().map_err(|e| e.to_string()))
-            .as_ref()
-            .map_err(|e| Failed(e.clone()))?;
+        let identity = self.identity().map_err(Failed)?;
         names
             .iter()
             .map(|n| {
@@ -301,6 +328,22 @@ impl baton_engine::SecretSource for ProjectSecrets {
                     .map_err(|e| Failed(e.to_string()))
             })
             .collect()
+    }
+
+    fn encrypt(&self, data: &[u8]) -> Result<Vec<u8>, String> {
+        encrypt_bytes(data, &self.recipients).map_err(|e| e.to_string())
+    }
+
+    fn decrypt(&self, data: &[u8]) -> Result<Vec<u8>, String> {
+        let identity = self.identity()?;
+        open(data, identity).map_err(|e| match e {
+            Some(reason) => reason,
+            None => format!(
+                "the identity in {} (public key {}) is not one of the recipients it was encrypted for; ask someone who can read it to add your key to `secrets.recipients`",
+                identity.path().display(),
+                identity.public_keys().join(", ")
+            ),
+        })
     }
 }
 
@@ -357,6 +400,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("did you mean `DB_PASSWORD`"), "{err}");
+    }
+
+    #[test]
+    fn bytes_round_trip_and_a_stranger_is_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (id, public) = keypair(dir.path(), "id.txt");
+        let (other, _) = keypair(dir.path(), "other.txt");
+        let data = b"PASSWORD=hunter2\n\xff\x00binary";
+        let sealed = encrypt_bytes(data, &[public]).unwrap();
+        assert!(!sealed.windows(7).any(|w| w == b"hunter2"));
+        assert_eq!(open(&sealed, &id).unwrap(), data);
+        assert_eq!(open(&sealed, &other), Err(None));
+        assert!(matches!(open(b"not age", &id), Err(Some(_))));
     }
 
     #[test]

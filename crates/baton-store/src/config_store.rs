@@ -13,19 +13,19 @@
 //!   never overwritten, so a node added to the targets later gets its own original too.
 //! - Versions are per environment: `env` is the environment's name, `""` for none.
 //!
-//! ## Secrets (designed now, filled in by the secrets work)
+//! ## Secrets
 //! A rendered config may contain secret values; the store must never hold them in plaintext.
-//! The renderer knows which substrings came from secrets, so before recording it replaces each
-//! secret value with a placeholder naming it (`{{ secret.NAME }}`, the template expression that
-//! produced it) and sets [`ConfigTarget::redacted`]. Then:
-//! - [`ConfigTarget::content`] holds the redacted text (safe to show in history and diffs);
+//! A content that holds secrets is stored **encrypted**: [`ConfigTarget::content`] is an age
+//! file (for the project's `secrets.recipients`, made by the config engine through
+//! `baton_engine::SecretSource`) and [`ConfigTarget::encrypted`] says so. Then:
+//! - history and listings show that the version is encrypted, never its bytes;
 //! - [`ConfigTarget::sha256`] is still the hash of the bytes really written, so drift is found by
-//!   comparing the node's hash with it, never by reading the secret back. (The secrets work
-//!   should make it a keyed hash — HMAC with a key kept beside the identity — so a short secret
-//!   cannot be guessed by hashing candidates; the column holds any hex digest.)
-//! - a rollback to a redacted version re-renders its placeholders with the secrets' current
-//!   values (a rotated secret is not resurrected); until the secrets work lands, a redacted
-//!   version cannot be rolled back to and says so.
+//!   comparing the node's hash with it, without the identity;
+//! - a rollback decrypts it (with the identity) and restores the exact bytes, secret values of
+//!   that version included.
+//!
+//! The store treats the encrypted bytes as opaque: a backend keeps them and the flag as given
+//! (versions, originals and intents alike).
 //!
 //! ## Intents
 //! Writing a target and recording the version that lists it cannot be one transaction (one is
@@ -50,7 +50,7 @@ use crate::store::StoreResult;
 pub struct ConfigTarget {
     pub node: String,
     pub path: String,
-    /// The bytes (redacted when `redacted`); `None` = no file there.
+    /// The bytes (an age file when `encrypted`); `None` = no file there.
     pub content: Option<Vec<u8>>,
     /// sha256 (hex) of the bytes really on the node; `None` when absent.
     pub sha256: Option<String>,
@@ -58,8 +58,9 @@ pub struct ConfigTarget {
     pub mode: Option<u32>,
     /// `user:group`.
     pub owner: Option<String>,
-    /// Secret values in `content` were replaced by placeholders.
-    pub redacted: bool,
+    /// `content` is encrypted (the file holds secrets): only a rollback, with the identity,
+    /// reads it.
+    pub encrypted: bool,
     /// This action wrote (or removed) the file on this node.
     pub changed: bool,
 }

@@ -4,6 +4,7 @@
 //! `crates/baton-store/tests/conformance.rs`; a PostgreSQL backend runs the same functions.
 //! Enabled by the `conformance` feature.
 
+mod config;
 mod monitor;
 
 use crate::{
@@ -114,7 +115,13 @@ pub const ALL: &[(&str, Check)] = &[
         "a_delivery_is_claimed_by_one_worker",
         Check::Two(a_delivery_is_claimed_by_one_worker),
     ),
+    (
+        "encrypted_config_contents_are_kept_as_given",
+        Check::One(encrypted_config_contents_are_kept_as_given),
+    ),
 ];
+
+pub use config::encrypted_config_contents_are_kept_as_given;
 
 pub use monitor::{
     alert_states_and_transitions_are_saved_together_and_tailed,

@@ -27,6 +27,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/009_monitoring.sql")),
     M::up(include_str!("migrations/010_notifications.sql")),
     M::up(include_str!("migrations/011_step_cause.sql")),
+    M::up(include_str!("migrations/012_config_encrypted.sql")),
 ];
 
 pub struct SqliteStore {

@@ -1,4 +1,5 @@
-//! [`ConfigStore`] for the SQLite backend (tables in `migrations/002_configs.sql`).
+//! [`ConfigStore`] for the SQLite backend (tables in `migrations/002_configs.sql`, intents in
+//! `006_config_intents.sql`, the `encrypted` flag from `012_config_encrypted.sql`).
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
@@ -38,7 +39,7 @@ fn insert_target(
     conn.execute(
         &format!(
             "{verb} INTO config_targets (config, env, version, node, path, present, blob, sha256, \
-             mode, owner, redacted, changed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+             mode, owner, encrypted, changed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
         ),
         params![
             config,
@@ -51,7 +52,7 @@ fn insert_target(
             t.sha256,
             t.mode,
             t.owner,
-            t.redacted,
+            t.encrypted,
             t.changed
         ],
     )?;
@@ -76,7 +77,7 @@ fn targets(
     with_content: bool,
 ) -> rusqlite::Result<Vec<ConfigTarget>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT t.node, t.path, t.present, b.content, t.sha256, t.mode, t.owner, t.redacted, t.changed \
+        "SELECT t.node, t.path, t.present, b.content, t.sha256, t.mode, t.owner, t.encrypted, t.changed \
          FROM config_targets t LEFT JOIN config_blobs b ON b.sha256 = t.blob \
          WHERE t.config = ?1 AND t.env = ?2 AND t.version = ?3 ORDER BY t.node",
     )?;
@@ -95,7 +96,7 @@ fn targets(
             sha256: r.get(4)?,
             mode: r.get(5)?,
             owner: r.get(6)?,
-            redacted: r.get(7)?,
+            encrypted: r.get(7)?,
             changed: r.get(8)?,
         })
     })?;
@@ -264,8 +265,8 @@ impl ConfigStore for SqliteStore {
                 .unwrap_or(false);
             tx.execute(
                 "INSERT OR REPLACE INTO config_intents (config, env, node, path, present, blob, sha256, \
-                 mode, owner, handler, written, run, actor, at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 mode, owner, handler, written, run, actor, at, encrypted) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 params![
                     i.config,
                     i.env,
@@ -280,7 +281,8 @@ impl ConfigStore for SqliteStore {
                     i.written,
                     i.run,
                     i.actor,
-                    i.at
+                    i.at,
+                    t.encrypted
                 ],
             )?;
             tx.commit()
@@ -318,7 +320,7 @@ impl ConfigStore for SqliteStore {
         self.with_own_tables(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT i.node, i.path, i.present, b.content, i.sha256, i.mode, i.owner, i.handler, \
-                 i.written, i.run, i.actor, i.at \
+                 i.written, i.run, i.actor, i.at, i.encrypted \
                  FROM config_intents i LEFT JOIN config_blobs b ON b.sha256 = i.blob \
                  WHERE i.config = ?1 AND i.env = ?2 ORDER BY i.node",
             )?;
@@ -335,7 +337,7 @@ impl ConfigStore for SqliteStore {
                         sha256: r.get(4)?,
                         mode: r.get(5)?,
                         owner: r.get(6)?,
-                        redacted: false,
+                        encrypted: r.get(12)?,
                         changed: true,
                     },
                     handler: r.get(7)?,
@@ -363,7 +365,7 @@ mod tests {
             sha256: content.map(|c| hex::encode(Sha256::digest(c))),
             mode: Some(0o644),
             owner: Some("root:root".into()),
-            redacted: false,
+            encrypted: false,
             changed: true,
         }
     }

@@ -62,7 +62,8 @@ kit!(
     old_samples_are_pruned_raw_after_a_day_rollups_after_retention,
     node_changes_are_events_only_when_the_state_changes,
     silences_cover_their_alert_and_node_until_they_end,
-    deliveries_are_queued_retried_and_recorded;
+    deliveries_are_queued_retried_and_recorded,
+    encrypted_config_contents_are_kept_as_given;
     two:
     replayed_webhook_deliveries_are_refused,
     schedule_slots_are_claimed_once_across_processes,

@@ -418,3 +418,363 @@ pipelines:
     }
     assert!(logs.stdout.contains("*** end"), "the split value is masked");
 }
+
+/// A config whose content reads a secret, on two SSH nodes, in environment `prod`; `on_change`
+/// prints the line with the secret (it must be masked wherever it is shown).
+fn secret_config(nodes: &TestNodes) -> String {
+    format!(
+        r#"{}environments: {{ prod: {{}} }}
+configs:
+  app:
+    targets: all
+    path: "{{{{ node.vars.dir }}}}/app.env"
+    secrets: [DB_PASSWORD]
+    content: "DB_HOST=db.internal\nDB_PASSWORD={{{{ secrets.DB_PASSWORD }}}}\nNODE={{{{ node.name }}}}\n"
+    mode: "0600"
+    on_change: 'grep DB_PASSWORD "$BATON_CONFIG_PATH" || true'
+"#,
+        nodes.baton_yaml()
+    )
+}
+
+#[test]
+fn a_config_secret_is_written_to_nodes_masked_everywhere_and_stored_encrypted() {
+    let nodes = TestNodes::start(2);
+    let user = User::new();
+    let p = Project::new("");
+    let public = user.keygen(&p);
+    with_recipients(&p, &secret_config(&nodes), &[&public]);
+    let (first, second) = ("s3cr3t-Pa55w0rd", "r0tated-Pa55w0rd-2");
+    user.baton(
+        &p,
+        &["secret", "set", "DB_PASSWORD", "--env", "prod"],
+        first,
+    )
+    .code(0);
+    let files: Vec<PathBuf> = (0..2)
+        .map(|i| {
+            std::fs::create_dir_all(nodes.node_dir(i)).unwrap();
+            nodes.node_dir(i).join("app.env")
+        })
+        .collect();
+    let expected = |value: &str, i: usize| {
+        format!(
+            "DB_HOST=db.internal\nDB_PASSWORD={value}\nNODE={}\n",
+            nodes.name(i)
+        )
+    };
+    let leaks = |out: &Run, values: &[&str]| {
+        for v in values {
+            assert!(!out.stdout.contains(v), "{v} on stdout:\n{}", out.stdout);
+            assert!(!out.stderr.contains(v), "{v} on stderr:\n{}", out.stderr);
+        }
+    };
+
+    let diff = user.baton(&p, &["config", "diff", "app", "--env", "prod"], "");
+    diff.code(3).stdout_has("+DB_PASSWORD=***");
+    leaks(&diff, &[first]);
+    let diff = user.baton(
+        &p,
+        &["config", "diff", "app", "--env", "prod", "--json"],
+        "",
+    );
+    assert!(diff.stdout.contains("DB_PASSWORD=***"), "{}", diff.stdout);
+    leaks(&diff, &[first]);
+
+    let apply = user.baton(&p, &["config", "apply", "app", "--env", "prod"], "");
+    apply.code(0).stdout_has("version 1");
+    leaks(&apply, &[first]);
+    for (i, file) in files.iter().enumerate() {
+        assert_eq!(std::fs::read_to_string(file).unwrap(), expected(first, i));
+        let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    // `on_change` printed the line: the run's log, events and reports show it masked.
+    let logs = user.baton(&p, &["logs", "1"], "");
+    logs.code(0).stdout_has("DB_PASSWORD=***");
+    leaks(&logs, &[first]);
+    for args in [&["runs", "--json"][..], &["show", "1", "--json"]] {
+        let out = user.baton(&p, args, "");
+        out.code(0);
+        leaks(&out, &[first]);
+    }
+    let history = user.baton(&p, &["config", "history", "app", "--json"], "");
+    assert_eq!(history.json()[0]["encrypted"], true);
+    user.baton(&p, &["config", "history", "app"], "")
+        .code(0)
+        .stdout_has("encrypted");
+
+    // A rotated secret: neither the value the nodes hold nor the new one is shown.
+    user.baton(
+        &p,
+        &["secret", "set", "DB_PASSWORD", "--env", "prod"],
+        second,
+    )
+    .code(0);
+    let diff = user.baton(&p, &["config", "diff", "app", "--env", "prod"], "");
+    diff.code(3)
+        .stdout_has("-DB_PASSWORD=***")
+        .stdout_has("+DB_PASSWORD=***");
+    leaks(&diff, &[first, second]);
+    let apply = user.baton(
+        &p,
+        &["config", "apply", "app", "--env", "prod", "--json"],
+        "",
+    );
+    apply.code(0);
+    leaks(&apply, &[first, second]);
+    assert_eq!(
+        std::fs::read_to_string(&files[1]).unwrap(),
+        expected(second, 1)
+    );
+
+    // Drift is found from hashes, without the identity.
+    let nobody = User::new();
+    let drift = |who: &User| {
+        let list = who.baton(&p, &["config", "list", "--env", "prod", "--json"], "");
+        list.code(0);
+        list.json()[0]["versions"][0]["drift"].clone()
+    };
+    assert_eq!(drift(&nobody), serde_json::json!([]));
+    std::fs::write(&files[1], "DB_PASSWORD=changed-by-hand\n").unwrap();
+    assert_eq!(drift(&nobody), serde_json::json!([nodes.name(1)]));
+
+    // Rolling back needs the identity, and restores the exact bytes (the first value).
+    nobody
+        .baton(&p, &["config", "rollback", "app", "--env", "prod"], "")
+        .code(1)
+        .stderr_has("encrypted")
+        .stderr_has("baton secret keygen");
+    assert_eq!(
+        std::fs::read_to_string(&files[0]).unwrap(),
+        expected(second, 0),
+        "a refused rollback writes nothing"
+    );
+    let rollback = user.baton(
+        &p,
+        &["config", "rollback", "app", "--env", "prod", "--to", "1"],
+        "",
+    );
+    rollback.code(0).stdout_has("version 3");
+    leaks(&rollback, &[first, second]);
+    for (i, file) in files.iter().enumerate() {
+        assert_eq!(std::fs::read(file).unwrap(), expected(first, i).as_bytes());
+    }
+    // Run 3 is the refused rollback (failed, nothing written); this one is run 4.
+    let logs = user.baton(&p, &["logs", "4"], "");
+    logs.code(0).stdout_has("DB_PASSWORD=***");
+    leaks(&logs, &[first, second]);
+
+    // Not one byte of either value in the store: database, WAL, logs.
+    for value in [first, second] {
+        assert_eq!(
+            files_containing(&p.file(".baton"), value),
+            Vec::<PathBuf>::new()
+        );
+    }
+}
+
+#[test]
+fn a_missing_secret_or_identity_fails_the_config_and_writes_nothing() {
+    let nodes = TestNodes::start(1);
+    let user = User::new();
+    let p = Project::new("");
+    let public = user.keygen(&p);
+    with_recipients(&p, &secret_config(&nodes), &[&public]);
+    std::fs::create_dir_all(nodes.node_dir(0)).unwrap();
+    let file = nodes.node_dir(0).join("app.env");
+    // What was there before baton: its stored copy (version 0) is encrypted too.
+    let before = "before: ORIGINAL-c0ffee\n";
+    std::fs::write(&file, before).unwrap();
+
+    // Not set in `prod`: the config, the secret, where it is named, the environment, the fix.
+    for verb in ["apply", "validate"] {
+        user.baton(&p, &["config", verb, "app", "--env", "prod"], "")
+            .code(2)
+            .stderr_has("config `app`")
+            .stderr_has("secret `DB_PASSWORD` (baton.yaml:")
+            .stderr_has("not set in environment `prod`")
+            .stderr_has("baton secret set DB_PASSWORD --env prod");
+    }
+    // Without `--env`, the `default` environment's secrets, as stages use.
+    user.baton(&p, &["config", "diff", "app"], "")
+        .code(2)
+        .stderr_has("not set in environment `default`");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+
+    // Set, but this user has no identity.
+    user.baton(
+        &p,
+        &["secret", "set", "DB_PASSWORD", "--env", "prod"],
+        "pa55-w0rd-x",
+    )
+    .code(0);
+    User::new()
+        .baton(&p, &["config", "apply", "app", "--env", "prod"], "")
+        .code(1)
+        .stderr_has("config `app`")
+        .stderr_has("DB_PASSWORD")
+        .stderr_has("baton secret keygen")
+        .stderr_has("nothing was written");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+    let history = user.baton(&p, &["config", "history", "--json"], "");
+    assert_eq!(history.json(), serde_json::json!([]));
+
+    // Version 0 comes back byte for byte.
+    user.baton(&p, &["config", "apply", "app", "--env", "prod"], "")
+        .code(0);
+    user.baton(
+        &p,
+        &["config", "rollback", "app", "--env", "prod", "--to", "0"],
+        "",
+    )
+    .code(0);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+    for plaintext in ["pa55-w0rd-x", "ORIGINAL-c0ffee"] {
+        assert_eq!(
+            files_containing(&p.file(".baton"), plaintext),
+            Vec::<PathBuf>::new()
+        );
+    }
+}
+
+#[test]
+fn secrets_a_config_does_not_list_are_refused_and_the_pipeline_step_masks_them() {
+    let user = User::new();
+    let p = Project::new("");
+    let public = user.keygen(&p);
+    let yaml = |content: &str| {
+        format!(
+            r#"configs:
+  token:
+    path: "{}"
+    secrets: [API_TOKEN]
+    {content}
+    on_change: 'cat "$BATON_CONFIG_PATH"'
+pipelines:
+  deploy:
+    stages:
+      configure: {{ steps: [{{ config: token }}] }}
+"#,
+            p.file("out/token.txt").display()
+        )
+    };
+    // Inline content: `baton validate` says where.
+    with_recipients(
+        &p,
+        &yaml(r#"content: "{{ secrets.API_TOKEN }} {{ secrets.OTHER }}""#),
+        &[&public],
+    );
+    user.baton(&p, &["validate"], "")
+        .code(2)
+        .stderr_has("reads `secrets.OTHER`, which its `secrets:` does not list")
+        .stderr_has("baton.yaml:")
+        .stderr_has("secrets: [OTHER]");
+    // A template file: said when it is rendered.
+    p.write("token.j2", "{{ secrets.API_TOKEN }} {{ secrets.OTHER }}\n");
+    with_recipients(&p, &yaml("template: token.j2"), &[&public]);
+    user.baton(&p, &["secret", "set", "API_TOKEN"], "tok-0123456789")
+        .code(0);
+    user.baton(&p, &["config", "apply", "token"], "")
+        .code(2)
+        .stderr_has("token.j2")
+        .stderr_has("add it: `secrets: [OTHER]`");
+    assert!(!p.file("out/token.txt").exists());
+
+    // Through a pipeline's `config:` step: written, and masked in the run's log.
+    p.write("token.j2", "token={{ secrets.API_TOKEN }}\n");
+    std::fs::create_dir_all(p.file("out")).unwrap();
+    user.baton(&p, &["run", "deploy"], "").code(0);
+    assert_eq!(
+        std::fs::read_to_string(p.file("out/token.txt")).unwrap(),
+        "token=tok-0123456789\n"
+    );
+    // Run 1 is the refused apply.
+    let logs = user.baton(&p, &["logs", "2"], "");
+    logs.code(0).stdout_has("token=***");
+    assert!(!logs.stdout.contains("tok-0123456789"), "{}", logs.stdout);
+    assert_eq!(
+        files_containing(&p.file(".baton"), "tok-0123456789"),
+        Vec::<PathBuf>::new()
+    );
+}
+
+#[test]
+fn a_killed_apply_of_a_secret_config_is_reconciled_from_its_encrypted_intent() {
+    let nodes = TestNodes::start(1);
+    let user = User::new();
+    let p = Project::new("");
+    let public = user.keygen(&p);
+    let dir = nodes.node_dir(0);
+    std::fs::create_dir_all(&dir).unwrap();
+    // `on_change` runs after the write and before the version: it blocks until `go` exists.
+    let yaml = secret_config(&nodes).replace(
+        "on_change: 'grep DB_PASSWORD \"$BATON_CONFIG_PATH\" || true'",
+        "on_change: '[ -e {{ node.vars.dir }}/go ] || { touch {{ node.vars.dir }}/started; sleep 30; }'",
+    );
+    assert!(yaml.contains("/go ]"), "{yaml}");
+    with_recipients(&p, &yaml, &[&public]);
+    let value = "k1lled-Pa55w0rd";
+    user.baton(
+        &p,
+        &["secret", "set", "DB_PASSWORD", "--env", "prod"],
+        value,
+    )
+    .code(0);
+    let mut child = p
+        .command(&["config", "apply", "app", "--env", "prod"])
+        .env("HOME", user.home.path())
+        .env_remove("BATON_IDENTITY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_for(
+        "on_change to start",
+        std::time::Duration::from_secs(30),
+        || dir.join("started").exists(),
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Written, not yet versioned: only the (encrypted) intent is in the store.
+    assert!(
+        std::fs::read_to_string(dir.join("app.env"))
+            .unwrap()
+            .contains(value)
+    );
+    assert_eq!(
+        files_containing(&p.file(".baton"), value),
+        Vec::<PathBuf>::new()
+    );
+    std::fs::write(dir.join("go"), "").unwrap();
+    let apply = user.baton(&p, &["config", "apply", "app", "--env", "prod"], "");
+    apply
+        .code(0)
+        .stdout_has("recorded that as version 1")
+        .stdout_has("1 pending handler from run");
+    assert_eq!(
+        user.baton(&p, &["config", "history", "app", "--json"], "")
+            .json()[0]["encrypted"],
+        true
+    );
+    assert_eq!(
+        files_containing(&p.file(".baton"), value),
+        Vec::<PathBuf>::new()
+    );
+    // The recovered version holds the exact bytes: back to 0 and forward to 1 again.
+    let written = std::fs::read(dir.join("app.env")).unwrap();
+    user.baton(
+        &p,
+        &["config", "rollback", "app", "--env", "prod", "--to", "0"],
+        "",
+    )
+    .code(0);
+    assert!(!dir.join("app.env").exists());
+    user.baton(
+        &p,
+        &["config", "rollback", "app", "--env", "prod", "--to", "1"],
+        "",
+    )
+    .code(0);
+    assert_eq!(std::fs::read(dir.join("app.env")).unwrap(), written);
+}

@@ -236,6 +236,7 @@ pub(crate) const CONFIG_KEYS: &[Key] = &[
     Key("owner", Ty::Str),
     Key("group", Ty::Str),
     Key("on_change", Ty::Template),
+    Key("secrets", Ty::Names),
     Key(
         "state",
         Ty::Enum(&["started", "stopped", "restarted", "enabled"]),

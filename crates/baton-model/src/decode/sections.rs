@@ -383,6 +383,7 @@ pub(super) fn config(dec: &mut Decoder, key: &Node, value: &Node) -> Option<Conf
         owner: f.get("owner").and_then(|n| dec.string(n)).map(|s| s.value),
         group: f.get("group").and_then(|n| dec.string(n)).map(|s| s.value),
         on_change: f.get("on_change").and_then(|n| dec.template(n)),
+        secrets: f.get("secrets").map(|n| dec.strings(n)).unwrap_or_default(),
         state,
         r#become: escalation(dec, &f),
     })

@@ -127,6 +127,10 @@ pub struct HistoryEntry {
     pub targets: usize,
     /// Nodes this version wrote.
     pub changed: Vec<String>,
+    /// Its contents hold secrets and are stored encrypted (a rollback decrypts them with the
+    /// identity); never shown.
+    #[serde(default)]
+    pub encrypted: bool,
 }
 
 /// `config list`: one config's versions per environment.

@@ -399,7 +399,11 @@ fn history(app: &App, ui: &Ui, args: &HistoryArgs) -> CommandResult {
             } else {
                 r.actor.clone()
             },
-            r.action.clone(),
+            if r.encrypted {
+                format!("{} (encrypted: holds secrets)", r.action)
+            } else {
+                r.action.clone()
+            },
             r.run.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
             format!("{}/{}", r.changed.len(), r.targets),
         ]);
