@@ -261,3 +261,28 @@ fn channel_settings_decode_with_their_defaults() {
     }
     assert_eq!(project.pipelines["p"].notify.on_change[0].value, "m");
 }
+
+#[test]
+fn config_secrets_are_names_read_by_the_content_only_and_need_recipients() {
+    let out = errors(
+        r#"configs:
+  app:
+    type: env
+    path: "/etc/{{ secrets.DIR }}/app.env"
+    secrets: [DB_PASSWORD, lower]
+    vars: { PW: "{{ secrets.DB_PASSWORD }}", KEY: "{{ secrets.API_KEY }}" }
+    on_change: "echo {{ secrets.DB_PASSWORD }}"
+"#,
+        &[],
+    );
+    assert_has(&out, "`lower` is not a secret name (config `app`)");
+    assert_has(
+        &out,
+        "reads `secrets.API_KEY`, which its `secrets:` does not list",
+    );
+    assert_has(&out, "secrets: [API_KEY]");
+    assert_has(&out, "config `app`: `path` cannot read secrets");
+    assert_has(&out, "config `app`: `on_change` cannot read secrets");
+    assert_has(&out, "lists no `secrets.recipients`");
+    assert!(!out.contains("secrets.DB_PASSWORD`, which"), "{out}");
+}
