@@ -102,7 +102,7 @@ pub fn run(cli: &Cli, ui: &Ui, command: &ConfigCommand) -> CommandResult {
     let runtime = crate::app::runtime()?;
     let result = runtime.block_on(async {
         let cancel = CancellationToken::new();
-        crate::commands::run::watch_signals(cancel.clone());
+        crate::commands::run::watch_signals(cancel.clone(), crate::commands::run::CANCELLING);
         match command {
             ConfigCommand::List(args) => list(&app, ui, args).await,
             ConfigCommand::Validate(which) => validate(&app, ui, which).await,

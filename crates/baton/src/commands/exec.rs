@@ -99,7 +99,7 @@ pub fn run(cli: &Cli, ui: &Ui, args: &ExecArgs) -> CommandResult {
     let runtime = crate::app::runtime()?;
     let report = runtime.block_on(async {
         let cancel = CancellationToken::new();
-        crate::commands::run::watch_signals(cancel.clone());
+        crate::commands::run::watch_signals(cancel.clone(), crate::commands::run::CANCELLING);
         app.ops.exec(request, sinks, on_done, cancel).await
     })?;
     runtime.shutdown_background();

@@ -162,7 +162,7 @@ fn walk_in(session: &Session, ui: &Ui, request: WalkRequest, auto_approve: bool)
     });
     let cancel = CancellationToken::new();
     let outcome = session.runtime.block_on(async {
-        crate::commands::run::watch_signals(cancel.clone());
+        crate::commands::run::watch_signals(cancel.clone(), crate::commands::run::CANCELLING);
         prepared.apply(vec![view], &cancel).await
     })?;
     summarize(ui, &outcome, verb);

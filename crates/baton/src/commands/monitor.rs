@@ -18,7 +18,7 @@ pub fn run(cli: &Cli, ui: &Ui) -> CommandResult {
     let runtime = runtime()?;
     runtime.block_on(async {
         let cancel = CancellationToken::new();
-        stop_on_signal(cancel.clone(), "baton monitor");
+        crate::commands::run::watch_signals(cancel.clone(), "baton monitor: stopping");
         app.ops
             .run_monitor(
                 &cancel,
@@ -55,32 +55,6 @@ pub fn run(cli: &Cli, ui: &Ui) -> CommandResult {
     })?;
     runtime.shutdown_background();
     Ok(EXIT_OK)
-}
-
-/// The first Ctrl-C or SIGTERM stops the monitor (it finishes nothing half-way: a round's
-/// samples are one write); a second one exits at once.
-pub fn stop_on_signal(cancel: CancellationToken, what: &'static str) {
-    use tokio::signal::unix::{SignalKind, signal};
-    tokio::spawn(async move {
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return;
-        };
-        for round in 0..2 {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-            if round == 0 {
-                eprintln!("{what}: stopping");
-                cancel.cancel();
-            } else {
-                std::process::exit(130);
-            }
-        }
-    });
 }
 
 /// `2026-12-02 03:04:05 alert high_cpu firing on node01: cpu above 80 (value 97.3)`,

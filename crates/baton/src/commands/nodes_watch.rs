@@ -25,7 +25,7 @@ pub fn run(cli: &Cli, ui: &Ui, args: &NodesArgs) -> CommandResult {
     let runtime = runtime()?;
     runtime.block_on(async {
         let cancel = CancellationToken::new();
-        crate::commands::monitor::stop_on_signal(cancel.clone(), "baton nodes --watch");
+        crate::commands::run::watch_signals(cancel.clone(), "baton nodes --watch: stopping");
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut drawn = 0;

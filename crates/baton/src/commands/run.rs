@@ -68,7 +68,7 @@ fn drive(app: &App, ui: &Ui, action: RunAction, verbose: bool) -> CommandResult 
     let runtime = crate::app::runtime()?;
     let result = runtime.block_on(async {
         let cancel = CancellationToken::new();
-        watch_signals(cancel.clone());
+        watch_signals(cancel.clone(), CANCELLING);
         app.ops
             .execute(plan, targets, vec![live.clone()], cancel)
             .await
@@ -102,8 +102,12 @@ fn report_deliveries(ui: &Ui, deliveries: &[baton_ops::api::notify::Delivery]) {
     }
 }
 
-/// First Ctrl-C or SIGTERM cancels the run cleanly; a second one stops waiting.
-pub fn watch_signals(cancel: CancellationToken) {
+/// What the first Ctrl-C of a run, an apply or an exec says.
+pub const CANCELLING: &str =
+    "\ncancelling: stopping running steps (press Ctrl-C again to exit at once)";
+
+/// First Ctrl-C or SIGTERM prints `first` and cancels cleanly; a second one exits at once.
+pub fn watch_signals(cancel: CancellationToken, first: &'static str) {
     use tokio::signal::unix::{SignalKind, signal};
     tokio::spawn(async move {
         let (Ok(mut int), Ok(mut term)) = (
@@ -118,9 +122,7 @@ pub fn watch_signals(cancel: CancellationToken) {
                 _ = term.recv() => {}
             }
             if round == 0 {
-                eprintln!(
-                    "\ncancelling: stopping running steps (press Ctrl-C again to exit at once)"
-                );
+                eprintln!("{first}");
                 cancel.cancel();
             } else {
                 std::process::exit(130);
