@@ -2,6 +2,7 @@
 //! connect from this machine) and `command` (run on the target, exit 0 is healthy), each
 //! templated per target with `node.*` and `vars.*`.
 
+use baton_model::diagnostic::error_chain;
 use std::time::Duration;
 
 use baton_model::{Check, CheckProbe, HttpRequest, LOCAL_NODE, Project, template};
@@ -197,21 +198,6 @@ fn clip(text: &str, max: usize) -> String {
         Some((at, _)) => format!("{}…", &text[..at]),
         None => text.to_string(),
     }
-}
-
-/// reqwest's error with its causes (`error sending request: … Connection refused`).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let more = cause.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Mail through an SMTP server: lettre's connection over rustls (ring), one per message.
 
+use baton_model::diagnostic::error_chain;
 use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
@@ -97,7 +98,7 @@ async fn within<T>(
             "{at}: {phase} timed out after {}s",
             limit.as_secs()
         )),
-        Ok(Err(e)) => Err(format!("{at}: {phase}: {}", chain(&e))),
+        Ok(Err(e)) => Err(format!("{at}: {phase}: {}", error_chain(&e))),
         Err(_) => Err(format!(
             "{at}: {phase} timed out after {}s (no answer)",
             limit.as_secs()
@@ -112,22 +113,6 @@ fn port(channel: &SmtpChannel) -> u16 {
         SmtpTls::Tls => 465,
         SmtpTls::None => 25,
     })
-}
-
-/// The error with its causes: lettre puts the interesting part (a refused connection, an
-/// unknown CA) in the source.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let more = cause.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn build_message(channel: &SmtpChannel, mail: Mail<'_>) -> Result<lettre::Message, String> {
@@ -170,5 +155,5 @@ fn tls_parameters(channel: &SmtpChannel, root: &Path) -> Result<TlsParameters, S
     }
     builder
         .build_rustls()
-        .map_err(|e| format!("TLS settings: {}", chain(&e)))
+        .map_err(|e| format!("TLS settings: {}", error_chain(&e)))
 }

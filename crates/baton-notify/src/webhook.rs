@@ -1,6 +1,7 @@
 //! Webhook deliveries: a JSON POST (the message's fields, or Slack's `{"text": …}`), signed
 //! with `X-Baton-Signature: sha256=HEX` when the channel names a secret.
 
+use baton_model::diagnostic::error_chain;
 use baton_model::{WebhookChannel, WebhookFormat};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
@@ -65,7 +66,7 @@ pub(crate) async fn send(
         if e.is_timeout() {
             format!("{url}: timed out after {}s", channel.timeout.as_secs())
         } else {
-            format!("{url}: {}", reqwest_reason(&e))
+            format!("{url}: {}", error_chain(&e))
         }
     })?;
     let status = response.status();
@@ -80,21 +81,6 @@ pub(crate) async fn send(
     } else {
         Err(line)
     }
-}
-
-/// reqwest's error with its causes (the refused connection is in the source).
-fn reqwest_reason(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        let more = cause.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
