@@ -59,6 +59,17 @@ pub struct PreparedWalk {
     request: WalkRequest,
 }
 
+/// The node of each resource the walk acts on, when not this machine: an infra run's steps
+/// are named after resources, and its recap counts them per node (a destroyed resource is in
+/// neither the project nor the state afterwards, so the run keeps this itself).
+fn resource_nodes(plan: &baton_infra::Plan) -> serde_json::Map<String, serde_json::Value> {
+    plan.changes
+        .iter()
+        .filter(|c| c.action != baton_infra::Action::NoOp && c.node != baton_model::LOCAL_NODE)
+        .map(|c| (c.id.clone(), serde_json::Value::from(c.node.clone())))
+        .collect()
+}
+
 /// The outcome of an applied walk.
 pub struct WalkOutcome {
     pub run: RunId,
@@ -95,7 +106,10 @@ impl PreparedWalk {
             env: None,
             branch: None,
             commit: None,
-            params: serde_json::json!({ "targets": self.request.targets }),
+            params: serde_json::json!({
+                "targets": self.request.targets,
+                "nodes": resource_nodes(&self.plan),
+            }),
             retry_of: None,
             owner: Owner::current(),
             actor: self.request.actor.clone(),

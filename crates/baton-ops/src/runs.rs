@@ -364,8 +364,7 @@ impl Ops {
                 .map(Artifact::from)
                 .collect(),
             rolled_back_by: self.store.rollbacks_of(run)?.iter().map(|r| r.id).collect(),
-            recap: self
-                .in_inventory_order(crate::api::runs::NodeRecap::of_run(record.kind, &steps)),
+            recap: self.in_inventory_order(crate::api::runs::NodeRecap::of_run(&record, &steps)),
         })
     }
 

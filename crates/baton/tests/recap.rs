@@ -81,3 +81,53 @@ fn a_local_only_run_has_no_recap() {
     run.code(0);
     assert!(!run.stdout.contains("unreachable="), "{}", run.stdout);
 }
+
+/// An infra run's steps are resources: its recap counts them on their nodes, destroys
+/// included (a destroyed resource is gone from both the project and the state).
+#[test]
+fn apply_counts_resources_on_their_nodes() {
+    let nodes = TestNodes::start(1);
+    let dir = nodes.node_dir(0);
+    std::fs::create_dir_all(&dir).unwrap();
+    let project = |remote: &[&str]| {
+        let mut yaml = format!(
+            "{}resources:\n  here: {{ type: file, path: here.txt, content: \"x\\n\" }}\n",
+            nodes.baton_yaml()
+        );
+        for id in remote {
+            yaml.push_str(&format!(
+                "  {id}: {{ type: file, node: node01, path: \"{}/{id}.txt\", content: \"x\\n\" }}\n",
+                dir.display()
+            ));
+        }
+        yaml
+    };
+    let p = Project::new(&project(&["one", "two"]));
+    let first = p.baton(&["apply", "--auto-approve"]);
+    first.code(0);
+    let out = &first.stdout;
+    assert!(
+        recap_line(out, "node01").contains("ok=0  changed=2  failed=0"),
+        "{out}"
+    );
+    assert!(recap_line(out, "local").contains("changed=1"), "{out}");
+    assert!(
+        !out.lines()
+            .any(|l| l.trim_start().starts_with("one ") && l.contains("ok=")),
+        "{out}"
+    );
+
+    p.write("baton.yaml", &project(&["one"]));
+    let second = p.baton(&["apply", "--auto-approve"]);
+    second.code(0);
+    assert!(!dir.join("two.txt").exists());
+    let out = &second.stdout;
+    assert!(
+        recap_line(out, "node01").contains("changed=1  failed=0"),
+        "{out}"
+    );
+    let detail = p.show(2);
+    let recap = detail["recap"].as_array().unwrap();
+    assert_eq!(recap.len(), 1, "{detail}");
+    assert_eq!(recap[0]["node"], "node01");
+}

@@ -248,9 +248,25 @@ pub struct NodeRecap {
 }
 
 impl NodeRecap {
-    /// The recap of a run of `kind` from its steps, nodes in first-seen order.
-    pub fn of_run(kind: RunKind, steps: &[StepRecord]) -> Vec<NodeRecap> {
-        let changes = matches!(kind, RunKind::Config | RunKind::Infra);
+    /// The recap of a run from its steps, nodes in first-seen order. A step's target is its
+    /// node, except in infra runs, whose steps are resources: their `params.nodes` names the
+    /// node of each one not on this machine.
+    pub fn of_run(run: &RunRecord, steps: &[StepRecord]) -> Vec<NodeRecap> {
+        let changes = matches!(run.kind, RunKind::Config | RunKind::Infra);
+        let resource_nodes = (run.kind == RunKind::Infra)
+            .then(|| run.params.get("nodes").and_then(|n| n.as_object()))
+            .flatten();
+        let node_of = |step: &StepRecord| -> String {
+            match resource_nodes {
+                Some(nodes) => nodes
+                    .get(&step.target)
+                    .and_then(|n| n.as_str())
+                    .unwrap_or(baton_model::LOCAL_NODE)
+                    .to_string(),
+                None if run.kind == RunKind::Infra => baton_model::LOCAL_NODE.to_string(),
+                None => step.target.clone(),
+            }
+        };
         // The last attempt of each step counts: a retried step is one step.
         let mut last: Vec<&StepRecord> = Vec::new();
         for step in steps.iter().filter(|s| s.phase == Phase::Main) {
@@ -265,11 +281,12 @@ impl NodeRecap {
         }
         let mut recap: Vec<NodeRecap> = Vec::new();
         for step in last {
-            let i = match recap.iter().position(|r| r.node == step.target) {
+            let node = node_of(step);
+            let i = match recap.iter().position(|r| r.node == node) {
                 Some(i) => i,
                 None => {
                     recap.push(NodeRecap {
-                        node: step.target.clone(),
+                        node,
                         ..NodeRecap::default()
                     });
                     recap.len() - 1
