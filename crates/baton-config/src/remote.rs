@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use baton_exec::{CancellationToken, CommandSpec, ExecError, Executor, UploadSpec};
+use baton_exec::{CancellationToken, CommandSpec, ExecError, Executor};
 
 /// First line of a probe's output; what follows it is the file's bytes.
 const PROBE_MARK: &str = "\x1ebaton-probe";
@@ -201,7 +201,7 @@ pub async fn run_watched(
     Ok((exit.success(), output))
 }
 
-/// Upload `content` to `dest` on a target, through a local scratch file.
+/// Upload `content` to `dest` on a target, through a 0600 scratch copy.
 pub async fn upload(
     executor: &Arc<dyn Executor>,
     scratch: &std::path::Path,
@@ -209,38 +209,7 @@ pub async fn upload(
     dest: &str,
     mode: Option<u32>,
 ) -> Result<(), ExecError> {
-    let local = tempfile_in(scratch, content)?;
-    let spec = UploadSpec {
-        source: local.clone(),
-        dest: dest.to_string(),
-        mode,
-        owner: None,
-        run_as: None,
-    };
-    let result = executor.upload(&spec).await;
-    let _ = std::fs::remove_file(&local);
-    result
-}
-
-fn tempfile_in(dir: &std::path::Path, content: &[u8]) -> Result<std::path::PathBuf, ExecError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join(format!(
-        "config-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    // 0600: a rendered config may hold secrets.
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&path)?;
-    std::io::Write::write_all(&mut file, content)?;
-    Ok(path)
+    baton_exec::upload_bytes(executor.as_ref(), scratch, content, dest, mode, None).await
 }
 
 #[cfg(test)]

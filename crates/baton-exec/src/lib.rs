@@ -31,7 +31,7 @@ pub use local::LocalExecutor;
 pub use process::{kill_process_group, kill_processes_with_env, process_group_alive};
 pub use shell::{ScriptOutput, quote, run_script, script_command_line};
 pub use tokio_util::sync::CancellationToken;
-pub use upload::{plan_upload, upload_bytes};
+pub use upload::{StagedBytes, plan_upload, upload_bytes};
 
 /// A shell command to run on a target.
 #[derive(Debug, Clone, Default)]

@@ -540,9 +540,48 @@ fn umask() -> u32 {
 
 // ---------------------------------------------------------------- bytes
 
+/// Bytes staged in a 0600 file under a scratch directory (they may hold secrets), removed
+/// when dropped. A kill -9 before the drop leaves it behind; the next staging in the same
+/// directory by another process removes it (its name carries the dead pid).
+pub struct StagedBytes {
+    path: PathBuf,
+}
+
+impl StagedBytes {
+    pub fn new(scratch: &Path, content: &[u8]) -> Result<StagedBytes, ExecError> {
+        std::fs::create_dir_all(scratch).map_err(|e| {
+            failed(format!(
+                "cannot create the scratch directory `{}`: {e}",
+                scratch.display()
+            ))
+        })?;
+        let (path, mut file) = create_temp(scratch, "staged").map_err(failed)?;
+        let staged = StagedBytes { path };
+        // No fsync: the copy is read back by this machine and removed, never kept.
+        file.write_all(content).map_err(|e| {
+            failed(format!(
+                "cannot stage {} bytes in `{}`: {e}",
+                content.len(),
+                scratch.display()
+            ))
+        })?;
+        Ok(staged)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for StagedBytes {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// Upload `content` (a rendered config, a generated file) to `dest` through any executor: the
-/// bytes are staged in a 0600 file under `scratch` (they may hold secrets), uploaded with the
-/// same guarantees as a file, and the staged copy removed.
+/// bytes are staged under `scratch` ([`StagedBytes`]), uploaded with the same guarantees as a
+/// file, and the staged copy removed.
 pub async fn upload_bytes(
     executor: &dyn Executor,
     scratch: &Path,
@@ -551,34 +590,16 @@ pub async fn upload_bytes(
     mode: Option<u32>,
     owner: Option<&str>,
 ) -> Result<(), ExecError> {
-    std::fs::create_dir_all(scratch).map_err(|e| {
-        failed(format!(
-            "cannot create the scratch directory `{}`: {e}",
-            scratch.display()
-        ))
-    })?;
-    let (path, mut file) = create_temp(scratch, "upload").map_err(failed)?;
-    let written = file.write_all(content).and_then(|_| file.sync_all());
-    drop(file);
-    let result = match written {
-        Ok(()) => {
-            executor
-                .upload(&UploadSpec {
-                    source: path.clone(),
-                    dest: dest.to_string(),
-                    mode,
-                    owner: owner.map(str::to_string),
-                    run_as: None,
-                })
-                .await
-        }
-        Err(e) => Err(failed(format!(
-            "cannot stage the upload to `{dest}` in `{}`: {e}",
-            scratch.display()
-        ))),
-    };
-    let _ = std::fs::remove_file(&path);
-    result
+    let staged = StagedBytes::new(scratch, content)?;
+    executor
+        .upload(&UploadSpec {
+            source: staged.path().to_path_buf(),
+            dest: dest.to_string(),
+            mode,
+            owner: owner.map(str::to_string),
+            run_as: None,
+        })
+        .await
 }
 
 #[cfg(test)]
@@ -613,6 +634,23 @@ mod stale_tests {
             std::fs::read_to_string(dir.path().join("f.txt")).unwrap(),
             "new"
         );
+    }
+
+    #[test]
+    fn staged_bytes_are_private_removed_on_drop_and_a_dead_stage_is_swept() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dir.path().join(".staged.baton-0-7");
+        std::fs::write(&dead, "secret of a killed run").unwrap();
+        let staged = StagedBytes::new(dir.path(), b"password=hunter2").unwrap();
+        assert!(!dead.exists(), "a killed process's staged copy is removed");
+        let meta = std::fs::metadata(staged.path()).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read(staged.path()).unwrap(), b"password=hunter2");
+        let path = staged.path().to_path_buf();
+        drop(staged);
+        assert!(!path.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }
 

@@ -110,19 +110,9 @@ pub async fn write_file(
     mode: Option<u32>,
     owner: Option<String>,
 ) -> Result<(), Diagnostic> {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    std::fs::create_dir_all(&ctx.scratch).map_err(|e| {
-        Diagnostic::error(format!("cannot create `{}`: {e}", ctx.scratch.display()))
-    })?;
-    let staged = ctx
-        .scratch
-        .join(format!("upload-{}-{n}", std::process::id()));
-    std::fs::write(&staged, content)
+    let staged = baton_exec::StagedBytes::new(&ctx.scratch, content)
         .map_err(|e| Diagnostic::error(format!("cannot stage `{dest}`: {e}")))?;
-    let result = upload(target, staged.clone(), dest, mode, owner).await;
-    let _ = std::fs::remove_file(&staged);
-    result
+    upload(target, staged.path().to_path_buf(), dest, mode, owner).await
 }
 
 pub async fn upload(
