@@ -368,6 +368,14 @@ impl Ops {
         })
     }
 
+    /// The recap of a run alone (what `run`, `config apply` and `apply` print at the end),
+    /// without the rest of [`Ops::run_detail`].
+    pub fn run_recap(&self, run: RunId) -> OpsResult<Vec<crate::api::runs::NodeRecap>> {
+        let record = self.run_record(run)?;
+        let steps = self.store.steps(run)?;
+        Ok(self.in_inventory_order(crate::api::runs::NodeRecap::of_run(&record, &steps)))
+    }
+
     /// Recap lines in the order the project lists its nodes (`local` last, unknown ones after).
     fn in_inventory_order(
         &self,

@@ -6,6 +6,8 @@ use baton_store::{
     StepRecord,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 /// One run of any kind (pipeline, exec, config, infra).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
@@ -156,12 +158,12 @@ impl Stage {
             .filter(|t| t.stage == stage.name)
             .map(Step::from)
             .collect();
-        let mut targets: Vec<String> = Vec::new();
-        for step in steps.iter().filter(|s| s.phase == Phase::Main) {
-            if !targets.contains(&step.target) {
-                targets.push(step.target.clone());
-            }
-        }
+        let mut seen = std::collections::HashSet::new();
+        let targets: Vec<String> = steps
+            .iter()
+            .filter(|s| s.phase == Phase::Main && seen.insert(s.target.as_str()))
+            .map(|s| s.target.clone())
+            .collect();
         Stage {
             name: stage.name.clone(),
             status: stage.status,
@@ -267,31 +269,34 @@ impl NodeRecap {
                 None => step.target.clone(),
             }
         };
-        // The last attempt of each step counts: a retried step is one step.
+        // The last attempt of each step counts: a retried step is one step. Linear: an infra
+        // run of 10,000 resources has 10,000 steps.
         let mut last: Vec<&StepRecord> = Vec::new();
+        let mut slot: HashMap<(&str, &str, u32), usize> = HashMap::new();
         for step in steps.iter().filter(|s| s.phase == Phase::Main) {
-            let same = |o: &&StepRecord| {
-                o.stage == step.stage && o.target == step.target && o.index == step.index
-            };
-            match last.iter().position(same) {
-                Some(i) if last[i].attempt < step.attempt => last[i] = step,
-                Some(_) => {}
-                None => last.push(step),
+            match slot.entry((step.stage.as_str(), step.target.as_str(), step.index)) {
+                Entry::Occupied(i) => {
+                    if last[*i.get()].attempt < step.attempt {
+                        last[*i.get()] = step;
+                    }
+                }
+                Entry::Vacant(v) => {
+                    v.insert(last.len());
+                    last.push(step);
+                }
             }
         }
         let mut recap: Vec<NodeRecap> = Vec::new();
+        let mut line_of: HashMap<String, usize> = HashMap::new();
         for step in last {
             let node = node_of(step);
-            let i = match recap.iter().position(|r| r.node == node) {
-                Some(i) => i,
-                None => {
-                    recap.push(NodeRecap {
-                        node,
-                        ..NodeRecap::default()
-                    });
-                    recap.len() - 1
-                }
-            };
+            let i = *line_of.entry(node).or_insert_with_key(|node| {
+                recap.push(NodeRecap {
+                    node: node.clone(),
+                    ..NodeRecap::default()
+                });
+                recap.len() - 1
+            });
             let line = &mut recap[i];
             match step.status {
                 Status::Success if changes => line.changed += 1,

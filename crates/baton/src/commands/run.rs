@@ -80,8 +80,8 @@ fn drive(app: &App, ui: &Ui, action: RunAction, verbose: bool) -> CommandResult 
             .deliver_run_notifications(result.run, baton_ops::notify::RUN_DELIVERY_BOUND),
     );
     runtime.shutdown_background();
-    if let Ok(detail) = app.ops.run_detail(result.run) {
-        output::print_recap(ui, &detail.recap);
+    if let Ok(recap) = app.ops.run_recap(result.run) {
+        output::print_recap(ui, &recap);
     }
     report_deliveries(ui, &deliveries);
     Ok(code)
