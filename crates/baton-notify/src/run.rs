@@ -58,18 +58,24 @@ pub fn enqueue_run_end(
     project: &Project,
     run: i64,
 ) -> Result<Vec<DeliveryId>, NotifyError> {
+    if project.notifications.is_empty() {
+        return Ok(Vec::new());
+    }
     let Some(record) = store.run(run)? else {
         return Ok(Vec::new());
     };
     let Some(pipeline) = pipeline_of(project, &record) else {
         return Ok(Vec::new());
     };
+    let notify = &pipeline.notify;
+    if notify.on_failure.is_empty() && notify.on_success.is_empty() && notify.on_change.is_empty() {
+        return Ok(Vec::new());
+    }
     let now = outcome(record.status);
     let previous = previous_finished(store, &record)?;
     let changed = previous
         .as_ref()
         .is_some_and(|p| now != Outcome::Other && outcome(p.status) != now);
-    let notify = &pipeline.notify;
     let mut channels: Vec<String> = Vec::new();
     let lists = [
         (now == Outcome::Failure, &notify.on_failure),
@@ -97,6 +103,9 @@ pub fn enqueue_run_start(
     project: &Project,
     run: i64,
 ) -> Result<Vec<DeliveryId>, NotifyError> {
+    if project.notifications.is_empty() {
+        return Ok(Vec::new());
+    }
     let Some(record) = store.run(run)? else {
         return Ok(Vec::new());
     };
