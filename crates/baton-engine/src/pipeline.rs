@@ -53,7 +53,6 @@ pub struct Engine {
     pub(crate) targets: Arc<dyn Targets>,
     pub(crate) sinks: Arc<Vec<Arc<dyn EventSink>>>,
     pub(crate) state_dir: PathBuf,
-    pub(crate) http: reqwest::Client,
     pub log_limit: u64,
     pub(crate) infra: Option<Arc<dyn crate::infra::InfraRunner>>,
     pub(crate) configs: Option<Arc<dyn crate::configs::ConfigApplier>>,
@@ -88,19 +87,12 @@ impl Engine {
         sinks: Vec<Arc<dyn EventSink>>,
         state_dir: PathBuf,
     ) -> Engine {
-        // reqwest is built without a default TLS provider so that one (ring) is chosen once.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("baton/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the HTTP client builds with static settings");
         Engine {
             project,
             store,
             targets,
             sinks: Arc::new(sinks),
             state_dir,
-            http,
             log_limit: crate::DEFAULT_LOG_LIMIT,
             infra: None,
             configs: None,
@@ -490,7 +482,6 @@ impl Engine {
             rc,
             emitter: emitter.clone(),
             targets: self.targets.clone(),
-            http: self.http.clone(),
             blobs: BlobStore::new(self.state_dir.join("artifacts")),
             http_cache: self.state_dir.join("http-cache"),
             cancel: cancel.clone(),

@@ -22,7 +22,6 @@ pub struct StepEnv {
     pub rc: RunContext,
     pub emitter: Emitter,
     pub targets: Arc<dyn Targets>,
-    pub http: reqwest::Client,
     pub blobs: BlobStore,
     pub http_cache: PathBuf,
     pub cancel: CancellationToken,
@@ -129,7 +128,7 @@ pub async fn run_step(
                 let cache = env.http_cache.clone();
                 let mut sink = |line: &[u8]| output.push(line);
                 match crate::http::run(
-                    &env.http,
+                    &baton_exec::http::client(),
                     request,
                     &ctx,
                     &workspace,

@@ -13,6 +13,7 @@ pub mod escalation;
 pub mod facts;
 mod fanout;
 mod host;
+pub mod http;
 mod local;
 mod process;
 pub mod shell;

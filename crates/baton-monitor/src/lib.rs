@@ -73,7 +73,6 @@ struct Inner {
     executors: Arc<dyn Executors>,
     collector: collect::Collector,
     alerting: alerting::Alerting,
-    http: reqwest::Client,
     forks: usize,
     observer: Observer,
     /// Each sampled node's last recorded up/down state.
@@ -98,12 +97,6 @@ impl Monitor {
             .interval
             .clamp(Duration::from_secs(5), Duration::from_secs(30));
         let collector = collect::Collector::new(executors.clone(), &plan.mounts, timeout, forks);
-        // reqwest is built without a default TLS provider so that one (ring) is chosen once.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("baton-monitor/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the HTTP client builds with static settings");
         let alerting = alerting::Alerting::new(project.clone(), store.clone(), observer.clone());
         Monitor {
             inner: Arc::new(Inner {
@@ -113,7 +106,6 @@ impl Monitor {
                 executors,
                 collector,
                 alerting,
-                http,
                 forks: forks.max(1),
                 observer,
                 nodes_up: Mutex::new(HashMap::new()),
@@ -323,7 +315,7 @@ async fn check_round(inner: Arc<Inner>, index: usize) {
                 check,
                 &node,
                 &inner.project,
-                &inner.http,
+                &baton_exec::http::client(),
                 inner.executors.as_ref(),
             )
             .await

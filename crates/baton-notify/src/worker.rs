@@ -57,7 +57,6 @@ pub struct DeliveryWorker {
     project: Arc<Project>,
     store: Arc<dyn Store>,
     secrets: Arc<dyn SecretLookup>,
-    http: reqwest::Client,
     /// Names this worker's claims: host, pid and a number unique in the process.
     name: Arc<str>,
 }
@@ -70,11 +69,6 @@ impl DeliveryWorker {
         store: Arc<dyn Store>,
         secrets: Arc<dyn SecretLookup>,
     ) -> DeliveryWorker {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("baton/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the HTTP client builds with static settings");
         let owner = Owner::current();
         let name = format!(
             "{}:{}:{}",
@@ -86,7 +80,6 @@ impl DeliveryWorker {
             project,
             store,
             secrets,
-            http,
             name: name.into(),
         }
     }
@@ -294,7 +287,15 @@ impl DeliveryWorker {
                     &delivery.body,
                     &delivery.payload,
                 );
-                webhook::send(&self.http, hook, &url, secret.as_deref(), delivery.id, body).await
+                webhook::send(
+                    &baton_exec::http::client(),
+                    hook,
+                    &url,
+                    secret.as_deref(),
+                    delivery.id,
+                    body,
+                )
+                .await
             }
         }
     }
