@@ -368,9 +368,18 @@ impl Ops {
         })
     }
 
-    /// The recap of a run alone (what `run`, `config apply` and `apply` print at the end),
-    /// without the rest of [`Ops::run_detail`].
+    /// The recap `run` and `apply` print at the end, without the rest of
+    /// [`Ops::run_detail`]: empty, without reading the run's steps back, when the project has
+    /// no node but this machine (a recap lists nodes; there is none to list).
     pub fn run_recap(&self, run: RunId) -> OpsResult<Vec<crate::api::runs::NodeRecap>> {
+        let remote = self
+            .project
+            .nodes
+            .keys()
+            .any(|n| n != baton_model::LOCAL_NODE);
+        if !remote {
+            return Ok(Vec::new());
+        }
         let record = self.run_record(run)?;
         let steps = self.store.steps(run)?;
         Ok(self.in_inventory_order(crate::api::runs::NodeRecap::of_run(&record, &steps)))

@@ -155,13 +155,6 @@ fn walk_in(session: &Session, ui: &Ui, request: WalkRequest, auto_approve: bool)
         }
     }
     println!();
-    // The recap lists nodes; a walk only on this machine has none to list (and reading back
-    // 10,000 steps for nothing is not free).
-    let remote = prepared
-        .plan
-        .changes
-        .iter()
-        .any(|c| c.action != Action::NoOp && c.node != baton_model::LOCAL_NODE);
     let view: Arc<dyn EventSink> = Arc::new(ProgressView {
         ui: *ui,
         verb,
@@ -173,7 +166,7 @@ fn walk_in(session: &Session, ui: &Ui, request: WalkRequest, auto_approve: bool)
         prepared.apply(vec![view], &cancel).await
     })?;
     summarize(ui, &outcome, verb);
-    if remote && let Ok(recap) = session.app.ops.run_recap(outcome.run) {
+    if let Ok(recap) = session.app.ops.run_recap(outcome.run) {
         output::print_recap(ui, &recap);
     }
     if outcome.status == Status::Success {

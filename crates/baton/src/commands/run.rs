@@ -80,14 +80,7 @@ fn drive(app: &App, ui: &Ui, action: RunAction, verbose: bool) -> CommandResult 
             .deliver_run_notifications(result.run, baton_ops::notify::RUN_DELIVERY_BOUND),
     );
     runtime.shutdown_background();
-    // The recap lists nodes: a project with none but this machine has nothing to list.
-    let remote = app
-        .ops
-        .project
-        .nodes
-        .keys()
-        .any(|n| n != baton_model::LOCAL_NODE);
-    if remote && let Ok(recap) = app.ops.run_recap(result.run) {
+    if let Ok(recap) = app.ops.run_recap(result.run) {
         output::print_recap(ui, &recap);
     }
     report_deliveries(ui, &deliveries);
