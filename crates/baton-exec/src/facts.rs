@@ -224,27 +224,13 @@ pub async fn gather(executor: &dyn Executor) -> Result<Facts, String> {
         grace: Duration::from_secs(1),
         ..Default::default()
     };
-    let output = Arc::new(Mutex::new(Vec::new()));
-    let sink = output.clone();
-    let info = executor
-        .run(
-            &spec,
-            Box::new(|_| {}),
-            Box::new(move |c| {
-                sink.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .extend_from_slice(c)
-            }),
-            &CancellationToken::new(),
-        )
+    let out = crate::run_script(executor, &spec, &CancellationToken::new())
         .await
         .map_err(|e| e.to_string())?;
-    if !info.success() {
-        return Err(format!("the facts probe failed: {info}"));
+    if !out.success() {
+        return Err(format!("the facts probe failed: {}", out.exit));
     }
-    let text =
-        String::from_utf8_lossy(&output.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
-    Ok(parse(&text))
+    Ok(parse(&out.text()))
 }
 
 /// Facts gathered at most once per node for as long as the cache lives (one run, one config
