@@ -298,8 +298,16 @@ impl TestNodes {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
+                // /proc/net/tcp is read in pieces while other tests open and close sockets:
+                // an entry can be missed by one read, so a socket with no owner found is
+                // looked up again before it is refused.
                 let owner = match stream.peer_addr() {
-                    Ok(SocketAddr::V4(peer)) => socket_owner(peer),
+                    Ok(SocketAddr::V4(peer)) => (0..5).find_map(|_| {
+                        socket_owner(peer).or_else(|| {
+                            std::thread::sleep(Duration::from_millis(5));
+                            None
+                        })
+                    }),
                     _ => None,
                 };
                 if owner != Some(uid) {
